@@ -1,0 +1,1133 @@
+//! Lock-free single-producer single-consumer byte ring with zero-copy grants.
+//!
+//! A [`Ring<N>`] holds `N` bytes (a power of two, all `N` usable) behind a
+//! `#[repr(C)]`, pointer-free header, so the same layout works in a `static`, on
+//! the heap, or in memory shared between two processes ([`RawRing`]).
+//!
+//! Ownership is explicit: [`Ring::split`] hands out exactly one [`Producer`] and
+//! one [`Consumer`]. **The producer owns `tail`, the consumer owns `head`**; each
+//! keeps its own index in a private field (never re-reading it from memory a peer
+//! could scribble on) and caches the other side's index, re-reading it only when
+//! the ring looks full or empty. Only atomic loads and stores are used, so the ring
+//! works on targets without compare-and-swap (`thumbv6m`).
+//!
+//! ```
+//! use ringlink_core::ring::Ring;
+//!
+//! let mut ring = Ring::<16>::new();
+//! let (mut tx, mut rx) = ring.split();
+//!
+//! // Copying API.
+//! assert_eq!(tx.write(b"hello").unwrap(), 5);
+//! let mut out = [0u8; 8];
+//! assert_eq!(rx.read(&mut out).unwrap(), 5);
+//! assert_eq!(&out[..5], b"hello");
+//!
+//! // Zero-copy API: write straight into the ring, read straight out of it.
+//! let mut grant = tx.grant_exact(3).unwrap();
+//! grant.copy_from_slice(b"abc");
+//! grant.commit(3);
+//! let grant = rx.read_grant().unwrap();
+//! assert_eq!(&grant[..], b"abc");
+//! grant.release(3);
+//! ```
+
+use core::cell::UnsafeCell;
+use core::fmt;
+use core::marker::PhantomData;
+use core::ops::{Deref, DerefMut};
+
+use crate::sync::{AtomicU32, Ordering};
+
+/// Magic number at the start of every ring header (`"RLNK"` little-endian).
+pub const MAGIC: u32 = u32::from_le_bytes(*b"RLNK");
+/// Version of the header layout; bumped on any incompatible change.
+pub const LAYOUT_VERSION: u16 = 1;
+/// Largest supported capacity (indices are wrapping `u32` counters).
+pub const MAX_CAPACITY: usize = 1 << 31;
+/// Size in bytes of [`RingHeader`]; the data of a ring starts this far from its header.
+pub const HEADER_SIZE: usize = core::mem::size_of::<RingHeader>();
+
+/// Header fields that never change after initialisation.
+#[repr(C, align(128))]
+struct Meta {
+    magic: u32,
+    version: u16,
+    header_size: u16,
+    capacity: u32,
+    /// Set once the ring has been split (local rings only; not part of the shared contract).
+    taken: AtomicU32,
+}
+
+/// The producer's cache line: the producer owns `tail` and `closed`.
+#[repr(C, align(128))]
+struct ProducerLine {
+    /// Total bytes ever committed (wrapping). Written only by the producer.
+    tail: AtomicU32,
+    /// Non-zero once the producer is gone.
+    closed: AtomicU32,
+    /// Reserved for wake-up protocols of host transports (a futex word).
+    wake: AtomicU32,
+}
+
+/// The consumer's cache line: the consumer owns `head` and `closed`.
+#[repr(C, align(128))]
+struct ConsumerLine {
+    /// Total bytes ever released (wrapping). Written only by the consumer.
+    head: AtomicU32,
+    /// Non-zero once the consumer is gone.
+    closed: AtomicU32,
+    /// Reserved for wake-up protocols of host transports (a futex word).
+    wake: AtomicU32,
+}
+
+/// The `#[repr(C)]`, pointer-free header in front of a ring's data.
+///
+/// Layout (each part on its own 128-byte line): magic, version, header size and
+/// capacity; the producer's `tail`; the consumer's `head`.
+#[repr(C)]
+pub struct RingHeader {
+    meta: Meta,
+    producer: ProducerLine,
+    consumer: ConsumerLine,
+}
+
+impl RingHeader {
+    #[cfg(not(loom))]
+    const fn new(capacity: u32) -> Self {
+        RingHeader {
+            meta: Meta {
+                magic: MAGIC,
+                version: LAYOUT_VERSION,
+                // The header is 384 bytes; checked by a const assertion below.
+                header_size: HEADER_SIZE as u16,
+                capacity,
+                taken: AtomicU32::new(0),
+            },
+            producer: ProducerLine {
+                tail: AtomicU32::new(0),
+                closed: AtomicU32::new(0),
+                wake: AtomicU32::new(0),
+            },
+            consumer: ConsumerLine {
+                head: AtomicU32::new(0),
+                closed: AtomicU32::new(0),
+                wake: AtomicU32::new(0),
+            },
+        }
+    }
+
+    #[cfg(loom)]
+    fn new(capacity: u32) -> Self {
+        RingHeader {
+            meta: Meta {
+                magic: MAGIC,
+                version: LAYOUT_VERSION,
+                header_size: HEADER_SIZE as u16,
+                capacity,
+                taken: AtomicU32::new(0),
+            },
+            producer: ProducerLine {
+                tail: AtomicU32::new(0),
+                closed: AtomicU32::new(0),
+                wake: AtomicU32::new(0),
+            },
+            consumer: ConsumerLine {
+                head: AtomicU32::new(0),
+                closed: AtomicU32::new(0),
+                wake: AtomicU32::new(0),
+            },
+        }
+    }
+
+    /// The producer's wake word (for transports that park on it, e.g. a futex).
+    pub fn producer_wake_word(&self) -> &AtomicU32Ref {
+        AtomicU32Ref::new(&self.producer.wake)
+    }
+
+    /// The consumer's wake word (for transports that park on it, e.g. a futex).
+    pub fn consumer_wake_word(&self) -> &AtomicU32Ref {
+        AtomicU32Ref::new(&self.consumer.wake)
+    }
+}
+
+#[cfg(not(loom))]
+const _: () = assert!(HEADER_SIZE == 384 && HEADER_SIZE < u16::MAX as usize);
+
+/// A 32-bit atomic word inside a ring header, exposed to host transports that
+/// build wake-up protocols (futexes) on top of the ring.
+#[repr(transparent)]
+pub struct AtomicU32Ref(AtomicU32);
+
+impl AtomicU32Ref {
+    fn new(a: &AtomicU32) -> &Self {
+        // SAFETY: `AtomicU32Ref` is `repr(transparent)` over `AtomicU32`.
+        unsafe { &*(a as *const AtomicU32 as *const AtomicU32Ref) }
+    }
+    /// The underlying atomic.
+    pub fn atomic(&self) -> &AtomicU32 {
+        &self.0
+    }
+}
+
+/// Errors of ring operations.
+///
+/// Only a ring attached to memory shared with another process ([`RawRing`]) can
+/// report them: a ring in local memory is never corrupted by its peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum RingError {
+    /// The peer published an index that is impossible (`tail - head > capacity`):
+    /// the shared memory was corrupted. The ring cannot be used any more.
+    Corrupted {
+        /// The consumer's index as seen by this side.
+        head: u32,
+        /// The producer's index as seen by this side.
+        tail: u32,
+    },
+}
+
+impl fmt::Display for RingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RingError::Corrupted { head, tail } => write!(
+                f,
+                "ring indices corrupted by the peer (head {head}, tail {tail})"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for RingError {}
+
+/// Why a grant could not be given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum GrantError {
+    /// Not enough contiguous space (producer) or nothing to read (consumer) right now.
+    InsufficientSize {
+        /// Bytes asked for.
+        requested: usize,
+        /// Contiguous bytes available now.
+        available: usize,
+    },
+    /// More than the ring's capacity was asked for: this can never succeed.
+    TooLarge {
+        /// Bytes asked for.
+        requested: usize,
+        /// The ring's capacity.
+        capacity: usize,
+    },
+    /// The ring's shared indices were corrupted; see [`RingError::Corrupted`].
+    Corrupted(RingError),
+}
+
+impl From<RingError> for GrantError {
+    fn from(e: RingError) -> Self {
+        GrantError::Corrupted(e)
+    }
+}
+
+impl fmt::Display for GrantError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GrantError::InsufficientSize {
+                requested,
+                available,
+            } => write!(
+                f,
+                "asked for {requested} contiguous bytes, {available} available"
+            ),
+            GrantError::TooLarge {
+                requested,
+                capacity,
+            } => write!(
+                f,
+                "asked for {requested} bytes from a ring of {capacity} bytes"
+            ),
+            GrantError::Corrupted(e) => e.fmt(f),
+        }
+    }
+}
+
+impl core::error::Error for GrantError {}
+
+/// A byte ring of `N` bytes with its header, ready to be placed in a `static`.
+///
+/// ```
+/// use ringlink_core::ring::Ring;
+/// static RING: Ring<1024> = Ring::new();
+/// let (mut tx, mut rx) = RING.split_static().expect("first split");
+/// assert!(RING.split_static().is_none(), "only one producer and one consumer");
+/// tx.write(b"x").unwrap();
+/// let mut b = [0u8; 1];
+/// assert_eq!(rx.read(&mut b).unwrap(), 1);
+/// ```
+#[repr(C)]
+pub struct Ring<const N: usize> {
+    header: RingHeader,
+    data: UnsafeCell<[u8; N]>,
+    #[cfg(loom)]
+    shadow: [crate::sync::shadow::Cell; N],
+}
+
+// SAFETY: the data bytes are only reached through a `Producer` and a `Consumer`,
+// of which at most one each exists (`split` takes `&mut self`, `split_static`
+// hands them out once); they touch disjoint byte ranges delimited by the atomic
+// indices with Release/Acquire ordering.
+unsafe impl<const N: usize> Sync for Ring<N> {}
+
+impl<const N: usize> Ring<N> {
+    const CAPACITY_OK: () = assert!(
+        N.is_power_of_two() && N <= MAX_CAPACITY,
+        "Ring capacity must be a power of two no larger than 2^31"
+    );
+
+    /// An empty ring. Usable in `const` and `static` items.
+    #[cfg(not(loom))]
+    pub const fn new() -> Self {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::CAPACITY_OK;
+        Ring {
+            header: RingHeader::new(N as u32),
+            data: UnsafeCell::new([0; N]),
+        }
+    }
+
+    /// An empty ring (loom models).
+    #[cfg(loom)]
+    pub fn new() -> Self {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::CAPACITY_OK;
+        Ring {
+            header: RingHeader::new(N as u32),
+            data: UnsafeCell::new([0; N]),
+            shadow: core::array::from_fn(|_| crate::sync::shadow::Cell::new(())),
+        }
+    }
+
+    /// Capacity in bytes.
+    pub const fn capacity(&self) -> usize {
+        N
+    }
+
+    /// Splits the ring into its one producer and one consumer, borrowing it.
+    pub fn split(&mut self) -> (Producer<'_>, Consumer<'_>) {
+        // Exclusive borrow: no other handle exists; start from a clean state so
+        // a ring can be split again after the previous halves were dropped.
+        self.reset();
+        self.header.meta.taken.store(1, Ordering::Relaxed);
+        let raw = self.raw_ref();
+        // SAFETY: `&mut self` guarantees these are the only producer and consumer.
+        unsafe { (Producer::new(raw), Consumer::new(raw)) }
+    }
+
+    /// Splits a `static` ring into its one producer and one consumer.
+    ///
+    /// Returns `None` if it was split before: there is only ever one of each.
+    /// Uses a critical section (not compare-and-swap) so it works on `thumbv6m`.
+    pub fn split_static(&'static self) -> Option<(Producer<'static>, Consumer<'static>)> {
+        let first = critical_section::with(|_| {
+            if self.header.meta.taken.load(Ordering::Relaxed) != 0 {
+                false
+            } else {
+                self.header.meta.taken.store(1, Ordering::Relaxed);
+                true
+            }
+        });
+        if !first {
+            return None;
+        }
+        let raw = self.raw_ref();
+        // SAFETY: the `taken` flag, set under a critical section, guarantees this
+        // branch runs once for this ring, so these are the only two handles.
+        Some(unsafe { (Producer::new(raw), Consumer::new(raw)) })
+    }
+
+    fn reset(&mut self) {
+        self.header.producer.tail.store(0, Ordering::Relaxed);
+        self.header.producer.closed.store(0, Ordering::Relaxed);
+        self.header.consumer.head.store(0, Ordering::Relaxed);
+        self.header.consumer.closed.store(0, Ordering::Relaxed);
+    }
+
+    fn raw_ref(&self) -> RingRef<'_> {
+        RingRef {
+            header: &self.header,
+            data: self.data.get().cast::<u8>(),
+            cap: N as u32,
+            #[cfg(loom)]
+            shadow: &self.shadow,
+            _data: PhantomData,
+        }
+    }
+}
+
+#[cfg(not(loom))]
+impl<const N: usize> Default for Ring<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A view of a ring: its header, its data and its capacity.
+#[derive(Clone, Copy)]
+struct RingRef<'a> {
+    header: &'a RingHeader,
+    data: *mut u8,
+    cap: u32,
+    #[cfg(loom)]
+    shadow: &'a [crate::sync::shadow::Cell],
+    _data: PhantomData<&'a UnsafeCell<[u8]>>,
+}
+
+impl RingRef<'_> {
+    #[inline]
+    fn mask(&self) -> u32 {
+        self.cap - 1
+    }
+}
+
+/// The writing half of a ring. **Owns `tail`.**
+///
+/// Dropping it marks the ring closed for writing: the consumer drains what is
+/// left and then sees [`Consumer::is_producer_closed`].
+pub struct Producer<'a> {
+    ring: RingRef<'a>,
+    /// Our own index; the copy in shared memory is only ever written, never trusted.
+    tail: u32,
+    /// Last `head` read from the consumer (validated).
+    head_cache: u32,
+}
+
+// SAFETY: a `Producer` only writes bytes in `[tail, head + cap)`, which the one
+// consumer does not touch, and publishes them with a Release store; moving it to
+// another thread keeps that invariant.
+unsafe impl Send for Producer<'_> {}
+
+impl<'a> Producer<'a> {
+    /// # Safety
+    /// There must be no other `Producer` for this ring, and `ring.data` must be
+    /// valid for `ring.cap` bytes for `'a`.
+    unsafe fn new(ring: RingRef<'a>) -> Self {
+        let tail = ring.header.producer.tail.load(Ordering::Relaxed);
+        let head = ring.header.consumer.head.load(Ordering::Acquire);
+        Producer {
+            ring,
+            tail,
+            head_cache: head,
+        }
+    }
+
+    /// The ring's capacity in bytes.
+    pub fn capacity(&self) -> usize {
+        self.ring.cap as usize
+    }
+
+    /// Re-reads the consumer's `head` and checks it against our `tail`.
+    fn refresh_head(&mut self) -> Result<(), RingError> {
+        let head = self.ring.header.consumer.head.load(Ordering::Acquire);
+        if self.tail.wrapping_sub(head) > self.ring.cap {
+            return Err(RingError::Corrupted {
+                head,
+                tail: self.tail,
+            });
+        }
+        self.head_cache = head;
+        Ok(())
+    }
+
+    /// Free bytes by the cached `head` (validated when it was read).
+    #[inline]
+    fn cached_free(&self) -> u32 {
+        self.ring.cap - self.tail.wrapping_sub(self.head_cache)
+    }
+
+    /// Free bytes now (re-reads the consumer's index).
+    pub fn free(&mut self) -> Result<usize, RingError> {
+        self.refresh_head()?;
+        Ok(self.cached_free() as usize)
+    }
+
+    /// Whether the consumer has been dropped (nobody will ever read again).
+    pub fn is_consumer_closed(&self) -> bool {
+        self.ring.header.consumer.closed.load(Ordering::Acquire) != 0
+    }
+
+    /// Contiguous free bytes starting at `tail`, refreshing `head` if fewer than `want`.
+    fn contiguous_free(&mut self, want: u32) -> Result<u32, RingError> {
+        let to_end = self.ring.cap - (self.tail & self.ring.mask());
+        if self.cached_free().min(to_end) < want {
+            self.refresh_head()?;
+        }
+        Ok(self.cached_free().min(to_end))
+    }
+
+    /// A grant of exactly `len` contiguous writable bytes.
+    ///
+    /// Fails with [`GrantError::InsufficientSize`] when the ring has fewer than
+    /// `len` free bytes in one piece right now (it may have them after the
+    /// consumer reads, or after the write position wraps).
+    pub fn grant_exact(&mut self, len: usize) -> Result<WriteGrant<'_, 'a>, GrantError> {
+        if len > self.ring.cap as usize {
+            return Err(GrantError::TooLarge {
+                requested: len,
+                capacity: self.ring.cap as usize,
+            });
+        }
+        let avail = self.contiguous_free(len as u32)?;
+        if (avail as usize) < len {
+            return Err(GrantError::InsufficientSize {
+                requested: len,
+                available: avail as usize,
+            });
+        }
+        Ok(self.make_grant(len as u32))
+    }
+
+    /// A grant of up to `max` contiguous writable bytes (at least one).
+    pub fn grant_max(&mut self, max: usize) -> Result<WriteGrant<'_, 'a>, GrantError> {
+        let want = max.min(self.ring.cap as usize) as u32;
+        let avail = self.contiguous_free(want.max(1))?;
+        if avail == 0 || max == 0 {
+            return Err(GrantError::InsufficientSize {
+                requested: max,
+                available: avail as usize,
+            });
+        }
+        Ok(self.make_grant(avail.min(want)))
+    }
+
+    fn make_grant(&mut self, len: u32) -> WriteGrant<'_, 'a> {
+        let start = (self.tail & self.ring.mask()) as usize;
+        #[cfg(loom)]
+        let guards = crate::sync::shadow::Guards::write(
+            self.ring.shadow,
+            start,
+            len as usize,
+            self.ring.mask() as usize,
+        );
+        // SAFETY: `start + len <= cap` (len is at most the bytes to the end of the
+        // data), the bytes `[tail, tail + len)` are free (len <= free by a validated
+        // head), and only this producer writes free bytes.
+        let buf = unsafe { core::slice::from_raw_parts_mut(self.ring.data.add(start), len as usize) };
+        WriteGrant {
+            buf,
+            producer_tail: &mut self.tail,
+            ring: self.ring,
+            #[cfg(loom)]
+            _guards: guards,
+        }
+    }
+
+    /// Copies as much of `data` as fits, wrapping around the end of the ring.
+    /// Returns the number of bytes written: `0` when the ring is full.
+    pub fn write(&mut self, data: &[u8]) -> Result<usize, RingError> {
+        let mut done = 0;
+        // At most two pieces: up to the end of the data, then from its start.
+        for _ in 0..2 {
+            if done == data.len() {
+                break;
+            }
+            let rest = &data[done..];
+            match self.grant_max(rest.len()) {
+                Ok(mut g) => {
+                    let n = g.len();
+                    g.copy_from_slice(&rest[..n]);
+                    g.commit(n);
+                    done += n;
+                }
+                Err(GrantError::Corrupted(e)) => return Err(e),
+                Err(_) => break,
+            }
+        }
+        Ok(done)
+    }
+
+    /// Writes all of `data` or nothing: `Ok(false)` when it does not fit now.
+    pub fn write_all_or_nothing(&mut self, data: &[u8]) -> Result<bool, RingError> {
+        if data.len() > self.cached_free() as usize && data.len() > self.free()? {
+            return Ok(false);
+        }
+        let n = self.write(data)?;
+        debug_assert_eq!(n, data.len(), "free space was checked above");
+        Ok(true)
+    }
+}
+
+impl Drop for Producer<'_> {
+    fn drop(&mut self) {
+        self.ring.header.producer.closed.store(1, Ordering::Release);
+    }
+}
+
+/// Contiguous writable bytes in a ring. Publish them with [`WriteGrant::commit`];
+/// dropping the grant publishes nothing.
+#[must_use = "a write grant publishes nothing until committed"]
+pub struct WriteGrant<'g, 'a> {
+    buf: &'g mut [u8],
+    producer_tail: &'g mut u32,
+    ring: RingRef<'a>,
+    #[cfg(loom)]
+    _guards: crate::sync::shadow::Guards,
+}
+
+impl WriteGrant<'_, '_> {
+    /// Makes the first `used` bytes visible to the consumer (clamped to the grant's length).
+    pub fn commit(self, used: usize) {
+        let used = used.min(self.buf.len()) as u32;
+        let tail = self.producer_tail.wrapping_add(used);
+        *self.producer_tail = tail;
+        // Release: the bytes written into the grant happen-before the consumer's
+        // Acquire load of `tail`.
+        self.ring.header.producer.tail.store(tail, Ordering::Release);
+    }
+
+    /// The granted bytes.
+    pub fn buf(&mut self) -> &mut [u8] {
+        self.buf
+    }
+}
+
+impl Deref for WriteGrant<'_, '_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.buf
+    }
+}
+
+impl DerefMut for WriteGrant<'_, '_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        self.buf
+    }
+}
+
+/// The reading half of a ring. **Owns `head`.**
+///
+/// Dropping it marks the ring closed for reading: the producer sees
+/// [`Producer::is_consumer_closed`].
+pub struct Consumer<'a> {
+    ring: RingRef<'a>,
+    /// Our own index; the copy in shared memory is only ever written, never trusted.
+    head: u32,
+    /// Last `tail` read from the producer (validated).
+    tail_cache: u32,
+}
+
+// SAFETY: a `Consumer` only reads bytes in `[head, tail)`, which the one producer
+// published with a Release store and does not touch until `head` moves past them.
+unsafe impl Send for Consumer<'_> {}
+
+impl<'a> Consumer<'a> {
+    /// # Safety
+    /// There must be no other `Consumer` for this ring, and `ring.data` must be
+    /// valid for `ring.cap` bytes for `'a`.
+    unsafe fn new(ring: RingRef<'a>) -> Self {
+        let head = ring.header.consumer.head.load(Ordering::Relaxed);
+        Consumer {
+            ring,
+            head,
+            tail_cache: head,
+        }
+    }
+
+    /// The ring's capacity in bytes.
+    pub fn capacity(&self) -> usize {
+        self.ring.cap as usize
+    }
+
+    /// Re-reads the producer's `tail` and checks it against our `head`.
+    fn refresh_tail(&mut self) -> Result<(), RingError> {
+        let tail = self.ring.header.producer.tail.load(Ordering::Acquire);
+        if tail.wrapping_sub(self.head) > self.ring.cap {
+            return Err(RingError::Corrupted {
+                head: self.head,
+                tail,
+            });
+        }
+        self.tail_cache = tail;
+        Ok(())
+    }
+
+    /// Readable bytes now (re-reads the producer's index).
+    pub fn available(&mut self) -> Result<usize, RingError> {
+        self.refresh_tail()?;
+        Ok(self.tail_cache.wrapping_sub(self.head) as usize)
+    }
+
+    /// Whether the producer has been dropped. Bytes it wrote before may still be
+    /// readable: read until empty, then treat the ring as at end of stream.
+    pub fn is_producer_closed(&self) -> bool {
+        self.ring.header.producer.closed.load(Ordering::Acquire) != 0
+    }
+
+    /// True when the producer is gone *and* every byte it wrote has been read.
+    pub fn is_finished(&mut self) -> Result<bool, RingError> {
+        if !self.is_producer_closed() {
+            return Ok(false);
+        }
+        // `closed` was stored after the last `tail`; the Acquire above makes it visible.
+        Ok(self.available()? == 0)
+    }
+
+    fn contiguous_available(&mut self) -> Result<u32, RingError> {
+        if self.tail_cache == self.head {
+            self.refresh_tail()?;
+        }
+        let used = self.tail_cache.wrapping_sub(self.head);
+        let to_end = self.ring.cap - (self.head & self.ring.mask());
+        Ok(used.min(to_end))
+    }
+
+    /// A grant of all readable bytes that lie contiguously at `head`.
+    ///
+    /// Fails with [`GrantError::InsufficientSize`] when the ring is empty.
+    pub fn read_grant(&mut self) -> Result<ReadGrant<'_, 'a>, GrantError> {
+        let avail = self.contiguous_available()?;
+        if avail == 0 {
+            return Err(GrantError::InsufficientSize {
+                requested: 1,
+                available: 0,
+            });
+        }
+        let start = (self.head & self.ring.mask()) as usize;
+        #[cfg(loom)]
+        let guards = crate::sync::shadow::Guards::read(
+            self.ring.shadow,
+            start,
+            avail as usize,
+            self.ring.mask() as usize,
+        );
+        // SAFETY: `start + avail <= cap`; the bytes `[head, head + avail)` were
+        // published by the producer (validated `tail`, Acquire load) and it will
+        // not touch them until we move `head` past them.
+        let buf = unsafe { core::slice::from_raw_parts(self.ring.data.add(start), avail as usize) };
+        Ok(ReadGrant {
+            buf,
+            consumer_head: &mut self.head,
+            ring: self.ring,
+            #[cfg(loom)]
+            _guards: guards,
+        })
+    }
+
+    /// Copies up to `out.len()` bytes out of the ring. Returns `0` when it is empty.
+    pub fn read(&mut self, out: &mut [u8]) -> Result<usize, RingError> {
+        let mut done = 0;
+        for _ in 0..2 {
+            if done == out.len() {
+                break;
+            }
+            match self.read_grant() {
+                Ok(g) => {
+                    let n = g.len().min(out.len() - done);
+                    out[done..done + n].copy_from_slice(&g[..n]);
+                    g.release(n);
+                    done += n;
+                }
+                Err(GrantError::Corrupted(e)) => return Err(e),
+                Err(_) => break,
+            }
+        }
+        Ok(done)
+    }
+}
+
+impl Drop for Consumer<'_> {
+    fn drop(&mut self) {
+        self.ring.header.consumer.closed.store(1, Ordering::Release);
+    }
+}
+
+/// Contiguous readable bytes in a ring. Free them with [`ReadGrant::release`];
+/// dropping the grant frees nothing (the bytes stay readable).
+#[must_use = "a read grant frees nothing until released"]
+pub struct ReadGrant<'g, 'a> {
+    buf: &'g [u8],
+    consumer_head: &'g mut u32,
+    ring: RingRef<'a>,
+    #[cfg(loom)]
+    _guards: crate::sync::shadow::Guards,
+}
+
+impl ReadGrant<'_, '_> {
+    /// Frees the first `used` bytes for the producer (clamped to the grant's length).
+    pub fn release(self, used: usize) {
+        let used = used.min(self.buf.len()) as u32;
+        let head = self.consumer_head.wrapping_add(used);
+        *self.consumer_head = head;
+        // Release: our reads of these bytes happen-before the producer's Acquire
+        // load of `head`, after which it may overwrite them.
+        self.ring.header.consumer.head.store(head, Ordering::Release);
+    }
+
+    /// The granted bytes.
+    pub fn buf(&self) -> &[u8] {
+        self.buf
+    }
+}
+
+impl Deref for ReadGrant<'_, '_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.buf
+    }
+}
+
+/// Why memory could not be attached as a ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum AttachError {
+    /// The memory is smaller than a header plus the capacity it declares.
+    TooSmall {
+        /// Bytes needed.
+        needed: usize,
+        /// Bytes given.
+        got: usize,
+    },
+    /// The memory is not aligned to 128 bytes.
+    Misaligned,
+    /// The header does not start with [`MAGIC`].
+    BadMagic(u32),
+    /// The header has another layout version than [`LAYOUT_VERSION`].
+    BadVersion(u16),
+    /// The header declares another header size than [`HEADER_SIZE`].
+    BadHeaderSize(u16),
+    /// The declared capacity is zero, not a power of two, or above [`MAX_CAPACITY`].
+    BadCapacity(u32),
+}
+
+impl fmt::Display for AttachError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AttachError::TooSmall { needed, got } => {
+                write!(f, "ring memory too small: need {needed} bytes, got {got}")
+            }
+            AttachError::Misaligned => f.write_str("ring memory is not 128-byte aligned"),
+            AttachError::BadMagic(m) => write!(f, "not a ringlink ring (magic {m:#010x})"),
+            AttachError::BadVersion(v) => write!(
+                f,
+                "ring layout version {v}, this build speaks {LAYOUT_VERSION}"
+            ),
+            AttachError::BadHeaderSize(s) => {
+                write!(f, "ring header size {s}, expected {HEADER_SIZE}")
+            }
+            AttachError::BadCapacity(c) => write!(
+                f,
+                "ring capacity {c} is not a power of two in 1..=2^31"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for AttachError {}
+
+/// A ring of run-time capacity in memory the caller provides, typically a
+/// mapping shared with another process.
+///
+/// The header is validated on attach, and every index read afterwards is
+/// validated by the [`Producer`] and [`Consumer`]: a peer that scribbles over
+/// the mapping makes operations return [`RingError::Corrupted`], never access
+/// memory outside the ring.
+///
+/// ```
+/// use ringlink_core::ring::{RawRing, HEADER_SIZE};
+///
+/// #[repr(C, align(128))]
+/// struct Mem([u8; HEADER_SIZE + 64]);
+/// let mut mem = Mem([0; HEADER_SIZE + 64]);
+/// let len = mem.0.len();
+/// // SAFETY: `mem` is valid, aligned, and outlives the ring; no one else uses it.
+/// let ring = unsafe { RawRing::init(mem.0.as_mut_ptr(), len, 64) }.unwrap();
+/// // SAFETY: this is the only producer and the only consumer of the ring.
+/// let (mut tx, mut rx) = unsafe { (ring.producer(), ring.consumer()) };
+/// tx.write(b"shared").unwrap();
+/// let mut out = [0u8; 6];
+/// assert_eq!(rx.read(&mut out).unwrap(), 6);
+/// ```
+#[cfg(not(loom))]
+#[derive(Clone, Copy)]
+pub struct RawRing<'a> {
+    raw: RingRef<'a>,
+}
+
+// SAFETY: a `RawRing` only hands out producers and consumers through `unsafe`
+// functions whose contract is that each exists once; sharing the view is harmless.
+#[cfg(not(loom))]
+unsafe impl Send for RawRing<'_> {}
+// SAFETY: as for `Send`.
+#[cfg(not(loom))]
+unsafe impl Sync for RawRing<'_> {}
+
+#[cfg(not(loom))]
+impl<'a> RawRing<'a> {
+    /// Bytes needed for a ring of `capacity` bytes, header included.
+    pub const fn size_for(capacity: usize) -> usize {
+        HEADER_SIZE + capacity
+    }
+
+    /// Writes a fresh header for a ring of `capacity` bytes into `mem` and attaches to it.
+    ///
+    /// # Safety
+    /// `mem` must be valid for reads and writes of `len` bytes for `'a`, and no
+    /// one may be using it as a ring while it is being initialised.
+    pub unsafe fn init(mem: *mut u8, len: usize, capacity: usize) -> Result<Self, AttachError> {
+        if capacity == 0 || !capacity.is_power_of_two() || capacity > MAX_CAPACITY {
+            return Err(AttachError::BadCapacity(capacity as u32));
+        }
+        check_region(mem, len, capacity)?;
+        // SAFETY: `mem` is aligned and large enough for a header (checked), and
+        // the caller grants exclusive access during initialisation.
+        unsafe { mem.cast::<RingHeader>().write(RingHeader::new(capacity as u32)) };
+        // SAFETY: the header was just written; forwarded caller contract.
+        unsafe { Self::attach(mem, len) }
+    }
+
+    /// Attaches to a ring that some process initialised in `mem`, validating its header.
+    ///
+    /// # Safety
+    /// `mem` must be valid for reads and writes of `len` bytes for `'a`; other
+    /// processes may write it concurrently (their writes can make ring operations
+    /// fail, never reach outside the `len` bytes).
+    pub unsafe fn attach(mem: *mut u8, len: usize) -> Result<Self, AttachError> {
+        if len < HEADER_SIZE {
+            return Err(AttachError::TooSmall {
+                needed: HEADER_SIZE,
+                got: len,
+            });
+        }
+        if mem as usize % 128 != 0 {
+            return Err(AttachError::Misaligned);
+        }
+        // SAFETY: aligned and at least a header long (checked above); the caller
+        // guarantees validity for `'a`. The immutable fields are read once here
+        // and kept in the `RawRing`, so later changes by a peer are not trusted.
+        let header: &'a RingHeader = unsafe { &*mem.cast::<RingHeader>() };
+        // SAFETY: as above; volatile because a peer process may be writing them.
+        let (magic, version, header_size, cap) = unsafe {
+            (
+                core::ptr::addr_of!(header.meta.magic).read_volatile(),
+                core::ptr::addr_of!(header.meta.version).read_volatile(),
+                core::ptr::addr_of!(header.meta.header_size).read_volatile(),
+                core::ptr::addr_of!(header.meta.capacity).read_volatile(),
+            )
+        };
+        if magic != MAGIC {
+            return Err(AttachError::BadMagic(magic));
+        }
+        if version != LAYOUT_VERSION {
+            return Err(AttachError::BadVersion(version));
+        }
+        if header_size as usize != HEADER_SIZE {
+            return Err(AttachError::BadHeaderSize(header_size));
+        }
+        if cap == 0 || !cap.is_power_of_two() || cap as usize > MAX_CAPACITY {
+            return Err(AttachError::BadCapacity(cap));
+        }
+        check_region(mem, len, cap as usize)?;
+        Ok(RawRing {
+            raw: RingRef {
+                header,
+                // SAFETY: `len >= HEADER_SIZE + cap` was checked, so the data lies inside `mem`.
+                data: unsafe { mem.add(HEADER_SIZE) },
+                cap,
+                _data: PhantomData,
+            },
+        })
+    }
+
+    /// The ring's capacity in bytes (as validated on attach).
+    pub fn capacity(&self) -> usize {
+        self.raw.cap as usize
+    }
+
+    /// The header, for transports that build wake-ups on its wake words.
+    pub fn header(&self) -> &'a RingHeader {
+        self.raw.header
+    }
+
+    /// The producer of this ring.
+    ///
+    /// # Safety
+    /// At most one `Producer` may exist for this ring at a time, across all processes.
+    pub unsafe fn producer(&self) -> Producer<'a> {
+        // SAFETY: forwarded caller contract; data validity checked on attach.
+        unsafe { Producer::new(self.raw) }
+    }
+
+    /// The consumer of this ring.
+    ///
+    /// # Safety
+    /// At most one `Consumer` may exist for this ring at a time, across all processes.
+    pub unsafe fn consumer(&self) -> Consumer<'a> {
+        // SAFETY: forwarded caller contract; data validity checked on attach.
+        unsafe { Consumer::new(self.raw) }
+    }
+}
+
+#[cfg(not(loom))]
+fn check_region(mem: *mut u8, len: usize, capacity: usize) -> Result<(), AttachError> {
+    if mem as usize % 128 != 0 {
+        return Err(AttachError::Misaligned);
+    }
+    let needed = HEADER_SIZE + capacity;
+    if len < needed {
+        return Err(AttachError::TooSmall { needed, got: len });
+    }
+    Ok(())
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>() {}
+    fn assert_sync<T: Sync>() {}
+
+    #[test]
+    fn handles_are_send_and_ring_is_sync() {
+        assert_send::<Producer<'static>>();
+        assert_send::<Consumer<'static>>();
+        assert_sync::<Ring<8>>();
+        assert_send::<RawRing<'static>>();
+    }
+
+    #[test]
+    fn header_layout_is_stable() {
+        assert_eq!(HEADER_SIZE, 384);
+        assert_eq!(core::mem::align_of::<RingHeader>(), 128);
+        assert_eq!(core::mem::offset_of!(Ring<8>, data), HEADER_SIZE);
+    }
+
+    #[test]
+    fn all_n_bytes_are_usable() {
+        let mut ring = Ring::<8>::new();
+        let (mut tx, mut rx) = ring.split();
+        assert_eq!(tx.write(&[1; 20]).unwrap(), 8);
+        assert_eq!(tx.write(&[2]).unwrap(), 0);
+        let mut out = [0u8; 20];
+        assert_eq!(rx.read(&mut out).unwrap(), 8);
+        assert_eq!(rx.read(&mut out).unwrap(), 0);
+    }
+
+    #[test]
+    fn wraps_around_and_keeps_order() {
+        let mut ring = Ring::<8>::new();
+        let (mut tx, mut rx) = ring.split();
+        let mut next_w = 0u8;
+        let mut next_r = 0u8;
+        for round in 0..100 {
+            let chunk: [u8; 5] = core::array::from_fn(|i| next_w.wrapping_add(i as u8));
+            let n = tx.write(&chunk[..(round % 5) + 1]).unwrap();
+            next_w = next_w.wrapping_add(n as u8);
+            let mut out = [0u8; 3];
+            let m = rx.read(&mut out).unwrap();
+            for &b in &out[..m] {
+                assert_eq!(b, next_r);
+                next_r = next_r.wrapping_add(1);
+            }
+        }
+    }
+
+    #[test]
+    fn grants_are_contiguous_and_uncommitted_drop_publishes_nothing() {
+        let mut ring = Ring::<8>::new();
+        let (mut tx, mut rx) = ring.split();
+        tx.write(&[0; 6]).unwrap();
+        let mut out = [0; 6];
+        rx.read(&mut out).unwrap();
+        // 2 bytes to the end, 8 free in all.
+        assert_eq!(
+            tx.grant_exact(3).err(),
+            Some(GrantError::InsufficientSize {
+                requested: 3,
+                available: 2
+            })
+        );
+        assert_eq!(tx.grant_max(8).unwrap().len(), 2);
+        assert!(matches!(tx.grant_exact(9), Err(GrantError::TooLarge { .. })));
+        {
+            let mut g = tx.grant_exact(2).unwrap();
+            g.copy_from_slice(&[7, 7]);
+            // dropped without commit
+        }
+        assert!(rx.read_grant().is_err());
+        let mut g = tx.grant_exact(2).unwrap();
+        g.copy_from_slice(&[8, 9]);
+        g.commit(1);
+        let g = rx.read_grant().unwrap();
+        assert_eq!(&g[..], &[8]);
+        g.release(5); // clamped
+        assert_eq!(rx.available().unwrap(), 0);
+    }
+
+    #[test]
+    fn close_flags_are_seen() {
+        let mut ring = Ring::<8>::new();
+        let (mut tx, mut rx) = ring.split();
+        tx.write(b"ab").unwrap();
+        assert!(!rx.is_producer_closed());
+        drop(tx);
+        assert!(rx.is_producer_closed());
+        assert!(!rx.is_finished().unwrap());
+        let mut out = [0; 2];
+        rx.read(&mut out).unwrap();
+        assert!(rx.is_finished().unwrap());
+        drop(rx);
+        let (tx, rx) = ring.split();
+        assert!(!tx.is_consumer_closed());
+        drop(rx);
+        assert!(tx.is_consumer_closed());
+    }
+
+    #[repr(C, align(128))]
+    struct Mem([u8; HEADER_SIZE + 16]);
+
+    #[test]
+    fn attach_validates_header() {
+        let mut mem = Mem([0; HEADER_SIZE + 16]);
+        let p = mem.0.as_mut_ptr();
+        // SAFETY: `mem` is valid and exclusive for these calls.
+        unsafe {
+            assert_eq!(RawRing::attach(p, HEADER_SIZE + 16).err(), Some(AttachError::BadMagic(0)));
+            assert!(RawRing::init(p, HEADER_SIZE + 16, 16).is_ok());
+            assert!(RawRing::init(p, HEADER_SIZE + 16, 32).is_err());
+            assert!(RawRing::init(p, HEADER_SIZE + 16, 12).is_err());
+            assert!(RawRing::attach(p.add(1), HEADER_SIZE).is_err());
+            assert_eq!(
+                RawRing::attach(p, HEADER_SIZE + 8).err(),
+                Some(AttachError::TooSmall {
+                    needed: HEADER_SIZE + 16,
+                    got: HEADER_SIZE + 8
+                })
+            );
+            // Capacity field scribbled to something larger than the mapping.
+            p.add(8).cast::<u32>().write(1 << 20);
+            assert!(matches!(
+                RawRing::attach(p, HEADER_SIZE + 16),
+                Err(AttachError::TooSmall { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn corrupted_indices_are_errors_not_out_of_bounds() {
+        let mut mem = Mem([0; HEADER_SIZE + 16]);
+        let p = mem.0.as_mut_ptr();
+        // SAFETY: `mem` is valid and exclusive; one producer and one consumer.
+        let ring = unsafe { RawRing::init(p, HEADER_SIZE + 16, 16) }.unwrap();
+        // SAFETY: the only producer and consumer.
+        let (mut tx, mut rx) = unsafe { (ring.producer(), ring.consumer()) };
+        tx.write(b"abc").unwrap();
+        // A hostile peer moves tail far ahead of head.
+        ring.header().producer.tail.store(1000, Ordering::Relaxed);
+        let mut out = [0; 4];
+        assert!(matches!(rx.read(&mut out), Err(RingError::Corrupted { .. })));
+        // And moves head past tail.
+        ring.header().consumer.head.store(50, Ordering::Relaxed);
+        assert!(matches!(tx.write(&[0; 16]), Err(RingError::Corrupted { .. })));
+    }
+}

@@ -1,0 +1,1 @@
+//! Shared helpers for ringlink's integration tests.
