@@ -27,7 +27,9 @@ extern crate std;
 mod sync;
 
 pub mod channel;
+pub mod frame;
 pub mod ring;
+pub mod shared;
 
 pub use channel::{Channel, Endpoint};
 pub use ring::{Consumer, Producer, Ring};

@@ -1,0 +1,1 @@
+//! Length-prefixed frames, typed messages (postcard) and COBS frames (work in progress).

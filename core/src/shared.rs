@@ -1,0 +1,1 @@
+//! Many writers, one ring: whole frames through a critical section (work in progress).

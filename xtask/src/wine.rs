@@ -1,0 +1,6 @@
+//! `cargo xtask wine` (not built yet).
+
+/// Runs the task with its command-line arguments.
+pub fn run(_args: &[String]) -> Result<(), String> {
+    Err("`cargo xtask wine` is not built yet".to_string())
+}
