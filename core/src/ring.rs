@@ -512,7 +512,8 @@ impl<'a> Producer<'a> {
         // SAFETY: `start + len <= cap` (len is at most the bytes to the end of the
         // data), the bytes `[tail, tail + len)` are free (len <= free by a validated
         // head), and only this producer writes free bytes.
-        let buf = unsafe { core::slice::from_raw_parts_mut(self.ring.data.add(start), len as usize) };
+        let buf =
+            unsafe { core::slice::from_raw_parts_mut(self.ring.data.add(start), len as usize) };
         WriteGrant {
             buf,
             producer_tail: &mut self.tail,
@@ -582,7 +583,11 @@ impl WriteGrant<'_, '_> {
         *self.producer_tail = tail;
         // Release: the bytes written into the grant happen-before the consumer's
         // Acquire load of `tail`.
-        self.ring.header.producer.tail.store(tail, Ordering::Release);
+        self.ring
+            .header
+            .producer
+            .tail
+            .store(tail, Ordering::Release);
     }
 
     /// The granted bytes.
@@ -760,7 +765,11 @@ impl ReadGrant<'_, '_> {
         *self.consumer_head = head;
         // Release: our reads of these bytes happen-before the producer's Acquire
         // load of `head`, after which it may overwrite them.
-        self.ring.header.consumer.head.store(head, Ordering::Release);
+        self.ring
+            .header
+            .consumer
+            .head
+            .store(head, Ordering::Release);
     }
 
     /// The granted bytes.
@@ -815,10 +824,9 @@ impl fmt::Display for AttachError {
             AttachError::BadHeaderSize(s) => {
                 write!(f, "ring header size {s}, expected {HEADER_SIZE}")
             }
-            AttachError::BadCapacity(c) => write!(
-                f,
-                "ring capacity {c} is not a power of two in 1..=2^31"
-            ),
+            AttachError::BadCapacity(c) => {
+                write!(f, "ring capacity {c} is not a power of two in 1..=2^31")
+            }
         }
     }
 }
@@ -881,7 +889,10 @@ impl<'a> RawRing<'a> {
         check_region(mem, len, capacity)?;
         // SAFETY: `mem` is aligned and large enough for a header (checked), and
         // the caller grants exclusive access during initialisation.
-        unsafe { mem.cast::<RingHeader>().write(RingHeader::new(capacity as u32)) };
+        unsafe {
+            mem.cast::<RingHeader>()
+                .write(RingHeader::new(capacity as u32))
+        };
         // SAFETY: the header was just written; forwarded caller contract.
         unsafe { Self::attach(mem, len) }
     }
@@ -1048,7 +1059,10 @@ mod tests {
             })
         );
         assert_eq!(tx.grant_max(8).unwrap().len(), 2);
-        assert!(matches!(tx.grant_exact(9), Err(GrantError::TooLarge { .. })));
+        assert!(matches!(
+            tx.grant_exact(9),
+            Err(GrantError::TooLarge { .. })
+        ));
         {
             let mut g = tx.grant_exact(2).unwrap();
             g.copy_from_slice(&[7, 7]);
@@ -1092,7 +1106,10 @@ mod tests {
         let p = mem.0.as_mut_ptr();
         // SAFETY: `mem` is valid and exclusive for these calls.
         unsafe {
-            assert_eq!(RawRing::attach(p, HEADER_SIZE + 16).err(), Some(AttachError::BadMagic(0)));
+            assert_eq!(
+                RawRing::attach(p, HEADER_SIZE + 16).err(),
+                Some(AttachError::BadMagic(0))
+            );
             assert!(RawRing::init(p, HEADER_SIZE + 16, 16).is_ok());
             assert!(RawRing::init(p, HEADER_SIZE + 16, 32).is_err());
             assert!(RawRing::init(p, HEADER_SIZE + 16, 12).is_err());
@@ -1125,9 +1142,15 @@ mod tests {
         // A hostile peer moves tail far ahead of head.
         ring.header().producer.tail.store(1000, Ordering::Relaxed);
         let mut out = [0; 4];
-        assert!(matches!(rx.read(&mut out), Err(RingError::Corrupted { .. })));
+        assert!(matches!(
+            rx.read(&mut out),
+            Err(RingError::Corrupted { .. })
+        ));
         // And moves head past tail.
         ring.header().consumer.head.store(50, Ordering::Relaxed);
-        assert!(matches!(tx.write(&[0; 16]), Err(RingError::Corrupted { .. })));
+        assert!(matches!(
+            tx.write(&[0; 16]),
+            Err(RingError::Corrupted { .. })
+        ));
     }
 }
