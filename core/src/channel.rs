@@ -175,7 +175,6 @@ impl<const N: usize> Channel<N> {
     }
 }
 
-#[cfg(not(loom))]
 impl<const N: usize> Default for Channel<N> {
     fn default() -> Self {
         Self::new()
