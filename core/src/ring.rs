@@ -37,7 +37,7 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
 
-use crate::sync::{AtomicU32, Ordering};
+use crate::sync::{AtomicU32, Ordering, fence};
 
 /// Magic number at the start of every ring header (`"RLNK"` little-endian).
 pub const MAGIC: u32 = u32::from_le_bytes(*b"RLNK");
@@ -66,8 +66,9 @@ struct ProducerLine {
     tail: AtomicU32,
     /// Non-zero once the producer is gone.
     closed: AtomicU32,
-    /// Reserved for wake-up protocols of host transports (a futex word).
-    wake: AtomicU32,
+    /// Non-zero while this side is (about to be) asleep waiting for its peer;
+    /// see the parking protocol on [`Consumer::prepare_park`].
+    parked: AtomicU32,
 }
 
 /// The consumer's cache line: the consumer owns `head` and `closed`.
@@ -77,8 +78,9 @@ struct ConsumerLine {
     head: AtomicU32,
     /// Non-zero once the consumer is gone.
     closed: AtomicU32,
-    /// Reserved for wake-up protocols of host transports (a futex word).
-    wake: AtomicU32,
+    /// Non-zero while this side is (about to be) asleep waiting for its peer;
+    /// see the parking protocol on [`Consumer::prepare_park`].
+    parked: AtomicU32,
 }
 
 /// The `#[repr(C)]`, pointer-free header in front of a ring's data.
@@ -107,12 +109,12 @@ impl RingHeader {
             producer: ProducerLine {
                 tail: AtomicU32::new(0),
                 closed: AtomicU32::new(0),
-                wake: AtomicU32::new(0),
+                parked: AtomicU32::new(0),
             },
             consumer: ConsumerLine {
                 head: AtomicU32::new(0),
                 closed: AtomicU32::new(0),
-                wake: AtomicU32::new(0),
+                parked: AtomicU32::new(0),
             },
         }
     }
@@ -130,45 +132,19 @@ impl RingHeader {
             producer: ProducerLine {
                 tail: AtomicU32::new(0),
                 closed: AtomicU32::new(0),
-                wake: AtomicU32::new(0),
+                parked: AtomicU32::new(0),
             },
             consumer: ConsumerLine {
                 head: AtomicU32::new(0),
                 closed: AtomicU32::new(0),
-                wake: AtomicU32::new(0),
+                parked: AtomicU32::new(0),
             },
         }
-    }
-
-    /// The producer's wake word (for transports that park on it, e.g. a futex).
-    pub fn producer_wake_word(&self) -> &AtomicU32Ref {
-        AtomicU32Ref::new(&self.producer.wake)
-    }
-
-    /// The consumer's wake word (for transports that park on it, e.g. a futex).
-    pub fn consumer_wake_word(&self) -> &AtomicU32Ref {
-        AtomicU32Ref::new(&self.consumer.wake)
     }
 }
 
 #[cfg(not(loom))]
 const _: () = assert!(HEADER_SIZE == 384 && HEADER_SIZE < u16::MAX as usize);
-
-/// A 32-bit atomic word inside a ring header, exposed to host transports that
-/// build wake-up protocols (futexes) on top of the ring.
-#[repr(transparent)]
-pub struct AtomicU32Ref(AtomicU32);
-
-impl AtomicU32Ref {
-    fn new(a: &AtomicU32) -> &Self {
-        // SAFETY: `AtomicU32Ref` is `repr(transparent)` over `AtomicU32`.
-        unsafe { &*(a as *const AtomicU32 as *const AtomicU32Ref) }
-    }
-    /// The underlying atomic.
-    pub fn atomic(&self) -> &AtomicU32 {
-        &self.0
-    }
-}
 
 /// Errors of ring operations.
 ///
@@ -464,6 +440,40 @@ impl<'a> Producer<'a> {
         Ok(self.cached_free().min(to_end))
     }
 
+    /// Announces that the producer is about to sleep until the consumer frees
+    /// space. Returns `Ok(true)` if the ring is still full (the caller may sleep
+    /// until the consumer notifies it, then must call [`Producer::unpark`]), or
+    /// `Ok(false)` if space appeared or the consumer is gone (the announcement is
+    /// withdrawn; do not sleep).
+    ///
+    /// This is one half of ringlink's parking protocol, the same on both sides:
+    /// the sleeper stores its `parked` flag, issues a `SeqCst` fence and re-checks
+    /// the ring; the waker publishes its index, issues a `SeqCst` fence and reads
+    /// the flag ([`Consumer::producer_parked`]). The two fences order the four
+    /// accesses so at least one side sees the other: a wake-up is never lost.
+    /// The producer owns its `parked` flag.
+    pub fn prepare_park(&mut self) -> Result<bool, RingError> {
+        self.ring.header.producer.parked.store(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        if self.free()? > 0 || self.is_consumer_closed() {
+            self.unpark();
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// Withdraws [`Producer::prepare_park`]'s announcement (after waking up).
+    pub fn unpark(&mut self) {
+        self.ring.header.producer.parked.store(0, Ordering::Relaxed);
+    }
+
+    /// After committing: whether the consumer announced it sleeps waiting for
+    /// data, so the caller must notify it. See [`Producer::prepare_park`].
+    pub fn consumer_parked(&self) -> bool {
+        fence(Ordering::SeqCst);
+        self.ring.header.consumer.parked.load(Ordering::Relaxed) != 0
+    }
+
     /// A grant of exactly `len` contiguous writable bytes.
     ///
     /// Fails with [`GrantError::InsufficientSize`] when the ring has fewer than
@@ -683,6 +693,34 @@ impl<'a> Consumer<'a> {
         let used = self.tail_cache.wrapping_sub(self.head);
         let to_end = self.ring.cap - (self.head & self.ring.mask());
         Ok(used.min(to_end))
+    }
+
+    /// Announces that the consumer is about to sleep until the producer commits
+    /// data. Returns `Ok(true)` if the ring is still empty and the producer still
+    /// there (the caller may sleep until notified, then must call
+    /// [`Consumer::unpark`]), or `Ok(false)` if data arrived or the producer is
+    /// gone (announcement withdrawn; do not sleep). The consumer owns its `parked`
+    /// flag; see [`Producer::prepare_park`] for the protocol.
+    pub fn prepare_park(&mut self) -> Result<bool, RingError> {
+        self.ring.header.consumer.parked.store(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        if self.available()? > 0 || self.is_producer_closed() {
+            self.unpark();
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// Withdraws [`Consumer::prepare_park`]'s announcement (after waking up).
+    pub fn unpark(&mut self) {
+        self.ring.header.consumer.parked.store(0, Ordering::Relaxed);
+    }
+
+    /// After releasing: whether the producer announced it sleeps waiting for
+    /// space, so the caller must notify it.
+    pub fn producer_parked(&self) -> bool {
+        fence(Ordering::SeqCst);
+        self.ring.header.producer.parked.load(Ordering::Relaxed) != 0
     }
 
     /// A grant of all readable bytes that lie contiguously at `head`.
@@ -954,7 +992,8 @@ impl<'a> RawRing<'a> {
         self.raw.cap as usize
     }
 
-    /// The header, for transports that build wake-ups on its wake words.
+    /// The header (tests and diagnostics).
+    #[doc(hidden)]
     pub fn header(&self) -> &'a RingHeader {
         self.raw.header
     }

@@ -2,10 +2,10 @@
 //! `core` atomics normally, loom's model-checked ones under `--cfg loom`.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicU32, Ordering};
+pub(crate) use loom::sync::atomic::{AtomicU32, Ordering, fence};
 
 #[cfg(not(loom))]
-pub(crate) use core::sync::atomic::{AtomicU32, Ordering};
+pub(crate) use core::sync::atomic::{AtomicU32, Ordering, fence};
 
 /// Per-byte access tracking for loom models: every byte of a ring's data has a
 /// shadow cell, and grants hold loom's access guards on the bytes they cover, so

@@ -136,3 +136,96 @@ fn consumer_close_is_seen() {
         consumer.join().unwrap();
     });
 }
+
+/// A model of an eventfd (or futex) the sleeper blocks on: `notify` sets a
+/// counter and wakes, `wait` blocks until the counter is set and clears it.
+#[derive(Default)]
+struct Event {
+    signalled: loom::sync::Mutex<bool>,
+    cond: loom::sync::Condvar,
+}
+
+impl Event {
+    fn notify(&self) {
+        *self.signalled.lock().unwrap() = true;
+        self.cond.notify_one();
+    }
+    fn wait(&self) {
+        let mut s = self.signalled.lock().unwrap();
+        while !*s {
+            s = self.cond.wait(s).unwrap();
+        }
+        *s = false;
+    }
+}
+
+/// The consumer parks when the ring is empty; the producer notifies only when it
+/// sees the consumer parked. A lost wake-up would leave the consumer blocked
+/// forever, which loom reports as a deadlock.
+#[test]
+fn parking_consumer_never_misses_a_wakeup() {
+    loom::model(|| {
+        let (mut tx, mut rx) = leak::<2>().split();
+        let event = std::sync::Arc::new(Event::default());
+        let producer_event = event.clone();
+        let producer = thread::spawn(move || {
+            for b in 0..2u8 {
+                while tx.write(&[b]).unwrap() == 0 {
+                    thread::yield_now();
+                }
+                if tx.consumer_parked() {
+                    producer_event.notify();
+                }
+            }
+        });
+        let mut got = 0u8;
+        while got < 2 {
+            let mut buf = [0u8; 2];
+            let n = rx.read(&mut buf).unwrap();
+            for &b in &buf[..n] {
+                assert_eq!(b, got);
+                got += 1;
+            }
+            if n == 0 && rx.prepare_park().unwrap() {
+                event.wait();
+                rx.unpark();
+            }
+        }
+        producer.join().unwrap();
+    });
+}
+
+/// The producer parks when the ring is full; the consumer notifies only when it
+/// sees the producer parked.
+#[test]
+fn parking_producer_never_misses_a_wakeup() {
+    loom::model(|| {
+        let (mut tx, mut rx) = leak::<1>().split();
+        let event = std::sync::Arc::new(Event::default());
+        let consumer_event = event.clone();
+        let consumer = thread::spawn(move || {
+            let mut got = 0u8;
+            while got < 2 {
+                let mut buf = [0u8; 1];
+                if rx.read(&mut buf).unwrap() == 1 {
+                    assert_eq!(buf[0], got);
+                    got += 1;
+                    if rx.producer_parked() {
+                        consumer_event.notify();
+                    }
+                } else {
+                    thread::yield_now();
+                }
+            }
+        });
+        for b in 0..2u8 {
+            while tx.write(&[b]).unwrap() == 0 {
+                if tx.prepare_park().unwrap() {
+                    event.wait();
+                    tx.unpark();
+                }
+            }
+        }
+        consumer.join().unwrap();
+    });
+}
