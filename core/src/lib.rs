@@ -4,9 +4,13 @@
 //!   grants, whose `#[repr(C)]` layout can live in a `static` or in shared memory.
 //! - [`channel`]: two rings make a duplex [`Channel`](channel::Channel) whose
 //!   endpoints implement `embedded_io` (and `std::io` with the `std` feature).
-//! - [`frame`]: length-prefixed frames, typed messages (postcard) and COBS frames.
-//! - [`shared`]: many writers (interrupt handlers, tasks) putting whole frames into
-//!   one ring through a critical section.
+//! - [`frame`]: length-prefixed frames with a compile-time maximum size
+//!   ([`FrameWriter`] / [`FrameReader`] over any `embedded_io` stream,
+//!   [`frame::ring`] straight in and out of ring grants, the sans-IO
+//!   [`FrameDecoder`](frame::FrameDecoder) and header functions for hosts), typed
+//!   messages (postcard + serde) and [`frame::cobs`] frames for lossy byte links.
+//! - [`shared`]: [`SharedProducer`], many writers (interrupt handlers, tasks)
+//!   putting whole frames into one ring; the critical section only reserves space.
 //!
 //! ```
 //! use ringlink_core::ring::Ring;
@@ -16,6 +20,35 @@
 //! producer.write(b"ping").unwrap();
 //! let mut buf = [0u8; 4];
 //! assert_eq!(consumer.read(&mut buf).unwrap(), 4);
+//! ```
+//!
+//! Typed frames between an interrupt handler and the main loop:
+//!
+//! ```
+//! use ringlink_core::frame::ring::{FrameConsumer, Received};
+//! use ringlink_core::SharedProducer;
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize, Debug, PartialEq)]
+//! enum Event {
+//!     Button(u8),
+//!     Adc { channel: u8, value: u16 },
+//! }
+//!
+//! static EVENTS: SharedProducer<512, 32> = SharedProducer::new();
+//!
+//! // In an interrupt handler (any number of them, any priority):
+//! fn on_adc() {
+//!     let _ = EVENTS.send_msg(&Event::Adc { channel: 2, value: 1017 });
+//! }
+//!
+//! // In the main loop:
+//! let mut events = FrameConsumer::<_, 32>::new(EVENTS.take_consumer().unwrap());
+//! on_adc();
+//! assert_eq!(
+//!     events.recv_msg::<Event>().unwrap(),
+//!     Received::Frame(Event::Adc { channel: 2, value: 1017 })
+//! );
 //! ```
 #![cfg_attr(not(any(test, feature = "std", loom)), no_std)]
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]
@@ -32,4 +65,6 @@ pub mod ring;
 pub mod shared;
 
 pub use channel::{Channel, Endpoint};
+pub use frame::{FrameError, FrameReader, FrameWriter};
 pub use ring::{Consumer, Producer, Ring};
+pub use shared::SharedProducer;

@@ -218,9 +218,19 @@ macro_rules! report_too_large {
     ($what:literal, $len:expr, $max:expr) => {{
         let (_len, _max): (usize, usize) = ($len, $max);
         #[cfg(feature = "defmt")]
-        defmt::warn!("ringlink: {=str} of {} bytes exceeds max {}: skipped", $what, _len, _max);
+        defmt::warn!(
+            "ringlink: {=str} of {} bytes exceeds max {}: skipped",
+            $what,
+            _len,
+            _max
+        );
         #[cfg(feature = "log")]
-        log::warn!("ringlink: {} of {} bytes exceeds max {}: skipped", $what, _len, _max);
+        log::warn!(
+            "ringlink: {} of {} bytes exceeds max {}: skipped",
+            $what,
+            _len,
+            _max
+        );
     }};
 }
 pub(crate) use report_too_large;
