@@ -1,5 +1,58 @@
-//! ringlink over Unix domain sockets.
+//! ringlink over Unix domain sockets: the Rust counterpart of Qt's `QLocalServer` and
+//! `QLocalSocket`, secure by default.
 //!
-//! Not implemented yet: this crate only reserves its place in the workspace.
+//! - [`Name`]: `"demo"` lives in a private per-user directory; paths, Qt-compatible names
+//!   and Linux abstract names are explicit.
+//! - [`Listener`]: owner-only sockets, a lock file so a live server is never evicted and a
+//!   dead one's name is reclaimed, peer policy and connection limit at accept, an accept
+//!   that survives `EMFILE`.
+//! - [`Stream`]: connect with a deadline, timeouts, nonblocking `try_read`/`try_write`,
+//!   split halves, `peer_credentials`, `std::io` and `embedded_io`; never `SIGPIPE`.
+//! - One [`Error`] whose [`ErrorKind`] follows Qt's `LocalSocketError`.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use ringlink_unix::{ConnectOptions, Listener, ListenerOptions, Stream};
+//!
+//! # let dir = std::env::temp_dir().join(format!("ringlink-doc-{}", std::process::id()));
+//! # std::fs::create_dir_all(&dir)?;
+//! # let name = dir.join("echo");
+//! // let name = "echo"; // a plain name: $XDG_RUNTIME_DIR/ringlink/echo
+//! let listener = Listener::bind(&name, ListenerOptions::new())?;
+//! let server = std::thread::spawn(move || -> Result<(), ringlink_unix::Error> {
+//!     let stream = listener.accept()?;
+//!     let mut buf = [0u8; 5];
+//!     (&stream).read_exact(&mut buf)?;
+//!     (&stream).write_all(&buf)?;
+//!     Ok(())
+//! });
+//!
+//! let mut client = Stream::connect(&name, ConnectOptions::new())?;
+//! client.write_all(b"hello")?;
+//! let mut reply = [0u8; 5];
+//! client.read_exact(&mut reply)?;
+//! assert_eq!(&reply, b"hello");
+//! server.join().unwrap()?;
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![cfg(unix)]
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+#[macro_use]
+mod sys;
+
+mod embedded;
+mod error;
+mod listener;
+mod name;
+mod stream;
+
+pub use error::{Error, ErrorKind};
+pub use listener::{Access, Incoming, Listener, ListenerOptions, PeerPolicy};
+pub use name::{IntoName, Name, NameState};
+pub use stream::{
+    ConnectOptions, OwnedReadHalf, OwnedWriteHalf, PeerCredentials, ReadHalf, ReuniteError, Stream,
+    WriteHalf,
+};

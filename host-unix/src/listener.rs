@@ -1,0 +1,885 @@
+//! A ringlink server socket: owner-only by default, its name guarded by a lock file,
+//! stale names reclaimed, peers checked at accept, and accept that survives running out
+//! of file descriptors.
+//!
+//! ```no_run
+//! use std::io::{Read, Write};
+//! use ringlink_unix::{Listener, ListenerOptions};
+//!
+//! let listener = Listener::bind("demo", ListenerOptions::new().max_connections(64))?;
+//! for stream in listener.incoming() {
+//!     let mut stream = stream?;
+//!     let peer = stream.peer_credentials()?;
+//!     println!("connection from uid {} pid {:?}", peer.uid, peer.pid);
+//!     std::thread::spawn(move || std::io::copy(&mut &stream, &mut &stream));
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # How a name is taken
+//!
+//! For a filesystem name, `bind` first takes an exclusive `flock` on `<path>.lock`
+//! (never waiting). While another live server holds it, `bind` fails with
+//! [`ErrorKind::AddressInUse`] naming the path and the holder's pid. Holding the lock,
+//! it removes a socket left behind by a dead server (only if nothing accepts on it: a
+//! server that does not use ringlink's lock, such as a Qt application, is never
+//! evicted), binds with the socket's mode already set (`fchmod` before `bind` on Linux;
+//! elsewhere inside a private temporary directory, then linked into place), listens, and
+//! writes its pid into the lock file. Dropping the listener removes the socket and the
+//! lock file. If the process dies instead, the kernel drops the lock and the next
+//! `bind` reclaims the name.
+
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::name::{IntoName, lock_path_of};
+use crate::stream::PeerCredentials;
+use crate::sys;
+use crate::{Error, ErrorKind, Name, Stream};
+
+/// Who may connect to a filesystem socket, by its permission bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Access {
+    /// Only the owner (`0600`). The default.
+    #[default]
+    Owner,
+    /// The owner and its group (`0660`).
+    Group,
+    /// Every user (`0666`).
+    Everyone,
+}
+
+impl Access {
+    /// The permission bits of the socket file.
+    pub const fn mode(self) -> u32 {
+        match self {
+            Access::Owner => 0o600,
+            Access::Group => 0o660,
+            Access::Everyone => 0o666,
+        }
+    }
+}
+
+/// Which peers a listener accepts, checked with the kernel's peer credentials at accept.
+/// A refused peer's connection is closed at once (it reads end of stream).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PeerPolicy {
+    /// Any peer that can reach the socket.
+    Any,
+    /// Only peers running as the listener's effective user id.
+    SameUser,
+    /// Only peers whose effective user id is in the list.
+    Uids(Vec<u32>),
+}
+
+impl PeerPolicy {
+    /// Whether a peer with these credentials may connect to a listener running as `own_uid`.
+    pub fn allows(&self, peer: &PeerCredentials, own_uid: u32) -> bool {
+        match self {
+            PeerPolicy::Any => true,
+            PeerPolicy::SameUser => peer.uid == own_uid,
+            PeerPolicy::Uids(uids) => uids.contains(&peer.uid),
+        }
+    }
+}
+
+/// How [`Listener::bind`] creates the server socket.
+///
+/// ```
+/// use ringlink_unix::{Access, ListenerOptions, PeerPolicy};
+///
+/// let options = ListenerOptions::new()
+///     .access(Access::Group)
+///     .peer_policy(PeerPolicy::Uids(vec![1000, 1001]))
+///     .backlog(256)
+///     .max_connections(1000);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerOptions {
+    access: Access,
+    backlog: u32,
+    max_connections: Option<usize>,
+    peer_policy: Option<PeerPolicy>,
+    nonblocking: bool,
+}
+
+impl ListenerOptions {
+    /// The defaults: [`Access::Owner`], a backlog of 1024 (capped by the kernel), no
+    /// connection limit, blocking accept, and a peer policy that follows the access
+    /// (see [`peer_policy`](Self::peer_policy)).
+    pub fn new() -> ListenerOptions {
+        ListenerOptions {
+            access: Access::Owner,
+            backlog: 1024,
+            max_connections: None,
+            peer_policy: None,
+            nonblocking: false,
+        }
+    }
+
+    /// Who may open the socket file. Widening beyond [`Access::Owner`] is an explicit choice.
+    pub fn access(mut self, access: Access) -> ListenerOptions {
+        self.access = access;
+        self
+    }
+
+    /// How many connections the kernel queues before `accept` takes them.
+    pub fn backlog(mut self, backlog: u32) -> ListenerOptions {
+        self.backlog = backlog.max(1);
+        self
+    }
+
+    /// The most connections accepted from this listener that may be open at once; a
+    /// connection over the limit is closed as soon as it is accepted.
+    pub fn max_connections(mut self, max: usize) -> ListenerOptions {
+        self.max_connections = Some(max);
+        self
+    }
+
+    /// Which peers to accept. Unset, it is [`PeerPolicy::SameUser`] with
+    /// [`Access::Owner`] (this also protects Linux abstract names, which have no
+    /// permission bits) and [`PeerPolicy::Any`] with wider access.
+    pub fn peer_policy(mut self, policy: PeerPolicy) -> ListenerOptions {
+        self.peer_policy = Some(policy);
+        self
+    }
+
+    /// Whether [`Listener::accept`] returns [`ErrorKind::WouldBlock`] instead of waiting.
+    pub fn nonblocking(mut self, nonblocking: bool) -> ListenerOptions {
+        self.nonblocking = nonblocking;
+        self
+    }
+}
+
+impl Default for ListenerOptions {
+    fn default() -> ListenerOptions {
+        ListenerOptions::new()
+    }
+}
+
+/// Counts one accepted connection against `max_connections` until dropped.
+#[derive(Debug)]
+pub(crate) struct ConnectionSlot(Arc<AtomicUsize>);
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Shortest and longest pause of `accept` while the process is out of descriptors.
+const BACKOFF_MIN: Duration = Duration::from_millis(1);
+const BACKOFF_MAX: Duration = Duration::from_millis(100);
+
+/// A ringlink server socket bound to a [`Name`].
+///
+/// The socket's descriptor is always in nonblocking mode, so it can be registered with
+/// `epoll`/`poll`; [`accept`](Self::accept) waits (with `poll`) unless the listener is in
+/// nonblocking mode.
+#[derive(Debug)]
+pub struct Listener {
+    /// Removes the socket and lock file; declared first so it drops before the descriptor.
+    _guard: Option<NameGuard>,
+    fd: OwnedFd,
+    name: Name,
+    policy: PeerPolicy,
+    own_uid: u32,
+    max_connections: Option<usize>,
+    live: Arc<AtomicUsize>,
+    refused: AtomicU64,
+    nonblocking: AtomicBool,
+}
+
+impl Listener {
+    /// Binds a server socket to `name` and starts listening.
+    ///
+    /// Fails with [`ErrorKind::AddressInUse`] while another server lives at the name (the
+    /// message names the path and the holder's pid), [`ErrorKind::AccessDenied`] when the
+    /// directory or lock file belongs to someone else, and [`ErrorKind::InvalidName`] for
+    /// names that cannot be a socket address.
+    pub fn bind(name: impl IntoName, options: ListenerOptions) -> Result<Listener, Error> {
+        let name = name.into_name()?;
+        let addr = name.sockaddr()?;
+        let policy = options.peer_policy.clone().unwrap_or(match options.access {
+            Access::Owner => PeerPolicy::SameUser,
+            _ => PeerPolicy::Any,
+        });
+        let fd = sys::socket(true)
+            .map_err(|e| Error::os(e).with_message(format!("cannot create a socket for {name}")))?;
+        let guard = match name.path() {
+            None => {
+                sys::bind(fd.as_raw_fd(), &addr).map_err(|e| bind_error(e, &name))?;
+                None
+            }
+            Some(path) => {
+                name.prepare_for_bind()?;
+                let lock_path = lock_path_of(path);
+                let lock = NameLock::acquire(&lock_path, &name)?;
+                reclaim_stale(path, &name)?;
+                let mode = options.access.mode();
+                if cfg!(any(target_os = "linux", target_os = "android"))
+                    || name.private_dir_of().is_some()
+                {
+                    bind_in_place(fd.as_fd(), &addr, path, mode, &name)?;
+                } else {
+                    bind_via_private_dir(fd.as_fd(), path, mode, &name)?;
+                }
+                let meta = fs::symlink_metadata(path).map_err(|e| {
+                    Error::os(e)
+                        .with_message(format!("the socket {name} vanished right after bind"))
+                })?;
+                Some(NameGuard {
+                    socket_path: path.to_path_buf(),
+                    socket_id: (meta.dev(), meta.ino()),
+                    lock,
+                })
+            }
+        };
+        sys::listen(fd.as_raw_fd(), options.backlog)
+            .map_err(|e| Error::os(e).with_message(format!("cannot listen on {name}")))?;
+        if let Some(guard) = &guard {
+            guard.lock.write_pid();
+        }
+        Ok(Listener {
+            _guard: guard,
+            fd,
+            name,
+            policy,
+            own_uid: sys::euid(),
+            max_connections: options.max_connections,
+            live: Arc::new(AtomicUsize::new(0)),
+            refused: AtomicU64::new(0),
+            nonblocking: AtomicBool::new(options.nonblocking),
+        })
+    }
+
+    /// Accepts the next connection that passes the peer policy and the connection limit.
+    ///
+    /// Waits for one unless the listener is nonblocking ([`ErrorKind::WouldBlock`] then).
+    /// Refused peers are closed and skipped (see [`refused_count`](Self::refused_count)).
+    /// When the process runs out of file descriptors (`EMFILE`/`ENFILE`), a blocking
+    /// `accept` backs off (1 ms doubling to 100 ms), keeps the queued connections waiting
+    /// and resumes once descriptors are free; a nonblocking one returns
+    /// [`ErrorKind::ResourceExhausted`] so its caller can back off.
+    pub fn accept(&self) -> Result<Stream, Error> {
+        self.accept_until(None)
+    }
+
+    /// Like [`accept`](Self::accept), giving up with [`ErrorKind::TimedOut`] after `timeout`.
+    pub fn accept_timeout(&self, timeout: Duration) -> Result<Stream, Error> {
+        self.accept_until(Some(
+            Instant::now()
+                .checked_add(timeout)
+                .unwrap_or_else(far_future),
+        ))
+    }
+
+    /// An endless iterator over [`accept`](Self::accept) results.
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming { listener: self }
+    }
+
+    /// Accepts one pending connection without waiting: `Ok(None)` when none passes the
+    /// policy right now. Used by the async listener.
+    pub(crate) fn accept_pending(&self) -> Result<Option<Stream>, Error> {
+        loop {
+            match sys::accept(self.fd.as_raw_fd()) {
+                Ok(fd) => {
+                    if let Some(stream) = self.admit(fd) {
+                        return Ok(Some(stream));
+                    }
+                }
+                Err(e) => {
+                    let err = Error::os(e);
+                    return match err.kind() {
+                        ErrorKind::WouldBlock => Ok(None),
+                        // A peer that gave up while queued: not this listener's problem.
+                        ErrorKind::PeerClosed => continue,
+                        ErrorKind::ResourceExhausted => Err(err.with_message(format!(
+                            "accept on {} failed: out of file descriptors or kernel memory; back off and retry",
+                            self.name
+                        ))),
+                        _ => Err(err.with_message(format!("accept on {} failed", self.name))),
+                    };
+                }
+            }
+        }
+    }
+
+    fn accept_until(&self, deadline: Option<Instant>) -> Result<Stream, Error> {
+        let mut pause = BACKOFF_MIN;
+        loop {
+            match self.accept_pending() {
+                Ok(Some(stream)) => return Ok(stream),
+                Ok(None) if self.is_nonblocking() => {
+                    return Err(Error::bare(ErrorKind::WouldBlock));
+                }
+                Ok(None) => {
+                    pause = BACKOFF_MIN;
+                    let timeout = match deadline {
+                        Some(d) => {
+                            let left = d.saturating_duration_since(Instant::now());
+                            if left.is_zero() {
+                                return Err(Error::new(
+                                    ErrorKind::TimedOut,
+                                    format!("no connection to {} arrived in time", self.name),
+                                ));
+                            }
+                            Some(left)
+                        }
+                        None => None,
+                    };
+                    sys::poll(self.fd.as_raw_fd(), true, timeout).map_err(Error::os)?;
+                }
+                Err(e) if e.kind() == ErrorKind::ResourceExhausted && !self.is_nonblocking() => {
+                    // The connection stays queued in the backlog; try again once some
+                    // descriptor may have been closed. Never spin.
+                    let mut nap = pause;
+                    if let Some(d) = deadline {
+                        let left = d.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            return Err(e);
+                        }
+                        nap = nap.min(left);
+                    }
+                    std::thread::sleep(nap);
+                    pause = (pause * 2).min(BACKOFF_MAX);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Applies the peer policy and the connection limit to a fresh connection.
+    fn admit(&self, fd: OwnedFd) -> Option<Stream> {
+        let stream = Stream::from_fd(fd, false);
+        if self.policy != PeerPolicy::Any {
+            let allowed = stream
+                .peer_credentials()
+                .is_ok_and(|peer| self.policy.allows(&peer, self.own_uid));
+            if !allowed {
+                self.refused.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
+        }
+        let slot = match self.max_connections {
+            None => None,
+            Some(max) => {
+                if self.live.fetch_add(1, Ordering::AcqRel) >= max {
+                    self.live.fetch_sub(1, Ordering::AcqRel);
+                    self.refused.fetch_add(1, Ordering::Relaxed);
+                    return None;
+                }
+                Some(Arc::new(ConnectionSlot(self.live.clone())))
+            }
+        };
+        Some(stream.with_slot(slot))
+    }
+
+    /// The name this listener is bound to.
+    pub fn name(&self) -> &Name {
+        &self.name
+    }
+
+    /// The peer policy in force (after applying the default for the access).
+    pub fn peer_policy(&self) -> &PeerPolicy {
+        &self.policy
+    }
+
+    /// How many connections were closed at accept because of the peer policy or the
+    /// connection limit.
+    pub fn refused_count(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    /// How many accepted connections are open, when `max_connections` is set.
+    pub fn open_connections(&self) -> Option<usize> {
+        self.max_connections
+            .map(|_| self.live.load(Ordering::Acquire))
+    }
+
+    /// Switches whether [`accept`](Self::accept) waits.
+    pub fn set_nonblocking(&self, nonblocking: bool) {
+        self.nonblocking.store(nonblocking, Ordering::Relaxed);
+    }
+
+    /// Whether [`accept`](Self::accept) returns [`ErrorKind::WouldBlock`] instead of waiting.
+    pub fn is_nonblocking(&self) -> bool {
+        self.nonblocking.load(Ordering::Relaxed)
+    }
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365)
+}
+
+impl AsFd for Listener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for Listener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// Iterator over incoming connections, from [`Listener::incoming`]. Never ends.
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    listener: &'a Listener,
+}
+
+impl Iterator for Incoming<'_> {
+    type Item = Result<Stream, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(self.listener.accept())
+    }
+}
+
+fn bind_error(e: io::Error, name: &Name) -> Error {
+    let err = Error::os(e);
+    let message = match err.kind() {
+        ErrorKind::AddressInUse => {
+            format!("ringlink name {name} is already in use by another server")
+        }
+        ErrorKind::AccessDenied => {
+            format!("permission denied binding {name}: the directory is not writable by this user")
+        }
+        ErrorKind::ServerNotFound => format!("cannot bind {name}: its directory does not exist"),
+        _ => format!("cannot bind {name}"),
+    };
+    err.with_message(message)
+}
+
+/// Binds at `path` with the socket already restricted to `mode`.
+///
+/// On Linux, `fchmod` on the unbound socket sets the mode `bind` gives the new file (still
+/// narrowed by the umask), so the name is never visible with wider access; a `chmod` then
+/// sets the exact mode. Elsewhere this is only used inside a `0700` directory.
+fn bind_in_place(
+    fd: BorrowedFd<'_>,
+    addr: &sys::SockAddr,
+    path: &Path,
+    mode: u32,
+    name: &Name,
+) -> Result<(), Error> {
+    sys::fchmod(fd, mode).map_err(Error::os)?;
+    sys::bind(fd.as_raw_fd(), addr).map_err(|e| bind_error(e, name))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(|e| {
+        let _ = fs::remove_file(path);
+        Error::os(e).with_message(format!("cannot set the mode of {name}"))
+    })
+}
+
+/// Binds inside a fresh `0700` directory next to `path`, sets the mode, then hard-links
+/// the socket into place (failing if something appeared there) and removes the directory.
+/// The name becomes visible only with its final mode, on any Unix.
+pub(crate) fn bind_via_private_dir(
+    fd: BorrowedFd<'_>,
+    path: &Path,
+    mode: u32,
+    name: &Name,
+) -> Result<(), Error> {
+    use std::os::unix::fs::DirBuilderExt;
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let dir = parent.join(format!(".rl{:x}-{n:x}", sys::pid()));
+    let temp = dir.join("s");
+    let temp_addr = sys::SockAddr::path(&temp)
+        .ok()
+        .filter(|_| temp.as_os_str().len() <= sys::SUN_PATH_MAX)
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidName,
+                format!("socket path {name} is too close to the sun_path limit to bind it safely on this platform; use a shorter path"),
+            )
+        })?;
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| {
+            Error::os(e).with_message(format!(
+                "cannot create a temporary directory next to {name}"
+            ))
+        })?;
+    let result = (|| {
+        sys::bind(fd.as_raw_fd(), &temp_addr).map_err(|e| bind_error(e, name))?;
+        fs::set_permissions(&temp, fs::Permissions::from_mode(mode)).map_err(Error::os)?;
+        fs::hard_link(&temp, path).map_err(|e| {
+            if e.kind() == io::ErrorKind::AlreadyExists {
+                Error::os(e)
+                    .with_kind(ErrorKind::AddressInUse)
+                    .with_message(format!("{name} appeared while binding it"))
+            } else {
+                Error::os(e).with_message(format!("cannot move the socket into place at {name}"))
+            }
+        })
+    })();
+    let _ = fs::remove_file(&temp);
+    let _ = fs::remove_dir(&dir);
+    result
+}
+
+/// With the lock held, removes a socket left at `path` by a dead ringlink server. A
+/// non-socket file, or a socket something still accepts on, is left alone.
+fn reclaim_stale(path: &Path, name: &Name) -> Result<(), Error> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::os(e).with_message(format!("cannot inspect {name}"))),
+    };
+    if !meta.file_type().is_socket() {
+        return Err(Error::new(
+            ErrorKind::AddressInUse,
+            format!(
+                "{name} exists and is not a socket; ringlink will not replace it: remove it or pick another name"
+            ),
+        ));
+    }
+    let probe = sys::socket(true).map_err(Error::os)?;
+    let addr = name.sockaddr()?;
+    match sys::connect(probe.as_raw_fd(), &addr) {
+        Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => match fs::remove_file(path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => {
+                Err(Error::os(e).with_message(format!("cannot remove the stale socket {name}")))
+            }
+        },
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM)) => Err(Error::os(e)
+            .with_message(format!(
+                "{name} is a socket this user may not use; ringlink will not replace it"
+            ))),
+        Ok(()) | Err(_) => Err(Error::new(
+            ErrorKind::AddressInUse,
+            format!(
+                "a server that does not hold ringlink's lock (not ringlink, or Qt) is listening at {name}; stop it or pick another name"
+            ),
+        )),
+    }
+}
+
+/// The socket file and lock of a bound filesystem name, removed on drop.
+#[derive(Debug)]
+struct NameGuard {
+    socket_path: PathBuf,
+    /// `(device, inode)` of the socket we bound, so drop never removes a successor's socket.
+    socket_id: (u64, u64),
+    /// Released after the socket is removed (field drop order).
+    lock: NameLock,
+}
+
+impl Drop for NameGuard {
+    fn drop(&mut self) {
+        if let Ok(meta) = fs::symlink_metadata(&self.socket_path) {
+            if (meta.dev(), meta.ino()) == self.socket_id {
+                let _ = fs::remove_file(&self.socket_path);
+            }
+        }
+    }
+}
+
+/// An exclusive `flock` on `<path>.lock`, holding the writer's pid.
+#[derive(Debug)]
+pub(crate) struct NameLock {
+    file: File,
+    path: PathBuf,
+}
+
+impl NameLock {
+    /// Takes the lock without waiting, or explains who holds it.
+    fn acquire(path: &Path, name: &Name) -> Result<NameLock, Error> {
+        // A holder that is shutting down removes the file; a lock taken on a removed file
+        // guards nothing, so check the file we locked is still the one at `path`.
+        for _ in 0..32 {
+            let fd = sys::open_lock_file(path, 0o600).map_err(|e| lock_open_error(e, path))?;
+            let locked = sys::try_lock_exclusive(fd.as_fd()).map_err(|e| {
+                Error::os(e).with_message(format!("cannot lock {}", path.display()))
+            })?;
+            let file = File::from(fd);
+            if !locked {
+                let holder = match read_pid(&file) {
+                    Some(pid) => format!("pid {pid}"),
+                    None => "pid not known yet".to_string(),
+                };
+                return Err(Error::new(
+                    ErrorKind::AddressInUse,
+                    format!(
+                        "ringlink name {name} is in use by a live server ({holder}); stop that server or pick another name"
+                    ),
+                ));
+            }
+            let ours = sys::fstat_id(file.as_fd()).map_err(Error::os)?;
+            match fs::symlink_metadata(path) {
+                Ok(m) if (m.dev(), m.ino()) == ours => {
+                    return Ok(NameLock {
+                        file,
+                        path: path.to_path_buf(),
+                    });
+                }
+                _ => continue,
+            }
+        }
+        Err(Error::new(
+            ErrorKind::AddressInUse,
+            format!(
+                "the lock file {} keeps being replaced by another process",
+                path.display()
+            ),
+        ))
+    }
+
+    /// Records this process as the holder (best effort: the lock itself is what counts).
+    fn write_pid(&self) {
+        let text = format!("{}\n", sys::pid());
+        let _ = self.file.set_len(0);
+        let _ = self.file.write_all_at(text.as_bytes(), 0);
+    }
+}
+
+impl Drop for NameLock {
+    fn drop(&mut self) {
+        // Remove the file while still holding the lock; a process that opened it just
+        // before notices the replacement (see `acquire`).
+        if let (Ok(ours), Ok(meta)) = (
+            sys::fstat_id(self.file.as_fd()),
+            fs::symlink_metadata(&self.path),
+        ) {
+            if (meta.dev(), meta.ino()) == ours {
+                let _ = fs::remove_file(&self.path);
+            }
+        }
+    }
+}
+
+fn read_pid(mut file: &File) -> Option<i32> {
+    let mut text = String::new();
+    file.read_to_string(&mut text).ok()?;
+    text.trim().parse().ok()
+}
+
+/// The pid recorded in the lock file of a filesystem name, if any.
+pub(crate) fn lock_holder_pid(lock_path: &Path) -> Option<i32> {
+    let file = File::open(lock_path).ok()?;
+    read_pid(&file)
+}
+
+fn lock_open_error(e: io::Error, path: &Path) -> Error {
+    let why = match e.raw_os_error() {
+        Some(libc::ELOOP) => "it is a symbolic link".to_string(),
+        Some(libc::EACCES | libc::EPERM) => "it belongs to another user".to_string(),
+        _ => "it cannot be opened".to_string(),
+    };
+    Error::os(e).with_message(format!(
+        "cannot use the lock file {}: {why}",
+        path.display()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ConnectOptions;
+    use std::io::Read;
+
+    fn temp_name(tag: &str) -> (PathBuf, Name) {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "ringlink-listener-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir(&dir).unwrap();
+        let name = Name::from_path(dir.join("sock")).unwrap();
+        (dir, name)
+    }
+
+    #[test]
+    fn listener_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Listener>();
+    }
+
+    #[test]
+    fn bind_accept_echo_and_clean_up() {
+        let (dir, name) = temp_name("echo");
+        let listener = Listener::bind(&name, ListenerOptions::new()).unwrap();
+        let path = name.path().unwrap().to_path_buf();
+        let meta = fs::symlink_metadata(&path).unwrap();
+        assert!(meta.file_type().is_socket());
+        assert_eq!(meta.mode() & 0o777, 0o600);
+        let lock = lock_path_of(&path);
+        assert_eq!(lock_holder_pid(&lock), Some(sys::pid()));
+        let client = Stream::connect(&name, ConnectOptions::new()).unwrap();
+        let server = listener.accept_timeout(Duration::from_secs(5)).unwrap();
+        client.write_all(b"hi").unwrap();
+        let mut buf = [0u8; 2];
+        (&server).read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"hi");
+        assert_eq!(server.peer_credentials().unwrap().pid, Some(sys::pid()));
+        drop(listener);
+        assert!(!path.exists(), "socket removed on drop");
+        assert!(!lock.exists(), "lock removed on drop");
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn second_bind_names_path_and_pid() {
+        let (dir, name) = temp_name("second");
+        let _first = Listener::bind(&name, ListenerOptions::new()).unwrap();
+        let err = Listener::bind(&name, ListenerOptions::new()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AddressInUse);
+        let text = err.to_string();
+        assert!(text.contains(&name.to_string()), "{text}");
+        assert!(text.contains(&format!("pid {}", sys::pid())), "{text}");
+        drop(_first);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn stale_socket_is_reclaimed_but_foreign_files_are_not() {
+        let (dir, name) = temp_name("stale");
+        let path = name.path().unwrap().to_path_buf();
+        // A socket nobody accepts on, as a killed server leaves behind.
+        let stale = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        drop(stale);
+        let listener = Listener::bind(&name, ListenerOptions::new()).unwrap();
+        drop(listener);
+        fs::write(&path, b"precious").unwrap();
+        let err = Listener::bind(&name, ListenerOptions::new()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AddressInUse);
+        assert_eq!(fs::read(&path).unwrap(), b"precious");
+        fs::remove_file(&path).unwrap();
+        // A live server that ignores ringlink's lock is never evicted.
+        let foreign = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let err = Listener::bind(&name, ListenerOptions::new()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AddressInUse);
+        assert!(path.exists());
+        drop(foreign);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn state_tells_live_stale_and_absent_and_lists_sockets() {
+        let (dir, name) = temp_name("state");
+        assert_eq!(name.state().unwrap(), crate::NameState::Absent);
+        let listener = Listener::bind(&name, ListenerOptions::new()).unwrap();
+        assert_eq!(
+            name.state().unwrap(),
+            crate::NameState::Live {
+                pid: Some(sys::pid())
+            }
+        );
+        let listed = Name::list_dir(&dir).unwrap();
+        assert_eq!(listed.len(), 1, "the lock file is not listed");
+        assert_eq!(listed[0].0, "sock");
+        drop(listener);
+        let stale = std::os::unix::net::UnixListener::bind(name.path().unwrap()).unwrap();
+        drop(stale);
+        assert_eq!(name.state().unwrap(), crate::NameState::Stale);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn access_sets_the_mode_despite_the_umask() {
+        let (dir, name) = temp_name("mode");
+        let listener = Listener::bind(&name, ListenerOptions::new().access(Access::Group)).unwrap();
+        let mode = fs::metadata(name.path().unwrap()).unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o660);
+        assert_eq!(listener.peer_policy(), &PeerPolicy::Any);
+        drop(listener);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn bind_via_private_dir_links_with_final_mode() {
+        let (dir, name) = temp_name("portable");
+        let fd = sys::socket(true).unwrap();
+        bind_via_private_dir(fd.as_fd(), name.path().unwrap(), 0o600, &name).unwrap();
+        let meta = fs::symlink_metadata(name.path().unwrap()).unwrap();
+        assert!(meta.file_type().is_socket());
+        assert_eq!(meta.mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::read_dir(&dir).unwrap().count(),
+            1,
+            "temporary directory removed"
+        );
+        sys::listen(fd.as_raw_fd(), 4).unwrap();
+        Stream::connect(&name, ConnectOptions::new()).unwrap();
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn max_connections_closes_the_extra_ones() {
+        let (dir, name) = temp_name("max");
+        let listener = Listener::bind(&name, ListenerOptions::new().max_connections(1)).unwrap();
+        let a = Stream::connect(&name, ConnectOptions::new()).unwrap();
+        let b = Stream::connect(&name, ConnectOptions::new()).unwrap();
+        let first = listener.accept_timeout(Duration::from_secs(5)).unwrap();
+        assert_eq!(listener.open_connections(), Some(1));
+        let err = listener
+            .accept_timeout(Duration::from_millis(50))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TimedOut);
+        assert_eq!(listener.refused_count(), 1);
+        b.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        assert_eq!(
+            Stream::read(&b, &mut [0u8; 1]).unwrap(),
+            0,
+            "over-limit peer reads end of stream"
+        );
+        drop(first);
+        assert_eq!(listener.open_connections(), Some(0));
+        let _c = Stream::connect(&name, ConnectOptions::new()).unwrap();
+        listener.accept_timeout(Duration::from_secs(5)).unwrap();
+        drop(a);
+        drop(listener);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn nonblocking_accept_would_block() {
+        let (dir, name) = temp_name("nb");
+        let listener = Listener::bind(&name, ListenerOptions::new().nonblocking(true)).unwrap();
+        assert_eq!(listener.accept().unwrap_err().kind(), ErrorKind::WouldBlock);
+        let _c = Stream::connect(&name, ConnectOptions::new()).unwrap();
+        listener.accept().unwrap();
+        drop(listener);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn abstract_names_bind_once_and_connect() {
+        let name = Name::abstract_name(&format!("ringlink-test-{}", std::process::id())).unwrap();
+        let listener = Listener::bind(&name, ListenerOptions::new()).unwrap();
+        assert_eq!(
+            Listener::bind(&name, ListenerOptions::new())
+                .unwrap_err()
+                .kind(),
+            ErrorKind::AddressInUse
+        );
+        let c = Stream::connect(&name, ConnectOptions::new()).unwrap();
+        let s = listener.accept_timeout(Duration::from_secs(5)).unwrap();
+        c.write_all(b"x").unwrap();
+        let mut b = [0u8; 1];
+        (&s).read_exact(&mut b).unwrap();
+    }
+}
