@@ -15,13 +15,13 @@ impl embedded_io::ErrorType for Stream {
 
 impl embedded_io::Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
-        Stream::read(self, buf)
+        self.recv(buf)
     }
 }
 
 impl embedded_io::Write for Stream {
     fn write(&mut self, buf: &[u8]) -> Result<usize, Error> {
-        Stream::write(self, buf)
+        self.send(buf)
     }
 
     fn flush(&mut self) -> Result<(), Error> {
@@ -29,7 +29,7 @@ impl embedded_io::Write for Stream {
     }
 
     fn write_all(&mut self, buf: &[u8]) -> Result<(), Error> {
-        Stream::write_all(self, buf)
+        self.send_all(buf)
     }
 }
 
@@ -52,7 +52,7 @@ macro_rules! read_half {
         }
         impl embedded_io::Read for $ty {
             fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
-                Stream::read(self.stream(), buf)
+                self.stream().recv(buf)
             }
         }
         impl embedded_io::ReadReady for $ty {
@@ -70,13 +70,13 @@ macro_rules! write_half {
         }
         impl embedded_io::Write for $ty {
             fn write(&mut self, buf: &[u8]) -> Result<usize, Error> {
-                Stream::write(self.stream(), buf)
+                self.stream().send(buf)
             }
             fn flush(&mut self) -> Result<(), Error> {
                 Ok(())
             }
             fn write_all(&mut self, buf: &[u8]) -> Result<(), Error> {
-                Stream::write_all(self.stream(), buf)
+                self.stream().send_all(buf)
             }
         }
         impl embedded_io::WriteReady for $ty {

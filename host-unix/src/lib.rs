@@ -45,11 +45,16 @@ mod sys;
 
 mod embedded;
 mod error;
+mod framed;
 mod listener;
 mod name;
 mod stream;
 
 pub use error::{Error, ErrorKind};
+pub use framed::{
+    DEFAULT_MAX_FRAME, FrameOptions, FramedStream, HELLO_LEN, Hello, MAGIC, PROTOCOL_VERSION,
+    Transports,
+};
 pub use listener::{Access, Incoming, Listener, ListenerOptions, PeerPolicy};
 pub use name::{IntoName, Name, NameState};
 pub use stream::{

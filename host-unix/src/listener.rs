@@ -696,7 +696,7 @@ fn lock_open_error(e: io::Error, path: &Path) -> Error {
 mod tests {
     use super::*;
     use crate::ConnectOptions;
-    use std::io::Read;
+    use std::io::{Read, Write};
 
     fn temp_name(tag: &str) -> (PathBuf, Name) {
         static N: AtomicUsize = AtomicUsize::new(0);
@@ -729,7 +729,7 @@ mod tests {
         assert_eq!(lock_holder_pid(&lock), Some(sys::pid()));
         let client = Stream::connect(&name, ConnectOptions::new()).unwrap();
         let server = listener.accept_timeout(Duration::from_secs(5)).unwrap();
-        client.write_all(b"hi").unwrap();
+        (&client).write_all(b"hi").unwrap();
         let mut buf = [0u8; 2];
         (&server).read_exact(&mut buf).unwrap();
         assert_eq!(&buf, b"hi");
@@ -841,7 +841,7 @@ mod tests {
         assert_eq!(listener.refused_count(), 1);
         b.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         assert_eq!(
-            Stream::read(&b, &mut [0u8; 1]).unwrap(),
+            (&b).read(&mut [0u8; 1]).unwrap(),
             0,
             "over-limit peer reads end of stream"
         );
@@ -878,7 +878,7 @@ mod tests {
         );
         let c = Stream::connect(&name, ConnectOptions::new()).unwrap();
         let s = listener.accept_timeout(Duration::from_secs(5)).unwrap();
-        c.write_all(b"x").unwrap();
+        (&c).write_all(b"x").unwrap();
         let mut b = [0u8; 1];
         (&s).read_exact(&mut b).unwrap();
     }

@@ -199,21 +199,22 @@ impl Stream {
     ///
     /// With a read timeout set, fails with [`ErrorKind::TimedOut`] when it expires; in
     /// nonblocking mode fails with [`ErrorKind::WouldBlock`] when nothing is ready.
-    pub fn read(&self, buf: &mut [u8]) -> Result<usize, Error> {
+    /// (The `std::io::Read` and `embedded_io::Read` impls call this.)
+    pub(crate) fn recv(&self, buf: &mut [u8]) -> Result<usize, Error> {
         sys::recv(self.fd.as_raw_fd(), buf, false).map_err(|e| self.map_again(e))
     }
 
     /// Writes some of `buf`, returning how many bytes went out.
-    pub fn write(&self, buf: &[u8]) -> Result<usize, Error> {
+    pub(crate) fn send(&self, buf: &[u8]) -> Result<usize, Error> {
         sys::send(self.fd.as_raw_fd(), buf, false).map_err(|e| self.map_again(e))
     }
 
     /// Writes all of `buf`, looping over partial writes.
     ///
     /// On error, an unknown prefix of `buf` may have been sent.
-    pub fn write_all(&self, mut buf: &[u8]) -> Result<(), Error> {
+    pub(crate) fn send_all(&self, mut buf: &[u8]) -> Result<(), Error> {
         while !buf.is_empty() {
-            match self.write(buf)? {
+            match self.send(buf)? {
                 0 => return Err(Error::os(io::Error::from(io::ErrorKind::WriteZero))),
                 n => buf = &buf[n..],
             }
@@ -221,24 +222,33 @@ impl Stream {
         Ok(())
     }
 
-    /// Writes all of `bufs` in as few system calls as it can (`sendmsg` with several
-    /// buffers), looping over partial writes.
-    pub fn write_all_vectored(&self, bufs: &[&[u8]]) -> Result<(), Error> {
-        let mut slices: Vec<IoSlice<'_>> = bufs
-            .iter()
-            .filter(|b| !b.is_empty())
-            .map(|b| IoSlice::new(b))
-            .collect();
-        let mut rest: &mut [IoSlice<'_>] = &mut slices;
-        while !rest.is_empty() {
-            let n = sys::send_vectored(self.fd.as_raw_fd(), rest, false)
-                .map_err(|e| self.map_again(e))?;
-            if n == 0 {
-                return Err(Error::os(io::Error::from(io::ErrorKind::WriteZero)));
+    /// Sends what it can of the concatenation of `parts`, starting `offset` bytes in, with
+    /// one `send`/`sendmsg`; returns how many bytes went out.
+    pub(crate) fn send_vectored_from(
+        &self,
+        parts: &[&[u8]],
+        mut offset: usize,
+    ) -> Result<usize, Error> {
+        let mut slices = [IoSlice::new(&[]), IoSlice::new(&[])];
+        let mut count = 0;
+        for part in parts {
+            if offset >= part.len() {
+                offset -= part.len();
+                continue;
             }
-            IoSlice::advance_slices(&mut rest, n);
+            if count == slices.len() {
+                break;
+            }
+            slices[count] = IoSlice::new(&part[offset..]);
+            offset = 0;
+            count += 1;
         }
-        Ok(())
+        match count {
+            0 => Ok(0),
+            1 => self.send(&slices[0]),
+            _ => sys::send_vectored(self.fd.as_raw_fd(), &slices[..count], false)
+                .map_err(|e| self.map_again(e)),
+        }
     }
 
     /// Reads what is available without ever blocking, whatever the stream's mode:
@@ -487,13 +497,13 @@ impl FromRawFd for Stream {
 
 impl io::Read for &Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        Stream::read(self, buf).map_err(io::Error::from)
+        self.recv(buf).map_err(io::Error::from)
     }
 }
 
 impl io::Write for &Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        Stream::write(self, buf).map_err(io::Error::from)
+        self.send(buf).map_err(io::Error::from)
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
@@ -507,13 +517,13 @@ impl io::Write for &Stream {
 
 impl io::Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        Stream::read(self, buf).map_err(io::Error::from)
+        self.recv(buf).map_err(io::Error::from)
     }
 }
 
 impl io::Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        Stream::write(self, buf).map_err(io::Error::from)
+        self.send(buf).map_err(io::Error::from)
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
@@ -609,7 +619,7 @@ macro_rules! read_half_io {
     ($ty:ty) => {
         impl io::Read for $ty {
             fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-                Stream::read(self.stream(), buf).map_err(io::Error::from)
+                self.stream().recv(buf).map_err(io::Error::from)
             }
         }
     };
@@ -619,7 +629,7 @@ macro_rules! write_half_io {
     ($ty:ty) => {
         impl io::Write for $ty {
             fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-                Stream::write(self.stream(), buf).map_err(io::Error::from)
+                self.stream().send(buf).map_err(io::Error::from)
             }
             fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
                 io::Write::write_vectored(&mut self.stream(), bufs)
@@ -653,13 +663,13 @@ mod tests {
 
     #[test]
     fn pair_echoes_and_reports_end_of_stream() {
-        let (a, mut b) = Stream::pair().unwrap();
+        let (mut a, mut b) = Stream::pair().unwrap();
         a.write_all(b"hello").unwrap();
         let mut buf = [0u8; 5];
         b.read_exact(&mut buf).unwrap();
         assert_eq!(&buf, b"hello");
         drop(a);
-        assert_eq!(Stream::read(&b, &mut buf).unwrap(), 0);
+        assert_eq!(b.recv(&mut buf).unwrap(), 0);
     }
 
     #[test]
@@ -679,13 +689,13 @@ mod tests {
         let (_a, b) = Stream::pair().unwrap();
         b.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
         let t = Instant::now();
-        let err = Stream::read(&b, &mut [0u8; 1]).unwrap_err();
+        let err = b.recv(&mut [0u8; 1]).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::TimedOut);
         assert!(t.elapsed() >= Duration::from_millis(15));
         assert!(b.read_timeout().unwrap().is_some());
         b.set_nonblocking(true).unwrap();
         assert_eq!(
-            Stream::read(&b, &mut [0u8; 1]).unwrap_err().kind(),
+            b.recv(&mut [0u8; 1]).unwrap_err().kind(),
             ErrorKind::WouldBlock
         );
     }
@@ -694,7 +704,7 @@ mod tests {
     fn writing_to_a_closed_peer_is_peer_closed_not_sigpipe() {
         let (a, b) = Stream::pair().unwrap();
         drop(b);
-        let err = a.write_all(b"x").unwrap_err();
+        let err = a.send_all(b"x").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::PeerClosed);
         assert_eq!(io::Error::from(err).kind(), io::ErrorKind::BrokenPipe);
     }
@@ -710,13 +720,13 @@ mod tests {
         let mut buf = [0u8; 4];
         (&b).read_exact(&mut buf).unwrap();
         assert_eq!(&buf, b"ping");
-        b.write_all(b"pong").unwrap();
+        (&b).write_all(b"pong").unwrap();
         r.read_exact(&mut buf).unwrap();
         assert_eq!(&buf, b"pong");
         let w = writer.join().unwrap();
         let a = r.reunite(w).unwrap();
-        a.write_all(b"!").unwrap();
-        Stream::read(&b, &mut buf[..1]).unwrap();
+        a.send_all(b"!").unwrap();
+        b.recv(&mut buf[..1]).unwrap();
         assert_eq!(buf[0], b'!');
     }
 
@@ -725,15 +735,18 @@ mod tests {
         let (a, b) = Stream::pair().unwrap();
         let (_r, w) = a.into_split();
         drop(w);
-        assert_eq!(Stream::read(&b, &mut [0u8; 1]).unwrap(), 0);
+        assert_eq!(b.recv(&mut [0u8; 1]).unwrap(), 0);
     }
 
     #[test]
     fn vectored_writes_arrive_in_order() {
         let (a, mut b) = Stream::pair().unwrap();
-        a.write_all_vectored(&[b"ab", b"", b"cd"]).unwrap();
-        let mut buf = [0u8; 4];
+        let parts: [&[u8]; 3] = [b"ab", b"", b"cd"];
+        assert_eq!(a.send_vectored_from(&parts, 0).unwrap(), 4);
+        assert_eq!(a.send_vectored_from(&parts, 1).unwrap(), 3);
+        assert_eq!(a.send_vectored_from(&parts, 4).unwrap(), 0);
+        let mut buf = [0u8; 7];
         b.read_exact(&mut buf).unwrap();
-        assert_eq!(&buf, b"abcd");
+        assert_eq!(&buf, b"abcdbcd");
     }
 }
