@@ -114,8 +114,9 @@ fn framed_echo_across_processes_and_oversized_frames_stay_per_connection() {
     // this connection and the other one keep working.
     let mut header = [0u8; ringlink_core::frame::MAX_HEADER_LEN];
     let n = ringlink_core::frame::encode_len(70_000, &mut header);
-    (&*a.get_ref()).write_all(&header[..n]).unwrap();
-    (&*a.get_ref()).write_all(&vec![9u8; 70_000]).unwrap();
+    let mut raw = a.get_ref();
+    raw.write_all(&header[..n]).unwrap();
+    raw.write_all(&vec![9u8; 70_000]).unwrap();
     assert_eq!(a.recv_frame().unwrap().unwrap(), b"too-large");
     a.send_frame(b"after").unwrap();
     assert_eq!(a.recv_frame().unwrap().unwrap(), b"after");
