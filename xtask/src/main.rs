@@ -1,20 +1,83 @@
 //! ringlink's build and test automation: `cargo xtask <task>` (matklad's cargo-xtask pattern).
 //!
-//! Skeleton: the task modules are filled in by their own issues.
+//! Plain Rust, no dependencies: every task runs `$CARGO` (the cargo that started
+//! xtask) or another tool with [`std::process::Command`] from the workspace root.
+//! `cargo xtask ci` runs everything a change must pass; `cargo xtask help` lists
+//! the tasks.
+
 mod bench;
+mod ci;
+mod cmd;
+mod cross;
+mod fuzz;
+mod loom;
 mod qemu;
+mod setup;
+mod tidy;
 mod wine;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const USAGE: &str = "\
+usage: cargo xtask <task> [args]
+
+tasks:
+  ci                  everything a change must pass (the README's test command)
+  setup               install missing tools (apt packages as root, cargo-fuzz)
+  cross               build ringlink-core for thumbv6m/thumbv7em (with and without defmt)
+  loom                run the loom models of the ring (core/tests/loom.rs)
+  fuzz [--seconds N]  run every fuzz target for N seconds (default 60)
+  tidy                check that every .rs file opens with a `//!` line
+  bench | qemu | wine tasks of their own issues";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let rest = args.get(1..).unwrap_or(&[]);
     let result = match args.first().map(String::as_str) {
-        Some("bench") => bench::run(&args[1..]),
-        Some("qemu") => qemu::run(&args[1..]),
-        Some("wine") => wine::run(&args[1..]),
-        _ => Err("usage: cargo xtask <bench|qemu|wine>".to_string()),
+        Some("ci") => ci::run(rest),
+        Some("setup") => setup::run(rest),
+        Some("cross") => cross::run(rest),
+        Some("loom") => loom::run(rest),
+        Some("fuzz") => fuzz::run(rest),
+        Some("tidy") => tidy::run(rest),
+        Some("bench") => bench::run(rest),
+        Some("qemu") => qemu::run(rest),
+        Some("wine") => wine::run(rest),
+        Some("help" | "-h" | "--help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => Err(USAGE.to_string()),
     };
     if let Err(e) = result {
         eprintln!("xtask: {e}");
         std::process::exit(1);
     }
+}
+
+/// The workspace root (the directory above `xtask/`).
+pub fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one directory below the workspace root")
+        .to_path_buf()
+}
+
+/// Where build output goes: `$CARGO_TARGET_DIR` if set, else `<root>/target`.
+/// Tasks that build with other flags or toolchains use subdirectories of it
+/// (`cross`, `loom`, `fuzz`) so they never invalidate the main build.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => project_root().join(dir),
+        _ => project_root().join("target"),
+    }
+}
+
+/// `$CARGO` (the cargo running xtask, so the same toolchain), run from the root.
+pub fn cargo() -> Command {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(project_root());
+    cmd
 }

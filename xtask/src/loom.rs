@@ -1,0 +1,30 @@
+//! `cargo xtask loom`: runs the loom models of the ring (`core/tests/loom.rs`).
+//!
+//! `--cfg loom` swaps ringlink-core's atomics for loom's (see `core/src/sync.rs`),
+//! which changes every crate's build, so the models build in release mode (loom
+//! explores many interleavings) in their own target directory, `target/loom`.
+
+use crate::{cargo, cmd, project_root, target_dir};
+
+/// Runs the task: `cargo xtask loom [test filter and libtest arguments]`.
+pub fn run(args: &[String]) -> Result<(), String> {
+    if !project_root().join("core/tests/loom.rs").exists() {
+        println!("loom: skipped, core/tests/loom.rs does not exist yet");
+        return Ok(());
+    }
+    let mut test = cargo();
+    test.env("RUSTFLAGS", "--cfg loom")
+        .env("CARGO_TARGET_DIR", target_dir().join("loom"))
+        .args([
+            "test",
+            "--package",
+            "ringlink-core",
+            "--release",
+            "--test",
+            "loom",
+        ]);
+    if !args.is_empty() {
+        test.arg("--").args(args);
+    }
+    cmd::run(&mut test)
+}
