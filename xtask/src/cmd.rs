@@ -8,13 +8,12 @@ pub fn display(cmd: &Command) -> String {
     let path = std::env::var("PATH").unwrap_or_default();
     for (key, value) in cmd.get_envs() {
         if let Some(value) = value {
-            let mut value = value.to_string_lossy().into_owned();
+            let value = value.to_string_lossy();
             // Show a prepended PATH as `dir:$PATH`, not as the whole search path.
-            if key == "PATH" && !path.is_empty() {
-                if let Some(prefix) = value.strip_suffix(path.as_str()) {
-                    value = format!("{prefix}$PATH");
-                }
-            }
+            let value = match value.strip_suffix(path.as_str()) {
+                Some(prefix) if key == "PATH" && !path.is_empty() => format!("{prefix}$PATH"),
+                _ => value.into_owned(),
+            };
             line.push_str(&format!("{}={value} ", key.to_string_lossy()));
         }
     }
