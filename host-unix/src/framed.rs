@@ -623,7 +623,10 @@ fn handshake(
 ) -> Result<Hello, Error> {
     send_whole(stream, &local.encode(), &[])?;
     let deadline = std::time::Instant::now() + timeout;
-    while decoder.buffered().len() < HELLO_LEN {
+    loop {
+        if let Some(peer) = hello_progress(decoder)? {
+            return Ok(peer);
+        }
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         if left.is_zero() || !stream.wait_readable(Some(left))? {
             return Err(no_hello(timeout));
@@ -634,22 +637,29 @@ fn handshake(
             Err(e) if e.kind() == ErrorKind::WouldBlock => {}
             Err(e) => return Err(e),
         }
-        // Bail out early on a wrong magic, without waiting for 16 bytes.
-        let got = decoder.buffered();
-        let n = got.len().min(MAGIC.len());
-        if got[..n] != MAGIC[..n] {
-            let mut bytes = [0u8; HELLO_LEN];
-            let m = got.len().min(HELLO_LEN);
-            bytes[..m].copy_from_slice(&got[..m]);
-            return Err(Hello::decode(&bytes)
-                .err()
-                .unwrap_or_else(|| no_hello(timeout)));
-        }
+    }
+}
+
+/// Looks at the bytes received so far: the peer's hello once all 16 bytes are there,
+/// `Ok(None)` while they are a prefix of one, an error as soon as the magic is wrong.
+pub(crate) fn hello_progress(decoder: &mut Decoder) -> Result<Option<Hello>, Error> {
+    let got = decoder.buffered();
+    let n = got.len().min(MAGIC.len());
+    if got[..n] != MAGIC[..n] {
+        let mut bytes = [0u8; HELLO_LEN];
+        let m = got.len().min(HELLO_LEN);
+        bytes[..m].copy_from_slice(&got[..m]);
+        return Err(Hello::decode(&bytes).err().unwrap_or_else(|| {
+            Error::new(ErrorKind::ProtocolMismatch, "the peer's hello is malformed")
+        }));
+    }
+    if got.len() < HELLO_LEN {
+        return Ok(None);
     }
     let mut bytes = [0u8; HELLO_LEN];
-    bytes.copy_from_slice(&decoder.buffered()[..HELLO_LEN]);
+    bytes.copy_from_slice(&got[..HELLO_LEN]);
     decoder.consume(HELLO_LEN);
-    check_peer_hello(&bytes)
+    check_peer_hello(&bytes).map(Some)
 }
 
 #[cfg(test)]

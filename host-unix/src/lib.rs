@@ -49,6 +49,8 @@ mod framed;
 mod listener;
 mod name;
 mod stream;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 
 pub use error::{Error, ErrorKind};
 pub use framed::{

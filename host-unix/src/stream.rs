@@ -154,8 +154,7 @@ impl Stream {
     /// with [`ConnectOptions::wait_for_server`], or for room in a full backlog).
     pub fn connect(name: impl IntoName, options: ConnectOptions) -> Result<Stream, Error> {
         let name = name.into_name()?;
-        let deadline = Instant::now().checked_add(options.timeout);
-        let fd = connect_fd(&name, &options, deadline)?;
+        let fd = connect_fd(&name, &options)?;
         sys::set_timeout(fd.as_raw_fd(), true, options.read_timeout).map_err(Error::os)?;
         sys::set_timeout(fd.as_raw_fd(), false, options.write_timeout).map_err(Error::os)?;
         if options.nonblocking {
@@ -363,56 +362,112 @@ impl Stream {
     }
 }
 
-/// Connects a fresh socket to `name`, honouring the deadline and `wait_for_server`.
-fn connect_fd(
-    name: &Name,
-    options: &ConnectOptions,
+/// What one connection attempt came to.
+pub(crate) enum Attempt {
+    /// Connected.
+    Connected(OwnedFd),
+    /// A nonblocking connect is under way: wait until writable, then check `SO_ERROR`.
+    InProgress(OwnedFd),
+    /// Try again after this pause (server absent while waiting for it, or backlog full).
+    RetryAfter(Duration),
+}
+
+/// The connect policy shared by the blocking and the async `connect`: deadline,
+/// waiting for the server, growing pauses and error messages.
+pub(crate) struct Connector<'a> {
+    name: &'a Name,
+    addr: sys::SockAddr,
+    options: ConnectOptions,
     deadline: Option<Instant>,
-) -> Result<OwnedFd, Error> {
-    let addr = name.sockaddr()?;
-    let mut pause = Duration::from_millis(1);
-    loop {
-        let remaining = match deadline {
-            Some(d) => d.saturating_duration_since(Instant::now()),
-            None => Duration::MAX,
-        };
-        if remaining.is_zero() {
-            return Err(timed_out(name, options));
+    pause: Duration,
+}
+
+impl<'a> Connector<'a> {
+    pub(crate) fn new(name: &'a Name, options: ConnectOptions) -> Result<Connector<'a>, Error> {
+        Ok(Connector {
+            name,
+            addr: name.sockaddr()?,
+            options,
+            deadline: Instant::now().checked_add(options.timeout),
+            pause: Duration::from_millis(1),
+        })
+    }
+
+    /// Time left before the deadline (`None`: no deadline), or the timeout error.
+    pub(crate) fn remaining(&self) -> Result<Option<Duration>, Error> {
+        match self.deadline {
+            None => Ok(None),
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    Err(self.timed_out())
+                } else {
+                    Ok(Some(left))
+                }
+            }
         }
-        let attempt = name.check_for_connect().and_then(|()| {
-            let fd = sys::socket(false).map_err(Error::os)?;
-            // On Linux a blocking connect waits for room in a full backlog for up to
-            // SO_SNDTIMEO; bound that wait by the deadline. Restored to the write timeout after.
-            let bound = (remaining != Duration::MAX).then_some(remaining);
-            sys::set_timeout(fd.as_raw_fd(), false, bound).map_err(Error::os)?;
-            sys::connect(fd.as_raw_fd(), &addr).map_err(Error::os)?;
-            Ok(fd)
+    }
+
+    pub(crate) fn timed_out(&self) -> Error {
+        timed_out(self.name, &self.options)
+    }
+
+    /// One attempt. A blocking attempt (the sync API) may wait in the kernel for room in
+    /// a full backlog, bounded by the deadline; a nonblocking one never waits.
+    pub(crate) fn attempt(&mut self, blocking: bool) -> Result<Attempt, Error> {
+        let remaining = self.remaining()?;
+        let result = self.name.check_for_connect().and_then(|()| {
+            let fd = sys::socket(!blocking).map_err(Error::os)?;
+            if blocking {
+                // On Linux a blocking connect waits for room in a full backlog for up to
+                // SO_SNDTIMEO; bound that wait by the deadline (the write timeout is set after).
+                sys::set_timeout(fd.as_raw_fd(), false, remaining).map_err(Error::os)?;
+            }
+            match sys::connect(fd.as_raw_fd(), &self.addr) {
+                Ok(()) => Ok(Attempt::Connected(fd)),
+                Err(e) if !blocking && e.raw_os_error() == Some(libc::EINPROGRESS) => {
+                    Ok(Attempt::InProgress(fd))
+                }
+                Err(e) => Err(Error::os(e)),
+            }
         });
-        let err = match attempt {
-            Ok(fd) => return Ok(fd),
+        let err = match result {
+            Ok(attempt) => return Ok(attempt),
             Err(e) => e,
         };
-        let retry_now = err.raw_os_error() == Some(libc::EINTR);
+        if err.raw_os_error() == Some(libc::EINTR) {
+            return Ok(Attempt::RetryAfter(Duration::ZERO));
+        }
         let busy = matches!(err.raw_os_error(), Some(libc::EAGAIN | libc::EINPROGRESS));
         let absent = matches!(
             err.kind(),
             ErrorKind::ServerNotFound | ErrorKind::ConnectionRefused
         );
-        if retry_now {
-            continue;
+        if !(busy || (absent && self.options.wait_for_server)) {
+            return Err(explain_connect_error(err, self.name));
         }
-        if !(busy || (absent && options.wait_for_server)) {
-            return Err(explain_connect_error(err, name));
+        let remaining = self.remaining()?;
+        let pause = remaining.map_or(self.pause, |r| self.pause.min(r));
+        self.pause = (self.pause * 2).min(Duration::from_millis(50));
+        Ok(Attempt::RetryAfter(pause))
+    }
+
+    /// Explains an error that ended a connect under way.
+    pub(crate) fn explain(&self, err: Error) -> Error {
+        explain_connect_error(err, self.name)
+    }
+}
+
+/// Connects a fresh blocking socket to `name`, honouring the deadline and `wait_for_server`.
+fn connect_fd(name: &Name, options: &ConnectOptions) -> Result<OwnedFd, Error> {
+    let mut connector = Connector::new(name, *options)?;
+    loop {
+        match connector.attempt(true)? {
+            Attempt::Connected(fd) => return Ok(fd),
+            Attempt::RetryAfter(pause) => std::thread::sleep(pause),
+            // Blocking sockets never report a connect in progress; treat it as busy.
+            Attempt::InProgress(_) => std::thread::sleep(Duration::from_millis(1)),
         }
-        let remaining = match deadline {
-            Some(d) => d.saturating_duration_since(Instant::now()),
-            None => Duration::MAX,
-        };
-        if remaining.is_zero() {
-            return Err(timed_out(name, options));
-        }
-        std::thread::sleep(pause.min(remaining));
-        pause = (pause * 2).min(Duration::from_millis(50));
     }
 }
 

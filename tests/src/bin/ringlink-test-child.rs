@@ -45,6 +45,7 @@ mod unix {
         };
         match arg(0) {
             "echo" => echo(&args[1..]),
+            "echo-tokio" => echo_tokio(arg(1), args.get(2).map(String::as_str) == Some("--framed")),
             "sink" => sink(arg(1)),
             "sink-server" => sink_server(arg(1)),
             "flood" => flood(arg(1)),
@@ -209,6 +210,45 @@ mod unix {
                 return;
             }
         }
+    }
+
+    /// `echo-tokio NAME [--framed]`: an echo server on a single-threaded tokio runtime,
+    /// one task per connection.
+    fn echo_tokio(arg: &str, framed: bool) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| fail(&format!("runtime: {e}")));
+        runtime.block_on(async {
+            let listener = ringlink_unix::tokio::Listener::bind(name(arg), ListenerOptions::new())
+                .unwrap_or_else(|e| fail(&format!("bind: {e}")));
+            say("ready");
+            loop {
+                let stream = listener
+                    .accept()
+                    .await
+                    .unwrap_or_else(|e| fail(&format!("accept: {e}")));
+                tokio::spawn(async move {
+                    if framed {
+                        let Ok(mut f) =
+                            ringlink_unix::tokio::FramedStream::new(stream, FrameOptions::new())
+                                .await
+                        else {
+                            return;
+                        };
+                        while let Ok(Some(frame)) = f.recv_frame().await {
+                            let frame = frame.to_vec();
+                            if f.send_frame(&frame).await.is_err() {
+                                return;
+                            }
+                        }
+                    } else {
+                        let (mut r, mut w) = stream.into_split();
+                        let _ = tokio::io::copy(&mut r, &mut w).await;
+                    }
+                });
+            }
+        });
     }
 
     /// `sink NAME`: connects and reads everything until the peer goes away.

@@ -1,0 +1,675 @@
+//! Async ringlink on tokio: the same [`Listener`], [`Stream`] and [`FramedStream`],
+//! with the same names, security checks and errors as the blocking API.
+//!
+//! Binding takes the same lock, sets the same modes and applies the same peer policy and
+//! connection limit; `accept` backs off with `tokio::time::sleep` when the process is out
+//! of descriptors; `connect` honours the same deadline and `wait_for_server` without
+//! blocking the runtime. Read and write timeouts of [`ConnectOptions`] apply to the
+//! blocking API only: wrap async calls in `tokio::time::timeout`.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//! use ringlink_unix::{ConnectOptions, ListenerOptions};
+//! use ringlink_unix::tokio::{Listener, Stream};
+//!
+//! # let dir = std::env::temp_dir().join(format!("ringlink-tokio-doc-{}", std::process::id()));
+//! # std::fs::create_dir_all(&dir)?;
+//! # let name = dir.join("echo");
+//! let listener = Listener::bind(&name, ListenerOptions::new())?;
+//! tokio::spawn(async move {
+//!     while let Ok(stream) = listener.accept().await {
+//!         tokio::spawn(async move {
+//!             let (mut r, mut w) = stream.into_split();
+//!             let _ = tokio::io::copy(&mut r, &mut w).await;
+//!         });
+//!     }
+//! });
+//! let mut stream = Stream::connect(&name, ConnectOptions::new()).await?;
+//! stream.write_all(b"ping").await?;
+//! let mut reply = [0u8; 4];
+//! stream.read_exact(&mut reply).await?;
+//! assert_eq!(&reply, b"ping");
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::future::poll_fn;
+use std::io::{self, IoSlice};
+use std::net::Shutdown;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use ::tokio::io::unix::AsyncFd;
+use ::tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::framed::{
+    Decoder, closed_before_hello, decode_message, encode_message, frame_header, hello_progress,
+    no_hello,
+};
+use crate::name::IntoName;
+use crate::stream::{Attempt, Connector};
+use crate::{
+    ConnectOptions, Error, ErrorKind, FrameOptions, Hello, ListenerOptions, Name, PeerCredentials,
+    PeerPolicy,
+};
+
+/// Shortest and longest pause of `accept` while the process is out of descriptors.
+const BACKOFF_MIN: Duration = Duration::from_millis(1);
+const BACKOFF_MAX: Duration = Duration::from_millis(100);
+
+/// An async ringlink server socket; see [`crate::Listener`] for what binding guarantees.
+#[derive(Debug)]
+pub struct Listener {
+    inner: AsyncFd<crate::Listener>,
+}
+
+impl Listener {
+    /// Binds `name` like [`crate::Listener::bind`]. Must be called inside a tokio runtime.
+    pub fn bind(name: impl IntoName, options: ListenerOptions) -> Result<Listener, Error> {
+        Listener::from_std(crate::Listener::bind(name, options)?)
+    }
+
+    /// Wraps a bound blocking listener. Must be called inside a tokio runtime.
+    pub fn from_std(listener: crate::Listener) -> Result<Listener, Error> {
+        listener.set_nonblocking(true);
+        // SAFETY: the listener owns its descriptor (an `OwnedFd` that is never replaced),
+        // so it stays open and the same until the `AsyncFd` drops or releases it.
+        let inner = unsafe { AsyncFd::register_with_interest(listener, Interest::READABLE) }
+            .map_err(|e| Error::os(e.into()))?;
+        Ok(Listener { inner })
+    }
+
+    /// Accepts the next connection that passes the peer policy and the connection limit.
+    /// Out of descriptors, it sleeps (1 ms doubling to 100 ms) and tries again.
+    pub async fn accept(&self) -> Result<Stream, Error> {
+        let mut pause = BACKOFF_MIN;
+        loop {
+            let mut guard = self.inner.readable().await.map_err(Error::os)?;
+            match guard.get_inner().accept_pending() {
+                Ok(Some(stream)) => return Stream::from_std(stream),
+                Ok(None) => guard.clear_ready(),
+                Err(e) if e.kind() == ErrorKind::ResourceExhausted => {
+                    drop(guard);
+                    ::tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(BACKOFF_MAX);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The name this listener is bound to.
+    pub fn name(&self) -> &Name {
+        self.inner.get_ref().name()
+    }
+
+    /// The peer policy in force.
+    pub fn peer_policy(&self) -> &PeerPolicy {
+        self.inner.get_ref().peer_policy()
+    }
+
+    /// How many connections were closed at accept (peer policy or connection limit).
+    pub fn refused_count(&self) -> u64 {
+        self.inner.get_ref().refused_count()
+    }
+
+    /// How many accepted connections are open, when `max_connections` is set.
+    pub fn open_connections(&self) -> Option<usize> {
+        self.inner.get_ref().open_connections()
+    }
+
+    /// The blocking listener inside.
+    pub fn get_ref(&self) -> &crate::Listener {
+        self.inner.get_ref()
+    }
+}
+
+impl AsFd for Listener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.get_ref().as_fd()
+    }
+}
+
+impl AsRawFd for Listener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.get_ref().as_raw_fd()
+    }
+}
+
+/// An async connected ringlink stream: `AsyncRead` + `AsyncWrite` (also on `&Stream`),
+/// never `SIGPIPE`.
+#[derive(Debug)]
+pub struct Stream {
+    inner: AsyncFd<crate::Stream>,
+}
+
+impl Stream {
+    /// Connects like [`crate::Stream::connect`] (deadline, `wait_for_server`, the same
+    /// errors) without blocking the runtime.
+    pub async fn connect(name: impl IntoName, options: ConnectOptions) -> Result<Stream, Error> {
+        let name = name.into_name()?;
+        let mut connector = Connector::new(&name, options)?;
+        loop {
+            match connector.attempt(false)? {
+                Attempt::Connected(fd) => {
+                    return Stream::from_std(crate::Stream::from_fd(fd, true));
+                }
+                Attempt::InProgress(fd) => {
+                    let stream = Stream::from_std(crate::Stream::from_fd(fd, true))?;
+                    let writable = stream.inner.writable();
+                    let guard = match connector.remaining()? {
+                        Some(left) => ::tokio::time::timeout(left, writable)
+                            .await
+                            .map_err(|_| connector.timed_out())?,
+                        None => writable.await,
+                    };
+                    drop(guard.map_err(Error::os)?);
+                    if let Some(e) = stream.inner.get_ref().take_error()? {
+                        return Err(connector.explain(e));
+                    }
+                    return Ok(stream);
+                }
+                Attempt::RetryAfter(pause) => ::tokio::time::sleep(pause).await,
+            }
+        }
+    }
+
+    /// A connected pair of async streams in this process.
+    pub fn pair() -> Result<(Stream, Stream), Error> {
+        let (a, b) = crate::Stream::pair()?;
+        Ok((Stream::from_std(a)?, Stream::from_std(b)?))
+    }
+
+    /// Wraps a blocking stream, switching it to nonblocking mode. Must be called inside a
+    /// tokio runtime.
+    pub fn from_std(stream: crate::Stream) -> Result<Stream, Error> {
+        stream.set_nonblocking(true)?;
+        // SAFETY: the stream owns its descriptor (an `OwnedFd` that is never replaced),
+        // so it stays open and the same until the `AsyncFd` drops or releases it.
+        let inner = unsafe { AsyncFd::register(stream) }.map_err(|e| Error::os(e.into()))?;
+        Ok(Stream { inner })
+    }
+
+    /// The blocking stream inside, switched back to blocking mode.
+    pub fn into_std(self) -> Result<crate::Stream, Error> {
+        let stream = self.inner.into_inner();
+        stream.set_nonblocking(false)?;
+        Ok(stream)
+    }
+
+    /// The blocking stream inside (for credentials, timeouts and the descriptor).
+    pub fn get_ref(&self) -> &crate::Stream {
+        self.inner.get_ref()
+    }
+
+    /// The peer's user id, group id and process id.
+    pub fn peer_credentials(&self) -> Result<PeerCredentials, Error> {
+        self.inner.get_ref().peer_credentials()
+    }
+
+    /// Waits until the stream is readable (data or end of stream).
+    pub async fn readable(&self) -> Result<(), Error> {
+        self.inner.readable().await.map(drop).map_err(Error::os)
+    }
+
+    /// Waits until the stream is writable.
+    pub async fn writable(&self) -> Result<(), Error> {
+        self.inner.writable().await.map(drop).map_err(Error::os)
+    }
+
+    /// Reads without waiting: [`ErrorKind::WouldBlock`] when nothing is there.
+    pub fn try_read(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        self.inner.get_ref().try_read(buf)
+    }
+
+    /// Writes without waiting: [`ErrorKind::WouldBlock`] when the socket buffer is full.
+    pub fn try_write(&self, buf: &[u8]) -> Result<usize, Error> {
+        self.inner.get_ref().try_write(buf)
+    }
+
+    /// Shuts down reading, writing or both.
+    pub fn shutdown(&self, how: Shutdown) -> Result<(), Error> {
+        self.inner.get_ref().shutdown(how)
+    }
+
+    /// Borrowed halves for reading and writing concurrently in one task (`tokio::join!`).
+    pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
+        (ReadHalf(self), WriteHalf(self))
+    }
+
+    /// Owned halves that can move to different tasks. Dropping the write half shuts
+    /// down writing, so the peer reads end of stream.
+    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        let stream = Arc::new(self);
+        (OwnedReadHalf(stream.clone()), OwnedWriteHalf(stream))
+    }
+
+    fn poll_read_shared(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        loop {
+            let mut guard = ready!(self.inner.poll_read_ready(cx))?;
+            let unfilled = buf.initialize_unfilled();
+            match guard.try_io(|s| s.get_ref().try_read(unfilled).map_err(io::Error::from)) {
+                Ok(Ok(n)) => {
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                Ok(Err(e)) => return Poll::Ready(Err(e)),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    fn poll_write_shared(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        loop {
+            let mut guard = ready!(self.inner.poll_write_ready(cx))?;
+            match guard.try_io(|s| s.get_ref().try_write(buf).map_err(io::Error::from)) {
+                Ok(result) => return Poll::Ready(result),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    fn poll_write_vectored_shared(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            let mut guard = ready!(self.inner.poll_write_ready(cx))?;
+            let fd = self.inner.get_ref().as_raw_fd();
+            match guard.try_io(|_| crate::sys::send_vectored(fd, bufs, true)) {
+                Ok(result) => return Poll::Ready(result),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// Reads into `buf` (cancel safe: nothing is lost if the future is dropped).
+    async fn read_some(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        poll_fn(|cx| {
+            let mut rb = ReadBuf::new(buf);
+            ready!(self.poll_read_shared(cx, &mut rb))?;
+            Poll::Ready(Ok::<usize, io::Error>(rb.filled().len()))
+        })
+        .await
+        .map_err(Error::from)
+    }
+
+    /// Writes all of the concatenation of `parts`.
+    async fn write_parts(&self, parts: &[&[u8]]) -> Result<(), Error> {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let mut sent = 0;
+        while sent < total {
+            let mut guard = self.inner.writable().await.map_err(Error::os)?;
+            match guard.try_io(|s| {
+                s.get_ref()
+                    .send_vectored_from(parts, sent)
+                    .map_err(io::Error::from)
+            }) {
+                Ok(Ok(0)) => return Err(Error::os(io::Error::from(io::ErrorKind::WriteZero))),
+                Ok(Ok(n)) => sent += n,
+                Ok(Err(e)) => return Err(Error::from(e)),
+                Err(_would_block) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+impl AsFd for Stream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.get_ref().as_fd()
+    }
+}
+
+impl AsRawFd for Stream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.get_ref().as_raw_fd()
+    }
+}
+
+macro_rules! async_io {
+    ($ty:ty, $this:ident => $stream:expr) => {
+        impl AsyncRead for $ty {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut ReadBuf<'_>,
+            ) -> Poll<io::Result<()>> {
+                let $this = self.get_mut();
+                $stream.poll_read_shared(cx, buf)
+            }
+        }
+
+        impl AsyncWrite for $ty {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                let $this = self.get_mut();
+                $stream.poll_write_shared(cx, buf)
+            }
+
+            fn poll_write_vectored(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                bufs: &[IoSlice<'_>],
+            ) -> Poll<io::Result<usize>> {
+                let $this = self.get_mut();
+                $stream.poll_write_vectored_shared(cx, bufs)
+            }
+
+            fn is_write_vectored(&self) -> bool {
+                true
+            }
+
+            fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(Ok(()))
+            }
+
+            fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                let $this = self.get_mut();
+                Poll::Ready($stream.shutdown(Shutdown::Write).map_err(io::Error::from))
+            }
+        }
+    };
+}
+
+/// The reading half of a [`Stream`], borrowed by [`Stream::split`].
+#[derive(Debug)]
+pub struct ReadHalf<'a>(&'a Stream);
+
+/// The writing half of a [`Stream`], borrowed by [`Stream::split`].
+#[derive(Debug)]
+pub struct WriteHalf<'a>(&'a Stream);
+
+/// The reading half of a [`Stream`], owned, from [`Stream::into_split`].
+#[derive(Debug)]
+pub struct OwnedReadHalf(Arc<Stream>);
+
+/// The writing half of a [`Stream`], owned, from [`Stream::into_split`]; dropping it
+/// shuts down writing.
+#[derive(Debug)]
+pub struct OwnedWriteHalf(Arc<Stream>);
+
+impl Drop for OwnedWriteHalf {
+    fn drop(&mut self) {
+        // The peer may be gone already; nothing useful to do with that error.
+        let _ = self.0.shutdown(Shutdown::Write);
+    }
+}
+
+impl OwnedReadHalf {
+    /// The stream this half belongs to.
+    pub fn stream(&self) -> &Stream {
+        &self.0
+    }
+}
+
+impl OwnedWriteHalf {
+    /// The stream this half belongs to.
+    pub fn stream(&self) -> &Stream {
+        &self.0
+    }
+}
+
+async_io!(Stream, this => this);
+async_io!(&Stream, this => *this);
+async_io!(ReadHalf<'_>, this => this.0);
+async_io!(WriteHalf<'_>, this => this.0);
+async_io!(OwnedReadHalf, this => this.0);
+async_io!(OwnedWriteHalf, this => this.0);
+
+/// An async [`Stream`] in framed mode; see [`crate::FramedStream`] for the protocol.
+///
+/// `recv_frame` and `recv` are cancel safe (bytes already received are kept);
+/// `send_frame` and `send` are not (a cancelled send may leave a partial frame, after
+/// which the connection must be dropped).
+#[derive(Debug)]
+pub struct FramedStream {
+    stream: Stream,
+    decoder: Decoder,
+    local: Hello,
+    peer: Hello,
+    scratch: Vec<u8>,
+}
+
+impl FramedStream {
+    /// Connects to `name` and performs the handshake.
+    pub async fn connect(
+        name: impl IntoName,
+        connect: ConnectOptions,
+        options: FrameOptions,
+    ) -> Result<FramedStream, Error> {
+        FramedStream::new(Stream::connect(name, connect).await?, options).await
+    }
+
+    /// Performs the handshake on a connected stream (both sides call this), waiting at most
+    /// the options' handshake timeout for the peer's hello.
+    pub async fn new(stream: Stream, options: FrameOptions) -> Result<FramedStream, Error> {
+        let local = Hello::new(&options);
+        let mut decoder = Decoder::new(options.max_frame_len());
+        stream.write_parts(&[&local.encode()]).await?;
+        let timeout = options.handshake_timeout_len();
+        let handshake = async {
+            loop {
+                if let Some(peer) = hello_progress(&mut decoder)? {
+                    return Ok(peer);
+                }
+                match stream.read_some(decoder.spare()).await? {
+                    0 => return Err(closed_before_hello()),
+                    n => decoder.filled(n),
+                }
+            }
+        };
+        let peer = ::tokio::time::timeout(timeout, handshake)
+            .await
+            .map_err(|_| no_hello(timeout))??;
+        Ok(FramedStream {
+            stream,
+            decoder,
+            local,
+            peer,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Sends one frame; [`ErrorKind::FrameTooLarge`] (nothing sent) when over the peer's limit.
+    pub async fn send_frame(&mut self, payload: &[u8]) -> Result<(), Error> {
+        let (header, n) = frame_header(payload.len(), self.peer.max_frame)?;
+        if n + payload.len() <= 512 {
+            let mut small = [0u8; 512];
+            small[..n].copy_from_slice(&header[..n]);
+            small[n..n + payload.len()].copy_from_slice(payload);
+            self.stream
+                .write_parts(&[&small[..n + payload.len()]])
+                .await
+        } else {
+            self.stream.write_parts(&[&header[..n], payload]).await
+        }
+    }
+
+    /// Receives the next frame; `Ok(None)` at a clean end of stream. Cancel safe.
+    pub async fn recv_frame(&mut self) -> Result<Option<&[u8]>, Error> {
+        loop {
+            if let Some(range) = self.decoder.next_frame()? {
+                return Ok(Some(self.decoder.frame(range)));
+            }
+            let n = self.stream.read_some(self.decoder.spare()).await?;
+            if n == 0 {
+                return match self.decoder.eof() {
+                    None => Ok(None),
+                    Some(e) => Err(e),
+                };
+            }
+            self.decoder.filled(n);
+        }
+    }
+
+    /// Sends `msg` encoded with postcard as one frame.
+    pub async fn send<T: Serialize + ?Sized>(&mut self, msg: &T) -> Result<(), Error> {
+        let scratch = encode_message(msg, std::mem::take(&mut self.scratch))?;
+        let result = self.send_frame(&scratch).await;
+        self.scratch = scratch;
+        result
+    }
+
+    /// Receives one frame and decodes it as a `T`; `Ok(None)` at a clean end of stream.
+    pub async fn recv<T: DeserializeOwned>(&mut self) -> Result<Option<T>, Error> {
+        match self.recv_frame().await? {
+            None => Ok(None),
+            Some(frame) => decode_message(frame).map(Some),
+        }
+    }
+
+    /// The hello this side sent.
+    pub fn local_hello(&self) -> &Hello {
+        &self.local
+    }
+
+    /// The hello the peer sent.
+    pub fn peer_hello(&self) -> &Hello {
+        &self.peer
+    }
+
+    /// The stream underneath.
+    pub fn get_ref(&self) -> &Stream {
+        &self.stream
+    }
+
+    /// The stream and whatever bytes were received but not yet returned as frames.
+    pub fn into_parts(self) -> (Stream, Vec<u8>) {
+        let rest = self.decoder.buffered().to_vec();
+        (self.stream, rest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ::tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn temp_dir(tag: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("ringlink-tokio-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn async_types_are_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Listener>();
+        check::<Stream>();
+        check::<FramedStream>();
+        check::<OwnedReadHalf>();
+        check::<OwnedWriteHalf>();
+    }
+
+    #[::tokio::test]
+    async fn listener_stream_and_framed_echo() {
+        let dir = temp_dir("echo");
+        let name = dir.join("s");
+        let listener = Listener::bind(&name, ListenerOptions::new()).unwrap();
+        let server = ::tokio::spawn(async move {
+            let raw = listener.accept().await.unwrap();
+            let (mut r, mut w) = raw.into_split();
+            let mut buf = [0u8; 5];
+            r.read_exact(&mut buf).await.unwrap();
+            w.write_all(&buf).await.unwrap();
+            let framed = listener.accept().await.unwrap();
+            let mut framed = FramedStream::new(framed, FrameOptions::new())
+                .await
+                .unwrap();
+            while let Some(frame) = framed.recv_frame().await.unwrap() {
+                let frame = frame.to_vec();
+                framed.send_frame(&frame).await.unwrap();
+            }
+        });
+        let mut raw = Stream::connect(&name, ConnectOptions::new()).await.unwrap();
+        raw.write_all(b"hello").await.unwrap();
+        let mut buf = [0u8; 5];
+        raw.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"hello");
+        assert_eq!(
+            raw.peer_credentials().unwrap().pid,
+            Some(std::process::id() as i32)
+        );
+
+        let mut framed = FramedStream::connect(&name, ConnectOptions::new(), FrameOptions::new())
+            .await
+            .unwrap();
+        for len in [0usize, 1, 600, 100_000] {
+            let payload = vec![len as u8; len];
+            framed.send_frame(&payload).await.unwrap();
+            assert_eq!(framed.recv_frame().await.unwrap().unwrap(), &payload[..]);
+        }
+        framed.send(&(1u8, "typed")).await.unwrap();
+        let back: (u8, String) = framed.recv().await.unwrap().unwrap();
+        assert_eq!(back, (1, "typed".to_string()));
+        drop(framed);
+        server.await.unwrap();
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[::tokio::test]
+    async fn connect_deadline_without_blocking_the_runtime() {
+        let dir = temp_dir("deadline");
+        let name = dir.join("missing");
+        let err = Stream::connect(&name, ConnectOptions::new())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ServerNotFound);
+        let ticker = ::tokio::spawn(async {
+            let mut ticks = 0;
+            for _ in 0..10 {
+                ::tokio::time::sleep(Duration::from_millis(10)).await;
+                ticks += 1;
+            }
+            ticks
+        });
+        let started = std::time::Instant::now();
+        let options = ConnectOptions::new()
+            .timeout(Duration::from_millis(200))
+            .wait_for_server(true);
+        let err = Stream::connect(&name, options).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TimedOut);
+        assert!(started.elapsed() >= Duration::from_millis(180));
+        assert_eq!(
+            ticker.await.unwrap(),
+            10,
+            "the runtime kept running other tasks"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[::tokio::test]
+    async fn async_handshake_detects_a_silent_or_foreign_peer() {
+        let (a, b) = Stream::pair().unwrap();
+        let err = FramedStream::new(
+            a,
+            FrameOptions::new().handshake_timeout(Duration::from_millis(50)),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ProtocolMismatch);
+        let (a, mut b2) = Stream::pair().unwrap();
+        b2.write_all(b"garbage!garbage!").await.unwrap();
+        let err = FramedStream::new(a, FrameOptions::new()).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ProtocolMismatch);
+        drop(b);
+    }
+}
