@@ -465,8 +465,16 @@ fn connect_fd(name: &Name, options: &ConnectOptions) -> Result<OwnedFd, Error> {
         match connector.attempt(true)? {
             Attempt::Connected(fd) => return Ok(fd),
             Attempt::RetryAfter(pause) => std::thread::sleep(pause),
-            // Blocking sockets never report a connect in progress; treat it as busy.
-            Attempt::InProgress(_) => std::thread::sleep(Duration::from_millis(1)),
+            // Only nonblocking attempts report this; handled for completeness.
+            Attempt::InProgress(fd) => {
+                if !sys::poll(fd.as_raw_fd(), false, connector.remaining()?).map_err(Error::os)? {
+                    return Err(connector.timed_out());
+                }
+                return match sys::take_error(fd.as_raw_fd()).map_err(Error::os)? {
+                    None => Ok(fd),
+                    Some(e) => Err(connector.explain(Error::os(e))),
+                };
+            }
         }
     }
 }
