@@ -1,0 +1,451 @@
+//! The `ringlink` command: run a server, connect to one, probe and list names from a shell.
+//!
+//! ```text
+//! ringlink listen demo --echo          # terminal 1
+//! echo hi | ringlink connect demo      # terminal 2: prints "hi"
+//! ringlink probe demo && ringlink ls
+//! ```
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Local IPC over ringlink: Unix domain sockets that are private to your user by default.
+///
+/// A NAME without '/' (like `demo`) lives in your private directory
+/// ($XDG_RUNTIME_DIR/ringlink, else $TMPDIR/ringlink-<uid>); a NAME with '/' is a socket
+/// path used as given. `--qt` uses the name Qt's QLocalServer/QLocalSocket would
+/// ($TMPDIR or /tmp), so a Qt program and ringlink can talk in raw mode.
+#[derive(Debug, Parser)]
+#[command(name = "ringlink", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a server on NAME; logs each connection (peer uid and pid) to stderr.
+    ///
+    /// Without --echo, what clients send is written to stdout. Stop it with Ctrl-C: the
+    /// socket and its lock file are removed.
+    #[command(
+        after_help = "Examples:\n  ringlink listen demo --echo\n  ringlink listen demo --framed --echo\n  ringlink listen /tmp/app.sock --access group"
+    )]
+    Listen {
+        #[command(flatten)]
+        name: NameArgs,
+        /// Send back everything each client sends (frames, with --framed).
+        #[arg(long)]
+        echo: bool,
+        /// Speak ringlink's framed protocol (hello, then length-prefixed frames).
+        #[arg(long)]
+        framed: bool,
+        /// Who may open the socket file.
+        #[arg(long, value_enum, default_value_t = AccessArg::Owner)]
+        access: AccessArg,
+        /// Close connections beyond this many open at once.
+        #[arg(long, value_name = "N")]
+        max_connections: Option<usize>,
+    },
+    /// Connect to NAME: stdin goes to the server, what it sends goes to stdout.
+    ///
+    /// Ends when the server closes the connection (after stdin ends, ringlink says so to the
+    /// server). With --framed, each stdin line is one frame and each frame received is
+    /// printed as a line.
+    #[command(
+        after_help = "Examples:\n  echo hi | ringlink connect demo\n  ringlink connect demo --wait --timeout 10"
+    )]
+    Connect {
+        #[command(flatten)]
+        name: NameArgs,
+        /// Speak ringlink's framed protocol.
+        #[arg(long)]
+        framed: bool,
+        /// Wait for the server to appear (until the timeout) instead of failing at once.
+        #[arg(long)]
+        wait: bool,
+        /// Give up connecting after this many seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+        timeout: f64,
+    },
+    /// Exit 0 when a live server answers on NAME, 1 otherwise (prints what it found).
+    Probe {
+        #[command(flatten)]
+        name: NameArgs,
+    },
+    /// List your ringlink names, live or stale.
+    Ls {
+        /// List the sockets you own in Qt's directory ($TMPDIR or /tmp) instead.
+        #[arg(long)]
+        qt: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+struct NameArgs {
+    /// A plain name (`demo`), or a socket path (anything with a '/').
+    #[arg(value_name = "NAME")]
+    name: String,
+    /// Resolve NAME the way Qt's QLocalServer does: $TMPDIR/NAME or /tmp/NAME.
+    #[arg(long, conflicts_with = "abstract_name")]
+    qt: bool,
+    /// Use a Linux abstract socket name (@NAME, no file).
+    #[arg(long = "abstract")]
+    abstract_name: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum AccessArg {
+    /// Only your user (0600).
+    Owner,
+    /// Your user and group (0660).
+    Group,
+    /// Every user (0666).
+    Everyone,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    std::process::exit(imp::run(cli));
+}
+
+#[cfg(not(unix))]
+mod imp {
+    pub fn run(_: super::Cli) -> i32 {
+        eprintln!("ringlink: this command supports Unix only so far");
+        2
+    }
+}
+
+#[cfg(unix)]
+mod imp {
+    use std::io::{self, BufRead, Read, Write};
+    use std::net::Shutdown;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::time::Duration;
+
+    use ringlink::unix::{
+        Access, ConnectOptions, Error, ErrorKind, FrameOptions, FramedStream, Listener,
+        ListenerOptions, Name, NameState, Stream,
+    };
+
+    use super::{AccessArg, Cli, Command, NameArgs};
+
+    /// Set by SIGINT/SIGTERM so `listen` can stop and remove its name.
+    static STOP: AtomicBool = AtomicBool::new(false);
+
+    pub fn run(cli: Cli) -> i32 {
+        let result = match cli.command {
+            Command::Listen {
+                name,
+                echo,
+                framed,
+                access,
+                max_connections,
+            } => listen(&name, echo, framed, access, max_connections),
+            Command::Connect {
+                name,
+                framed,
+                wait,
+                timeout,
+            } => connect(&name, framed, wait, timeout),
+            Command::Probe { name } => probe(&name),
+            Command::Ls { qt } => ls(qt),
+        };
+        match result {
+            Ok(code) => code,
+            Err(e) => {
+                report(&e);
+                1
+            }
+        }
+    }
+
+    fn report(e: &Error) {
+        let mut text = format!("ringlink: error: {e}");
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            text.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        eprintln!("{text}");
+    }
+
+    fn resolve(args: &NameArgs) -> Result<Name, Error> {
+        if args.qt {
+            Name::qt(&args.name)
+        } else if args.abstract_name {
+            Name::abstract_name(&args.name)
+        } else {
+            Name::new(&args.name)
+        }
+    }
+
+    extern "C" fn on_signal(_: libc::c_int) {
+        STOP.store(true, Ordering::SeqCst);
+    }
+
+    fn catch_stop_signals() {
+        for signal in [libc::SIGINT, libc::SIGTERM] {
+            // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+            unsafe { libc::signal(signal, on_signal as *const () as libc::sighandler_t) };
+        }
+    }
+
+    fn listen(
+        args: &NameArgs,
+        echo: bool,
+        framed: bool,
+        access: AccessArg,
+        max_connections: Option<usize>,
+    ) -> Result<i32, Error> {
+        let name = resolve(args)?;
+        let access = match access {
+            AccessArg::Owner => Access::Owner,
+            AccessArg::Group => Access::Group,
+            AccessArg::Everyone => Access::Everyone,
+        };
+        let mut options = ListenerOptions::new().access(access);
+        if let Some(max) = max_connections {
+            options = options.max_connections(max);
+        }
+        let listener = Listener::bind(&name, options)?;
+        catch_stop_signals();
+        let mode = if framed { "framed" } else { "raw" };
+        let what = if echo {
+            "echoing"
+        } else {
+            "printing what clients send"
+        };
+        eprintln!(
+            "ringlink: listening on {} ({mode}, {what}, {}; Ctrl-C to stop)",
+            listener.name(),
+            access_text(access)
+        );
+        let next_id = AtomicU64::new(1);
+        let mut refused_seen = 0;
+        while !STOP.load(Ordering::SeqCst) {
+            let stream = match listener.accept_timeout(Duration::from_millis(200)) {
+                Ok(s) => s,
+                Err(e) if e.kind() == ErrorKind::TimedOut => {
+                    let refused = listener.refused_count();
+                    if refused > refused_seen {
+                        eprintln!(
+                            "ringlink: refused {} connection(s) (peer policy or connection limit)",
+                            refused - refused_seen
+                        );
+                        refused_seen = refused;
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let id = next_id.fetch_add(1, Ordering::Relaxed);
+            let peer = match stream.peer_credentials() {
+                Ok(c) => format!(
+                    "uid {} gid {} pid {}",
+                    c.uid,
+                    c.gid,
+                    c.pid.map_or("unknown".to_string(), |p| p.to_string())
+                ),
+                Err(e) => format!("unknown peer ({e})"),
+            };
+            eprintln!("ringlink: connection #{id} from {peer}");
+            std::thread::spawn(move || {
+                let result = if framed {
+                    serve_framed(stream, echo)
+                } else {
+                    serve_raw(&stream, echo)
+                };
+                match result {
+                    Ok((inb, outb)) => {
+                        eprintln!("ringlink: connection #{id} closed ({inb} bytes in, {outb} out)")
+                    }
+                    Err(e) => eprintln!("ringlink: connection #{id} ended: {e}"),
+                }
+            });
+        }
+        eprintln!("ringlink: stopping; removing {}", listener.name());
+        drop(listener);
+        Ok(130)
+    }
+
+    fn access_text(access: Access) -> &'static str {
+        match access {
+            Access::Owner => "only your user may connect",
+            Access::Group => "your user and group may connect",
+            _ => "every user may connect",
+        }
+    }
+
+    fn serve_raw(stream: &Stream, echo: bool) -> Result<(u64, u64), Error> {
+        let (mut inb, mut outb) = (0u64, 0u64);
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = (&*stream).read(&mut buf).map_err(Error::from)?;
+            if n == 0 {
+                return Ok((inb, outb));
+            }
+            inb += n as u64;
+            if echo {
+                (&*stream).write_all(&buf[..n]).map_err(Error::from)?;
+                outb += n as u64;
+            } else {
+                let mut out = io::stdout().lock();
+                out.write_all(&buf[..n])
+                    .and_then(|()| out.flush())
+                    .map_err(Error::from)?;
+            }
+        }
+    }
+
+    fn serve_framed(stream: Stream, echo: bool) -> Result<(u64, u64), Error> {
+        let mut framed = FramedStream::new(stream, FrameOptions::new())?;
+        let (mut inb, mut outb) = (0u64, 0u64);
+        loop {
+            let frame = match framed.recv_frame() {
+                Ok(Some(f)) => f.to_vec(),
+                Ok(None) => return Ok((inb, outb)),
+                Err(e) if e.kind() == ErrorKind::FrameTooLarge => {
+                    eprintln!("ringlink: {e}");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            inb += frame.len() as u64;
+            if echo {
+                framed.send_frame(&frame)?;
+                outb += frame.len() as u64;
+            } else {
+                let mut out = io::stdout().lock();
+                out.write_all(&frame)
+                    .and_then(|()| out.write_all(b"\n"))
+                    .and_then(|()| out.flush())
+                    .map_err(Error::from)?;
+            }
+        }
+    }
+
+    fn connect(args: &NameArgs, framed: bool, wait: bool, timeout: f64) -> Result<i32, Error> {
+        let name = resolve(args)?;
+        let timeout = Duration::try_from_secs_f64(timeout).map_err(|_| {
+            Error::new(
+                ErrorKind::InvalidName,
+                format!("--timeout {timeout} is not a number of seconds"),
+            )
+        })?;
+        let options = ConnectOptions::new().timeout(timeout).wait_for_server(wait);
+        let stream = Stream::connect(&name, options)?;
+        if framed {
+            connect_framed(stream)
+        } else {
+            connect_raw(stream)
+        }
+    }
+
+    fn connect_raw(stream: Stream) -> Result<i32, Error> {
+        let (mut reader, mut writer) = stream.into_split();
+        // stdin → socket; at end of input, shut down writing so the server sees end of stream.
+        std::thread::spawn(move || {
+            let _ = io::copy(&mut io::stdin().lock(), &mut writer);
+            drop(writer);
+        });
+        let mut out = io::stdout().lock();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = reader.read(&mut buf).map_err(Error::from)?;
+            if n == 0 {
+                return Ok(0);
+            }
+            out.write_all(&buf[..n])
+                .and_then(|()| out.flush())
+                .map_err(Error::from)?;
+        }
+    }
+
+    fn connect_framed(stream: Stream) -> Result<i32, Error> {
+        let sender = stream.try_clone()?;
+        let mut framed = FramedStream::new(stream, FrameOptions::new())?;
+        let peer_max = framed.peer_hello().max_frame;
+        std::thread::spawn(move || {
+            let mut header = [0u8; ringlink::core::frame::MAX_HEADER_LEN];
+            for line in io::stdin().lock().lines() {
+                let Ok(line) = line else { break };
+                if line.len() > peer_max as usize {
+                    eprintln!(
+                        "ringlink: line of {} bytes is over the server's frame limit of {peer_max}; skipped",
+                        line.len()
+                    );
+                    continue;
+                }
+                let n = ringlink::core::frame::encode_len(line.len() as u32, &mut header);
+                let mut w = &sender;
+                if w.write_all(&header[..n])
+                    .and_then(|()| w.write_all(line.as_bytes()))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            let _ = sender.shutdown(Shutdown::Write);
+        });
+        let mut out = io::stdout().lock();
+        while let Some(frame) = framed.recv_frame()? {
+            out.write_all(frame)
+                .and_then(|()| out.write_all(b"\n"))
+                .and_then(|()| out.flush())
+                .map_err(Error::from)?;
+        }
+        Ok(0)
+    }
+
+    fn probe(args: &NameArgs) -> Result<i32, Error> {
+        let name = resolve(args)?;
+        let state = name.state()?;
+        match state {
+            NameState::Live { .. } => {
+                println!("{name}: {state}");
+                Ok(0)
+            }
+            NameState::Stale => {
+                println!("{name}: stale (its server died; the next `ringlink listen` reclaims it)");
+                Ok(1)
+            }
+            _ => {
+                println!("{name}: no server");
+                Ok(1)
+            }
+        }
+    }
+
+    fn ls(qt: bool) -> Result<i32, Error> {
+        let dir = if qt {
+            Name::qt("x")?
+                .path()
+                .and_then(|p| p.parent())
+                .map(|p| p.to_path_buf())
+                .unwrap_or_default()
+        } else {
+            Name::private_dir()?
+        };
+        let names = Name::list_dir(&dir)?;
+        if names.is_empty() {
+            eprintln!("ringlink: no names in {}", dir.display());
+            return Ok(0);
+        }
+        let width = names
+            .iter()
+            .map(|(label, _)| label.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        println!("{:<width$}  {:<16}  PATH", "NAME", "STATE");
+        for (label, name) in names {
+            let state = match name.state() {
+                Ok(s) => s.to_string(),
+                Err(e) => format!("unknown ({})", e.kind()),
+            };
+            println!("{label:<width$}  {state:<16}  {name}");
+        }
+        Ok(0)
+    }
+}
