@@ -48,6 +48,8 @@ mod error;
 mod framed;
 mod listener;
 mod name;
+#[cfg(target_os = "linux")]
+pub mod shm;
 mod stream;
 #[cfg(feature = "tokio")]
 pub mod tokio;

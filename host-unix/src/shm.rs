@@ -1,0 +1,1094 @@
+//! The shared-memory fast path (Linux): two core rings in a sealed `memfd` mapping
+//! shared by both processes, with `eventfd` wake-ups, behind a byte-stream API.
+//!
+//! A connection is set up over an already connected Unix socket: the offering side
+//! creates the mapping and four eventfds, seals the mapping to its size and passes
+//! them with `SCM_RIGHTS`; the accepting side validates everything (seals, size,
+//! ring headers, that each event is an eventfd) and acknowledges. From then on bytes
+//! move through the rings without a system call while both sides are busy. A side
+//! that finds its ring empty (or full) spins briefly, then parks in `poll` on its
+//! eventfd *and* the socket, so an idle connection sleeps and a dead peer (its
+//! socket hangs up) wakes it with an error instead of a hang.
+//!
+//! Every index read from the mapping is validated by `ringlink-core`: a peer that
+//! writes garbage into the mapping makes this connection fail with
+//! [`std::io::ErrorKind::InvalidData`], never an out-of-bounds access.
+//!
+//! ```
+//! # #[cfg(target_os = "linux")] {
+//! use std::io::{Read, Write};
+//! use std::os::unix::net::UnixStream;
+//! use ringlink_unix::shm::{ShmOptions, ShmStream};
+//!
+//! let (a, b) = UnixStream::pair()?;
+//! let client = std::thread::spawn(move || ShmStream::accept_offer(b, &ShmOptions::new()));
+//! let mut server = ShmStream::offer(a, &ShmOptions::new())?;
+//! let mut client = client.join().unwrap()?;
+//! server.write_all(b"through shared memory")?;
+//! let mut buf = [0u8; 21];
+//! client.read_exact(&mut buf)?;
+//! assert_eq!(&buf, b"through shared memory");
+//! # }
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+use std::io;
+use std::mem::{ManuallyDrop, MaybeUninit};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ringlink_core::ring::{Consumer, HEADER_SIZE, Producer, RawRing, RingError};
+
+/// Default capacity of each of the two rings.
+pub const DEFAULT_CAPACITY: usize = 256 * 1024;
+/// Largest ring capacity a peer may offer (bounds the mapping an accepting side maps).
+pub const MAX_CAPACITY: usize = 64 * 1024 * 1024;
+/// Default time a side spins on an empty or full ring before it parks.
+pub const DEFAULT_SPIN: Duration = Duration::from_micros(20);
+
+const PAGE: usize = 4096;
+const OFFER: u8 = b'S';
+const ACK: u8 = b'A';
+const FD_COUNT: usize = 5;
+/// Order of the eventfds in the offer: who sleeps on which.
+const A_DATA: usize = 0; // ring A (offerer → acceptor): the acceptor sleeps here for data
+const A_SPACE: usize = 1; // ring A: the offerer sleeps here for space
+const B_DATA: usize = 2; // ring B (acceptor → offerer): the offerer sleeps here for data
+const B_SPACE: usize = 3; // ring B: the acceptor sleeps here for space
+
+/// Options of a shared-memory connection.
+#[derive(Debug, Clone)]
+pub struct ShmOptions {
+    capacity: usize,
+    spin: Duration,
+    handshake_timeout: Duration,
+}
+
+impl Default for ShmOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ShmOptions {
+    /// Rings of [`DEFAULT_CAPACITY`], [`DEFAULT_SPIN`], a 5 s handshake timeout.
+    pub fn new() -> Self {
+        ShmOptions {
+            capacity: DEFAULT_CAPACITY,
+            spin: DEFAULT_SPIN,
+            handshake_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// Capacity of each ring (offering side); rounded up to a power of two,
+    /// clamped to `4096..=MAX_CAPACITY`.
+    pub fn capacity(mut self, bytes: usize) -> Self {
+        self.capacity = bytes.clamp(PAGE, MAX_CAPACITY).next_power_of_two();
+        self
+    }
+
+    /// How long a side spins on an empty or full ring before parking (zero: park at once).
+    pub fn spin(mut self, spin: Duration) -> Self {
+        self.spin = spin;
+        self
+    }
+
+    /// How long the handshake may take before it fails with `TimedOut`.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+}
+
+/// Converts a `-1` return into the current OS error, retrying on `EINTR`.
+macro_rules! sys {
+    ($call:expr) => {{
+        loop {
+            // SAFETY: each call site passes valid pointers/fds for the named syscall;
+            // see the comment at the call site for its specific invariants.
+            let r = unsafe { $call };
+            if r == -1 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                break Err(e);
+            }
+            break Ok(r);
+        }
+    }};
+}
+
+/// A shared mapping, unmapped on drop.
+struct Mapping {
+    ptr: *mut u8,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain memory; all concurrent access to it goes through
+// the ring's atomics (indices) or through the one producer/consumer of each ring.
+unsafe impl Send for Mapping {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    fn map(fd: BorrowedFd<'_>, len: usize) -> io::Result<Mapping> {
+        // SAFETY: a fresh shared mapping of `len` bytes of `fd`; the kernel picks the address.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Mapping {
+            ptr: ptr.cast(),
+            len,
+        })
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` are exactly what mmap returned; no ring handle outlives
+        // the mapping (they are dropped first, see `Shared`).
+        unsafe { libc::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+/// What both halves of a connection share: the mapping, the socket and the events.
+struct Shared {
+    /// Kept alive (and unmapped on drop) for the rings that point into it.
+    map: Mapping,
+    sock: OwnedFd,
+    events: [OwnedFd; 4],
+    /// Which event each role uses (differs between offerer and acceptor).
+    roles: Roles,
+}
+
+#[derive(Clone, Copy)]
+struct Roles {
+    /// The reader sleeps here for data.
+    read_sleep: usize,
+    /// The reader wakes the peer's writer here after freeing space.
+    read_wake: usize,
+    /// The writer sleeps here for space.
+    write_sleep: usize,
+    /// The writer wakes the peer's reader here after publishing data.
+    write_wake: usize,
+}
+
+/// Outcome of parking.
+enum Park {
+    /// Something was signalled (or spurious): check the ring again.
+    Woken,
+    /// The deadline passed.
+    TimedOut,
+    /// The peer's socket hung up or misbehaved: it is gone.
+    PeerGone,
+}
+
+impl Shared {
+    fn notify(&self, event: usize) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a valid u64 to an eventfd we own; EAGAIN
+        // (counter saturated) means the peer will wake anyway, so the result is ignored.
+        unsafe {
+            libc::write(
+                self.events[event].as_raw_fd(),
+                (&one as *const u64).cast(),
+                8,
+            )
+        };
+    }
+
+    fn drain(&self, event: usize) {
+        let mut v: u64 = 0;
+        // SAFETY: reads 8 bytes into a valid u64 from a nonblocking eventfd we own.
+        unsafe {
+            libc::read(
+                self.events[event].as_raw_fd(),
+                (&mut v as *mut u64).cast(),
+                8,
+            )
+        };
+    }
+
+    /// Sleeps until `event` is signalled, the socket reports the peer gone, or `deadline`.
+    fn park(&self, event: usize, deadline: Option<Instant>) -> io::Result<Park> {
+        let mut fds = [
+            libc::pollfd {
+                fd: self.events[event].as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: self.sock.as_raw_fd(),
+                events: libc::POLLIN | libc::POLLRDHUP,
+                revents: 0,
+            },
+        ];
+        let timeout = match deadline {
+            None => -1,
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Ok(Park::TimedOut);
+                }
+                // Round up so we never wake a hair early and spin on a zero timeout.
+                left.as_millis().saturating_add(1).min(i32::MAX as u128) as i32
+            }
+        };
+        // SAFETY: `fds` is a valid array of two pollfds for the duration of the call.
+        let n = sys!(libc::poll(fds.as_mut_ptr(), 2, timeout))?;
+        if n == 0 {
+            return Ok(Park::TimedOut);
+        }
+        if fds[1].revents != 0 {
+            // After the handshake the socket carries nothing: readable means closed
+            // (or a peer breaking the protocol), either way the peer is gone.
+            return Ok(Park::PeerGone);
+        }
+        if fds[0].revents & libc::POLLIN != 0 {
+            self.drain(event);
+        }
+        Ok(Park::Woken)
+    }
+}
+
+fn corrupted(e: RingError) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("shared-memory connection failed: {e}"),
+    )
+}
+
+fn peer_gone() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::ConnectionReset,
+        "shared-memory peer went away (its socket closed) without closing the connection",
+    )
+}
+
+fn timed_out(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, format!("{what} timed out"))
+}
+
+/// Spins up to `budget` until `ready()` holds; returns whether it did.
+fn spin_until(budget: Duration, mut ready: impl FnMut() -> bool) -> bool {
+    if budget.is_zero() {
+        return false;
+    }
+    let start = Instant::now();
+    loop {
+        for _ in 0..64 {
+            if ready() {
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+        if start.elapsed() >= budget {
+            return false;
+        }
+    }
+}
+
+/// The reading half of a shared-memory connection.
+pub struct ShmReadHalf {
+    /// Points into `shared.map`; dropped by hand in `Drop`, before the notify and
+    /// before the last reference to the mapping goes.
+    rx: ManuallyDrop<Consumer<'static>>,
+    shared: Arc<Shared>,
+    timeout: Option<Duration>,
+    nonblocking: bool,
+    spin: Duration,
+    peer_gone: bool,
+}
+
+/// The writing half of a shared-memory connection.
+pub struct ShmWriteHalf {
+    /// Points into `shared.map`; dropped by hand in `Drop`, before the notify and
+    /// before the last reference to the mapping goes.
+    tx: ManuallyDrop<Producer<'static>>,
+    shared: Arc<Shared>,
+    timeout: Option<Duration>,
+    nonblocking: bool,
+    spin: Duration,
+}
+
+/// A byte stream over two rings in memory shared with the peer process.
+///
+/// Implements `std::io::{Read, Write}` and the `embedded_io` traits; reads and
+/// writes honour timeouts and nonblocking mode like a socket's.
+pub struct ShmStream {
+    read: ShmReadHalf,
+    write: ShmWriteHalf,
+}
+
+impl ShmReadHalf {
+    /// Reads at least one byte, blocking (spin, then park) until data, end of
+    /// stream (`Ok(0)`), the timeout, or an error.
+    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let roles = self.shared.roles;
+        let mut deadline = None;
+        loop {
+            let n = self.rx.read(buf).map_err(corrupted)?;
+            if n > 0 {
+                if self.rx.producer_parked() {
+                    self.shared.notify(roles.read_wake);
+                }
+                return Ok(n);
+            }
+            if self.rx.is_producer_closed() {
+                // `closed` is stored after the last byte: one more read sees them all.
+                return self.rx.read(buf).map_err(corrupted);
+            }
+            if self.peer_gone {
+                return Err(peer_gone());
+            }
+            if self.nonblocking {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let rx = &mut *self.rx;
+            if spin_until(self.spin, || {
+                rx.available().map(|a| a > 0).unwrap_or(true) || rx.is_producer_closed()
+            }) {
+                continue;
+            }
+            if deadline.is_none() {
+                deadline = self.timeout.map(|t| Instant::now() + t);
+            }
+            if self.rx.prepare_park().map_err(corrupted)? {
+                let parked = self.shared.park(roles.read_sleep, deadline);
+                self.rx.unpark();
+                match parked? {
+                    Park::Woken => {}
+                    Park::TimedOut => return Err(timed_out("shared-memory read")),
+                    Park::PeerGone => self.peer_gone = true,
+                }
+            }
+        }
+    }
+
+    /// Sets the read timeout (`None`: wait forever).
+    pub fn set_timeout(&mut self, timeout: Option<Duration>) {
+        self.timeout = timeout;
+    }
+
+    /// Nonblocking mode: reads fail with `WouldBlock` instead of waiting.
+    pub fn set_nonblocking(&mut self, nonblocking: bool) {
+        self.nonblocking = nonblocking;
+    }
+}
+
+impl Drop for ShmReadHalf {
+    fn drop(&mut self) {
+        // SAFETY: `rx` is not used after this; dropping it marks the ring closed for
+        // reading, which the peer's writer must see when the notify wakes it.
+        unsafe { ManuallyDrop::drop(&mut self.rx) };
+        self.shared.notify(self.shared.roles.read_wake);
+    }
+}
+
+impl ShmWriteHalf {
+    /// Writes at least one byte, blocking (spin, then park) until space, the
+    /// timeout, or an error (`BrokenPipe` once the peer stopped reading).
+    pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let roles = self.shared.roles;
+        let mut deadline = None;
+        loop {
+            if self.tx.is_consumer_closed() {
+                return Err(io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    "the shared-memory peer closed its reading side",
+                ));
+            }
+            let n = self.tx.write(buf).map_err(corrupted)?;
+            if n > 0 {
+                if self.tx.consumer_parked() {
+                    self.shared.notify(roles.write_wake);
+                }
+                return Ok(n);
+            }
+            if self.nonblocking {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let tx = &mut *self.tx;
+            if spin_until(self.spin, || {
+                tx.free().map(|f| f > 0).unwrap_or(true) || tx.is_consumer_closed()
+            }) {
+                continue;
+            }
+            if deadline.is_none() {
+                deadline = self.timeout.map(|t| Instant::now() + t);
+            }
+            if self.tx.prepare_park().map_err(corrupted)? {
+                let parked = self.shared.park(roles.write_sleep, deadline);
+                self.tx.unpark();
+                match parked? {
+                    Park::Woken => {}
+                    Park::TimedOut => return Err(timed_out("shared-memory write")),
+                    Park::PeerGone => return Err(peer_gone()),
+                }
+            }
+        }
+    }
+
+    /// Sets the write timeout (`None`: wait forever).
+    pub fn set_timeout(&mut self, timeout: Option<Duration>) {
+        self.timeout = timeout;
+    }
+
+    /// Nonblocking mode: writes fail with `WouldBlock` instead of waiting.
+    pub fn set_nonblocking(&mut self, nonblocking: bool) {
+        self.nonblocking = nonblocking;
+    }
+}
+
+impl Drop for ShmWriteHalf {
+    fn drop(&mut self) {
+        // SAFETY: `tx` is not used after this; dropping it marks the ring closed for
+        // writing (after its last byte), which the peer's reader must see when woken.
+        unsafe { ManuallyDrop::drop(&mut self.tx) };
+        self.shared.notify(self.shared.roles.write_wake);
+    }
+}
+
+impl ShmStream {
+    /// Offers a shared-memory connection over a connected Unix socket and waits
+    /// for the peer's acknowledgement (`handshake_timeout`).
+    pub fn offer(sock: impl Into<OwnedFd>, options: &ShmOptions) -> io::Result<ShmStream> {
+        let sock: OwnedFd = sock.into();
+        let cap = options
+            .capacity
+            .clamp(PAGE, MAX_CAPACITY)
+            .next_power_of_two();
+        let ring_span = align_up(HEADER_SIZE + cap, PAGE);
+        let len = 2 * ring_span;
+
+        // SAFETY: the name is a valid NUL-terminated string; flags are valid.
+        let memfd = sys!(libc::memfd_create(
+            c"ringlink-shm".as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING
+        ))?;
+        // SAFETY: memfd_create returned a new descriptor that nothing else owns.
+        let memfd = unsafe { OwnedFd::from_raw_fd(memfd) };
+        // SAFETY: `memfd` is a valid descriptor.
+        sys!(libc::ftruncate(memfd.as_raw_fd(), len as libc::off_t))?;
+        // Sealed to its size: the peer can neither shrink it (SIGBUS on our side)
+        // nor grow it, and nobody can change the seals again.
+        // SAFETY: `memfd` is a valid memfd created with MFD_ALLOW_SEALING.
+        sys!(libc::fcntl(
+            memfd.as_raw_fd(),
+            libc::F_ADD_SEALS,
+            libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL
+        ))?;
+        let map = Mapping::map(memfd.as_fd(), len)?;
+        // SAFETY: the mapping is fresh, page aligned, `len` bytes, and not yet shared.
+        let (ring_a, ring_b) = unsafe {
+            (
+                RawRing::init(map.ptr, ring_span, cap),
+                RawRing::init(map.ptr.add(ring_span), ring_span, cap),
+            )
+        };
+        let (ring_a, ring_b) = (ring_a.map_err(invalid)?, ring_b.map_err(invalid)?);
+        let events = [
+            new_eventfd()?,
+            new_eventfd()?,
+            new_eventfd()?,
+            new_eventfd()?,
+        ];
+
+        set_socket_timeouts(&sock, Some(options.handshake_timeout))?;
+        let fds = [
+            memfd.as_raw_fd(),
+            events[0].as_raw_fd(),
+            events[1].as_raw_fd(),
+            events[2].as_raw_fd(),
+            events[3].as_raw_fd(),
+        ];
+        send_with_fds(&sock, OFFER, &fds)?;
+        let mut ack = [0u8; 1];
+        match recv_byte(&sock, &mut ack)? {
+            0 => {
+                return Err(io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    "the peer closed the connection instead of accepting shared memory",
+                ));
+            }
+            _ if ack[0] != ACK => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "the peer answered the shared-memory offer with something else",
+                ));
+            }
+            _ => {}
+        }
+        set_socket_timeouts(&sock, None)?;
+        drop(memfd);
+        let roles = Roles {
+            read_sleep: B_DATA,
+            read_wake: B_SPACE,
+            write_sleep: A_SPACE,
+            write_wake: A_DATA,
+        };
+        // SAFETY: ring A is written only by this side and ring B read only by this
+        // side; the acceptor takes the other role of each.
+        let (tx, rx) = unsafe { (ring_a.producer(), ring_b.consumer()) };
+        Ok(Self::assemble(tx, rx, map, sock, events, roles, options))
+    }
+
+    /// Accepts a shared-memory connection offered over a connected Unix socket,
+    /// validating the mapping and every descriptor before acknowledging.
+    pub fn accept_offer(sock: impl Into<OwnedFd>, options: &ShmOptions) -> io::Result<ShmStream> {
+        let sock: OwnedFd = sock.into();
+        set_socket_timeouts(&sock, Some(options.handshake_timeout))?;
+        let (tag, mut fds) = recv_with_fds(&sock)?;
+        if tag != OFFER || fds.len() != FD_COUNT {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "not a shared-memory offer ({} descriptors, tag {tag:#04x})",
+                    fds.len()
+                ),
+            ));
+        }
+        let memfd = fds.remove(0);
+        let events: [OwnedFd; 4] = fds
+            .try_into()
+            .map_err(|_| invalid_msg("wrong number of event descriptors"))?;
+        for e in &events {
+            check_is_eventfd(e)?;
+        }
+        let len = check_sealed_memfd(&memfd)?;
+        let map = Mapping::map(memfd.as_fd(), len)?;
+        drop(memfd);
+        // SAFETY: `map` is valid for `len` bytes for as long as the rings live (they
+        // are stored beside it and dropped first); the peer may write it concurrently,
+        // which the core validates.
+        let ring_a = unsafe { RawRing::attach(map.ptr, len) }.map_err(invalid)?;
+        let ring_span = align_up(HEADER_SIZE + ring_a.capacity(), PAGE);
+        if ring_span >= len {
+            return Err(invalid_msg("shared-memory mapping holds only one ring"));
+        }
+        // SAFETY: `ring_span < len`, so the second ring starts inside the mapping.
+        let ring_b =
+            unsafe { RawRing::attach(map.ptr.add(ring_span), len - ring_span) }.map_err(invalid)?;
+        send_with_fds(&sock, ACK, &[])?;
+        set_socket_timeouts(&sock, None)?;
+        let roles = Roles {
+            read_sleep: A_DATA,
+            read_wake: A_SPACE,
+            write_sleep: B_SPACE,
+            write_wake: B_DATA,
+        };
+        // SAFETY: the offerer produces into A and consumes B; we take the other roles.
+        let (tx, rx) = unsafe { (ring_b.producer(), ring_a.consumer()) };
+        Ok(Self::assemble(tx, rx, map, sock, events, roles, options))
+    }
+
+    fn assemble(
+        tx: Producer<'_>,
+        rx: Consumer<'_>,
+        map: Mapping,
+        sock: OwnedFd,
+        events: [OwnedFd; 4],
+        roles: Roles,
+        options: &ShmOptions,
+    ) -> ShmStream {
+        // SAFETY: the handles point into `map`, which moves into `shared`; each half
+        // keeps an `Arc<Shared>` and drops its handle first thing in its `Drop`, so no
+        // handle outlives the mapping.
+        let (tx, rx) = unsafe {
+            (
+                std::mem::transmute::<Producer<'_>, Producer<'static>>(tx),
+                std::mem::transmute::<Consumer<'_>, Consumer<'static>>(rx),
+            )
+        };
+        let shared = Arc::new(Shared {
+            map,
+            sock,
+            events,
+            roles,
+        });
+        ShmStream {
+            read: ShmReadHalf {
+                rx: ManuallyDrop::new(rx),
+                shared: shared.clone(),
+                timeout: None,
+                nonblocking: false,
+                spin: options.spin,
+                peer_gone: false,
+            },
+            write: ShmWriteHalf {
+                tx: ManuallyDrop::new(tx),
+                shared,
+                timeout: None,
+                nonblocking: false,
+                spin: options.spin,
+            },
+        }
+    }
+
+    /// Splits into halves that can move to different threads.
+    pub fn into_split(self) -> (ShmReadHalf, ShmWriteHalf) {
+        (self.read, self.write)
+    }
+
+    /// Joins the halves of one stream again; gives them back if they belong to
+    /// different streams.
+    #[allow(clippy::result_large_err)] // giving the halves back is the point
+    pub fn from_halves(
+        read: ShmReadHalf,
+        write: ShmWriteHalf,
+    ) -> Result<ShmStream, (ShmReadHalf, ShmWriteHalf)> {
+        if Arc::ptr_eq(&read.shared, &write.shared) {
+            Ok(ShmStream { read, write })
+        } else {
+            Err((read, write))
+        }
+    }
+
+    /// Sets the read timeout (`None`: wait forever).
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
+        self.read.set_timeout(timeout);
+    }
+
+    /// Sets the write timeout (`None`: wait forever).
+    pub fn set_write_timeout(&mut self, timeout: Option<Duration>) {
+        self.write.set_timeout(timeout);
+    }
+
+    /// Nonblocking mode for both directions.
+    pub fn set_nonblocking(&mut self, nonblocking: bool) {
+        self.read.set_nonblocking(nonblocking);
+        self.write.set_nonblocking(nonblocking);
+    }
+
+    /// Capacity of each ring in bytes.
+    pub fn capacity(&self) -> usize {
+        self.write.tx.capacity()
+    }
+
+    /// The mapping's address and length: for tests that play a hostile peer.
+    #[doc(hidden)]
+    pub fn raw_mapping(&self) -> (*mut u8, usize) {
+        (self.read.shared.map.ptr, self.read.shared.map.len)
+    }
+
+    /// The socket kept open beside the mapping to detect the peer's death.
+    pub fn socket(&self) -> BorrowedFd<'_> {
+        self.read.shared.sock.as_fd()
+    }
+}
+
+impl std::fmt::Debug for ShmReadHalf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShmReadHalf")
+            .field("capacity", &self.rx.capacity())
+            .field("socket", &self.shared.sock.as_raw_fd())
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for ShmWriteHalf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShmWriteHalf")
+            .field("capacity", &self.tx.capacity())
+            .field("socket", &self.shared.sock.as_raw_fd())
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for ShmStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShmStream")
+            .field("capacity", &self.capacity())
+            .field("socket", &self.read.shared.sock.as_raw_fd())
+            .finish_non_exhaustive()
+    }
+}
+
+impl io::Read for ShmStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read.read(buf)
+    }
+}
+
+impl io::Write for ShmStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl io::Read for ShmReadHalf {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        ShmReadHalf::read(self, buf)
+    }
+}
+
+impl io::Write for ShmWriteHalf {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        ShmWriteHalf::write(self, buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl embedded_io::ErrorType for ShmStream {
+    type Error = io::Error;
+}
+
+impl embedded_io::Read for ShmStream {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, io::Error> {
+        self.read.read(buf)
+    }
+}
+
+impl embedded_io::Write for ShmStream {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, io::Error> {
+        self.write.write(buf)
+    }
+    fn flush(&mut self) -> Result<(), io::Error> {
+        Ok(())
+    }
+}
+
+fn align_up(n: usize, to: usize) -> usize {
+    n.div_ceil(to) * to
+}
+
+fn invalid(e: impl std::fmt::Display) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("invalid shared-memory offer: {e}"),
+    )
+}
+
+fn invalid_msg(msg: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("invalid shared-memory offer: {msg}"),
+    )
+}
+
+fn new_eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall with valid flags.
+    let fd = sys!(libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK))?;
+    // SAFETY: eventfd returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// A peer could pass any descriptor; only an eventfd has the semantics we rely on
+/// (a regular file would make `poll` spin, a pipe could be filled by the peer).
+fn check_is_eventfd(fd: &OwnedFd) -> io::Result<()> {
+    let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))?;
+    if link.as_os_str() != "anon_inode:[eventfd]" {
+        return Err(invalid_msg("an event descriptor is not an eventfd"));
+    }
+    let flags = sys!(libc::fcntl(fd.as_raw_fd(), libc::F_GETFL))?;
+    if flags & libc::O_NONBLOCK == 0 {
+        // SAFETY: valid descriptor, valid flags.
+        sys!(libc::fcntl(
+            fd.as_raw_fd(),
+            libc::F_SETFL,
+            flags | libc::O_NONBLOCK
+        ))?;
+    }
+    Ok(())
+}
+
+/// Checks that the mapping cannot shrink under us and has a sane size; returns it.
+fn check_sealed_memfd(fd: &OwnedFd) -> io::Result<usize> {
+    // SAFETY: valid descriptor; F_GET_SEALS takes no argument.
+    let seals = sys!(libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS))?;
+    let needed = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+    if seals & needed != needed {
+        return Err(invalid_msg("the mapping is not sealed against resizing"));
+    }
+    let mut st = MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `st` is valid for writes of a `stat`.
+    sys!(libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()))?;
+    // SAFETY: fstat succeeded, so it initialised `st`.
+    let st = unsafe { st.assume_init() };
+    let len = usize::try_from(st.st_size).map_err(|_| invalid_msg("negative size"))?;
+    let max = 2 * align_up(HEADER_SIZE + MAX_CAPACITY, PAGE);
+    if len < 2 * HEADER_SIZE || len > max || len % PAGE != 0 {
+        return Err(invalid_msg("the mapping has an impossible size"));
+    }
+    Ok(len)
+}
+
+fn set_socket_timeouts(sock: &OwnedFd, timeout: Option<Duration>) -> io::Result<()> {
+    let tv = match timeout {
+        None => libc::timeval {
+            tv_sec: 0,
+            tv_usec: 0,
+        },
+        Some(t) => libc::timeval {
+            tv_sec: t.as_secs().min(i32::MAX as u64) as libc::time_t,
+            tv_usec: t.subsec_micros().max(if t.as_secs() == 0 { 1 } else { 0 })
+                as libc::suseconds_t,
+        },
+    };
+    for opt in [libc::SO_RCVTIMEO, libc::SO_SNDTIMEO] {
+        // SAFETY: `tv` is a valid timeval for the duration of the call.
+        sys!(libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            opt,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t
+        ))?;
+    }
+    Ok(())
+}
+
+fn map_timeout(e: io::Error) -> io::Error {
+    if e.kind() == io::ErrorKind::WouldBlock {
+        timed_out("shared-memory handshake")
+    } else {
+        e
+    }
+}
+
+fn send_with_fds(sock: &OwnedFd, tag: u8, fds: &[RawFd]) -> io::Result<()> {
+    let mut byte = [tag];
+    let mut iov = libc::iovec {
+        iov_base: byte.as_mut_ptr().cast(),
+        iov_len: 1,
+    };
+    let mut cmsg_buf = [0u64; 16]; // 128 bytes, 8-aligned: room for FD_COUNT fds
+    // SAFETY: msghdr is plain data; zeroed is a valid empty header.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    if !fds.is_empty() {
+        let data_len = std::mem::size_of_val(fds) as u32;
+        // SAFETY: CMSG_SPACE is a pure size computation.
+        let space = unsafe { libc::CMSG_SPACE(data_len) } as usize;
+        assert!(
+            space <= std::mem::size_of_val(&cmsg_buf),
+            "cmsg buffer sized for FD_COUNT fds"
+        );
+        msg.msg_control = cmsg_buf.as_mut_ptr().cast();
+        msg.msg_controllen = space as _;
+        // SAFETY: msg_control points to `space` bytes, enough for one cmsghdr with
+        // `data_len` bytes of data, so CMSG_FIRSTHDR is non-null and CMSG_DATA in bounds.
+        unsafe {
+            let cmsg = libc::CMSG_FIRSTHDR(&msg);
+            (*cmsg).cmsg_level = libc::SOL_SOCKET;
+            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(data_len) as _;
+            std::ptr::copy_nonoverlapping(
+                fds.as_ptr().cast::<u8>(),
+                libc::CMSG_DATA(cmsg),
+                data_len as usize,
+            );
+        }
+    }
+    // SAFETY: `msg` and everything it points to are valid for the call.
+    sys!(libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL)).map_err(map_timeout)?;
+    Ok(())
+}
+
+fn recv_byte(sock: &OwnedFd, buf: &mut [u8; 1]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for 1 byte.
+    let n =
+        sys!(libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), 1, 0)).map_err(map_timeout)?;
+    Ok(n as usize)
+}
+
+/// Receives one tag byte and the descriptors sent with it (owned at once, so they
+/// are closed on any error path).
+fn recv_with_fds(sock: &OwnedFd) -> io::Result<(u8, Vec<OwnedFd>)> {
+    let mut byte = [0u8; 1];
+    let mut iov = libc::iovec {
+        iov_base: byte.as_mut_ptr().cast(),
+        iov_len: 1,
+    };
+    let mut cmsg_buf = [0u64; 16];
+    // SAFETY: zeroed msghdr is a valid empty header.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cmsg_buf.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&cmsg_buf) as _;
+    // SAFETY: `msg` and its buffers are valid for the call.
+    let n = sys!(libc::recvmsg(
+        sock.as_raw_fd(),
+        &mut msg,
+        libc::MSG_CMSG_CLOEXEC
+    ))
+    .map_err(map_timeout)?;
+    let mut fds = Vec::new();
+    // SAFETY: the kernel filled `msg_controllen` bytes of `cmsg_buf`; the CMSG
+    // macros walk only within it.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                let data = libc::CMSG_DATA(cmsg);
+                let len = (*cmsg).cmsg_len as usize - (data as usize - cmsg as usize);
+                for i in 0..len / std::mem::size_of::<RawFd>() {
+                    let fd = data
+                        .add(i * std::mem::size_of::<RawFd>())
+                        .cast::<RawFd>()
+                        .read_unaligned();
+                    fds.push(OwnedFd::from_raw_fd(fd));
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    if msg.msg_flags & libc::MSG_CTRUNC != 0 {
+        return Err(invalid_msg("too many descriptors"));
+    }
+    if n == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            "the peer closed the connection during the shared-memory handshake",
+        ));
+    }
+    Ok((byte[0], fds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+
+    fn pair(options: ShmOptions) -> (ShmStream, ShmStream) {
+        let (a, b) = UnixStream::pair().unwrap();
+        let opts = options.clone();
+        let t = std::thread::spawn(move || ShmStream::accept_offer(b, &opts));
+        let server = ShmStream::offer(a, &options).unwrap();
+        (server, t.join().unwrap().unwrap())
+    }
+
+    #[test]
+    fn halves_are_send() {
+        fn send<T: Send>() {}
+        send::<ShmReadHalf>();
+        send::<ShmWriteHalf>();
+        send::<ShmStream>();
+    }
+
+    #[test]
+    fn echo_both_ways_and_eof() {
+        let (mut s, mut c) = pair(ShmOptions::new().capacity(4096));
+        s.write_all(b"ping").unwrap();
+        let mut b = [0; 4];
+        c.read_exact(&mut b).unwrap();
+        c.write_all(b"pong").unwrap();
+        s.read_exact(&mut b).unwrap();
+        assert_eq!(&b, b"pong");
+        drop(c);
+        assert_eq!(
+            s.read(&mut b).unwrap(),
+            0,
+            "end of stream after the peer closed"
+        );
+        assert_eq!(s.write(b"x").unwrap_err().kind(), io::ErrorKind::BrokenPipe);
+    }
+
+    #[test]
+    fn read_timeout_and_nonblocking() {
+        let (mut s, _c) = pair(ShmOptions::new());
+        s.set_read_timeout(Some(Duration::from_millis(50)));
+        let t = Instant::now();
+        let mut b = [0; 1];
+        assert_eq!(s.read(&mut b).unwrap_err().kind(), io::ErrorKind::TimedOut);
+        assert!(t.elapsed() >= Duration::from_millis(45));
+        s.set_nonblocking(true);
+        assert_eq!(
+            s.read(&mut b).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+    }
+
+    #[test]
+    fn parked_writer_wakes_when_reader_drains() {
+        let (mut s, mut c) = pair(ShmOptions::new().capacity(4096).spin(Duration::ZERO));
+        let writer = std::thread::spawn(move || {
+            let data = vec![7u8; 64 * 1024];
+            s.write_all(&data).unwrap();
+            s
+        });
+        let mut got = vec![0u8; 64 * 1024];
+        std::thread::sleep(Duration::from_millis(20));
+        c.read_exact(&mut got).unwrap();
+        assert!(got.iter().all(|&b| b == 7));
+        writer.join().unwrap();
+    }
+
+    #[test]
+    fn a_socket_that_is_not_an_offer_is_rejected() {
+        let (a, b) = UnixStream::pair().unwrap();
+        (&a).write_all(b"hello").unwrap();
+        let err = ShmStream::accept_offer(b, &ShmOptions::new())
+            .err()
+            .unwrap();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    }
+
+    #[test]
+    fn unsealed_or_foreign_descriptors_are_rejected() {
+        let (a, b) = UnixStream::pair().unwrap();
+        // An offer whose "memfd" is an unsealed pipe and whose events are pipes too.
+        let mut p = [0; 2];
+        // SAFETY: `p` is valid for two fds.
+        assert_eq!(unsafe { libc::pipe(p.as_mut_ptr()) }, 0);
+        // SAFETY: pipe returned two fresh fds we own.
+        let (r, w) = unsafe { (OwnedFd::from_raw_fd(p[0]), OwnedFd::from_raw_fd(p[1])) };
+        let a: OwnedFd = a.into();
+        send_with_fds(
+            &a,
+            OFFER,
+            &[
+                r.as_raw_fd(),
+                w.as_raw_fd(),
+                r.as_raw_fd(),
+                w.as_raw_fd(),
+                r.as_raw_fd(),
+            ],
+        )
+        .unwrap();
+        let err = ShmStream::accept_offer(b, &ShmOptions::new())
+            .err()
+            .unwrap();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
+    }
+
+    #[test]
+    fn handshake_times_out_on_a_silent_peer() {
+        let (_a, b) = UnixStream::pair().unwrap();
+        let t = Instant::now();
+        let err = ShmStream::accept_offer(
+            b,
+            &ShmOptions::new().handshake_timeout(Duration::from_millis(100)),
+        )
+        .err()
+        .unwrap();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+        assert!(t.elapsed() < Duration::from_secs(5));
+    }
+}

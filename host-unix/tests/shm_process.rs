@@ -1,0 +1,356 @@
+//! The shared-memory transport across real process boundaries: echo, 1 GiB with a
+//! checksum, a peer SIGKILLed while the other side is parked, a hostile peer that
+//! scribbles over the live mapping, and many connections at once.
+//!
+//! Each test re-executes this test binary as its peer (`child_process_entry`,
+//! ignored in normal runs), connected over a Unix socket at a fresh path.
+#![cfg(target_os = "linux")]
+
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use ringlink_unix::shm::{ShmOptions, ShmStream};
+
+const CHILD_ENV: &str = "RINGLINK_SHM_CHILD";
+
+fn temp_socket(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "ringlink-shm-{}-{tag}-{:x}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos() ^ (&tag as *const _ as u128)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("sock")
+}
+
+/// Starts this binary as a peer playing `role`, and returns the child with the
+/// listener it will connect to.
+fn spawn_peer(role: &str) -> (Child, UnixListener, PathBuf) {
+    let path = temp_socket(role);
+    let listener = UnixListener::bind(&path).unwrap();
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "child_process_entry",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, format!("{role}:{}", path.display()))
+        // The child's own test-harness summary would read like ours.
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    (child, listener, path)
+}
+
+/// Accepts one connection within a deadline (so a child that failed to start cannot hang us).
+fn accept_within(listener: &UnixListener, limit: Duration) -> UnixStream {
+    listener.set_nonblocking(true).unwrap();
+    let start = Instant::now();
+    loop {
+        match listener.accept() {
+            Ok((s, _)) => {
+                s.set_nonblocking(false).unwrap();
+                return s;
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock && start.elapsed() < limit => {
+                std::thread::sleep(Duration::from_millis(5))
+            }
+            Err(e) => panic!("peer did not connect within {limit:?}: {e}"),
+        }
+    }
+}
+
+fn wait_child(mut child: Child, limit: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("peer process did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn byte_sum(data: &[u8]) -> u64 {
+    data.iter().map(|&b| u64::from(b)).sum()
+}
+
+/// The peer side of every test, selected by `RINGLINK_SHM_CHILD=role:path`.
+#[test]
+#[ignore = "runs only as the peer process of the other tests"]
+fn child_process_entry() {
+    let Ok(spec) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let (role, path) = spec.split_once(':').unwrap();
+    let connect = || UnixStream::connect(path).unwrap();
+    match role {
+        "echo" => {
+            let mut s = ShmStream::accept_offer(connect(), &ShmOptions::new()).unwrap();
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = s.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                s.write_all(&buf[..n]).unwrap();
+            }
+        }
+        "sink" => {
+            // Reads until end of stream, then answers with the count and byte sum.
+            let mut s = ShmStream::accept_offer(connect(), &ShmOptions::new()).unwrap();
+            let mut buf = vec![0u8; 256 * 1024];
+            let (mut count, mut sum) = (0u64, 0u64);
+            loop {
+                let n = s.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                count += n as u64;
+                sum += byte_sum(&buf[..n]);
+            }
+            s.write_all(&count.to_le_bytes()).unwrap();
+            s.write_all(&sum.to_le_bytes()).unwrap();
+        }
+        "idle" => {
+            let _s = ShmStream::accept_offer(connect(), &ShmOptions::new()).unwrap();
+            std::thread::sleep(Duration::from_secs(60));
+        }
+        "hostile" => {
+            let s = ShmStream::accept_offer(connect(), &ShmOptions::new()).unwrap();
+            let (ptr, len) = s.raw_mapping();
+            let mut x = 0x9E37_79B9_7F4A_7C15u64;
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(3) {
+                for _ in 0..4096 {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let off = (x as usize) % len;
+                    // SAFETY: `off < len`, inside the live mapping; this process plays
+                    // a peer that deliberately corrupts shared memory.
+                    unsafe { ptr.add(off).write_volatile((x >> 32) as u8) };
+                }
+            }
+        }
+        "many" => {
+            let threads: Vec<_> = (0..16)
+                .map(|_| {
+                    let path = path.to_string();
+                    std::thread::spawn(move || {
+                        let sock = UnixStream::connect(&path).unwrap();
+                        let mut s =
+                            ShmStream::accept_offer(sock, &ShmOptions::new().capacity(4096))
+                                .unwrap();
+                        let mut buf = [0u8; 4096];
+                        loop {
+                            let n = s.read(&mut buf).unwrap();
+                            if n == 0 {
+                                break;
+                            }
+                            s.write_all(&buf[..n]).unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for t in threads {
+                t.join().unwrap();
+            }
+        }
+        other => panic!("unknown child role {other}"),
+    }
+}
+
+#[test]
+fn echo_across_processes() {
+    let (child, listener, _p) = spawn_peer("echo");
+    let sock = accept_within(&listener, Duration::from_secs(20));
+    let mut s = ShmStream::offer(sock, &ShmOptions::new()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10)));
+    for size in [1usize, 100, 4096, 100_000, 300_000] {
+        let msg: Vec<u8> = (0..size).map(|i| (i * 31 + size) as u8).collect();
+        let reader_msg = msg.clone();
+        // Larger than a ring: write from one thread while reading in another.
+        let (mut r, mut w) = s.into_split();
+        let writer = std::thread::spawn(move || {
+            w.write_all(&msg).unwrap();
+            w
+        });
+        let mut back = vec![0u8; size];
+        r.read_exact(&mut back).unwrap();
+        assert!(back == reader_msg, "echo of {size} bytes differs");
+        let w = writer.join().unwrap();
+        s = reunite(r, w);
+    }
+    drop(s);
+    assert!(wait_child(child, Duration::from_secs(20)).success());
+}
+
+fn reunite(r: ringlink_unix::shm::ShmReadHalf, w: ringlink_unix::shm::ShmWriteHalf) -> ShmStream {
+    ShmStream::from_halves(r, w).expect("halves of one stream")
+}
+
+#[test]
+fn one_gibibyte_with_checksum_across_processes() {
+    let (child, listener, _p) = spawn_peer("sink");
+    let sock = accept_within(&listener, Duration::from_secs(20));
+    let mut s = ShmStream::offer(sock, &ShmOptions::new()).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(30)));
+    s.set_read_timeout(Some(Duration::from_secs(60)));
+    let chunk: Vec<u8> = (0..1_000_003u32).map(|i| (i ^ (i >> 8)) as u8).collect();
+    let chunk_sum = byte_sum(&chunk);
+    let total: u64 = 1 << 30;
+    let (mut sent, mut sum) = (0u64, 0u64);
+    let start = Instant::now();
+    while sent < total {
+        let n = (total - sent).min(chunk.len() as u64) as usize;
+        s.write_all(&chunk[..n]).unwrap();
+        sum += if n == chunk.len() {
+            chunk_sum
+        } else {
+            byte_sum(&chunk[..n])
+        };
+        sent += n as u64;
+    }
+    let (mut r, w) = s.into_split();
+    drop(w); // end of stream for the sink
+    let mut reply = [0u8; 16];
+    r.read_exact(&mut reply).unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(
+        u64::from_le_bytes(reply[..8].try_into().unwrap()),
+        total,
+        "byte count"
+    );
+    assert_eq!(
+        u64::from_le_bytes(reply[8..].try_into().unwrap()),
+        sum,
+        "checksum"
+    );
+    eprintln!(
+        "1 GiB through shared memory in {secs:.2} s ({:.0} MiB/s)",
+        1024.0 / secs
+    );
+    assert!(wait_child(child, Duration::from_secs(20)).success());
+}
+
+#[test]
+fn peer_killed_while_reader_is_parked() {
+    let (mut child, listener, _p) = spawn_peer("idle");
+    let sock = accept_within(&listener, Duration::from_secs(20));
+    let mut s = ShmStream::offer(sock, &ShmOptions::new()).unwrap();
+    let pid = child.id();
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        // SAFETY: plain kill(2) of our own child.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    });
+    let start = Instant::now();
+    let mut b = [0u8; 1];
+    // No timeout: only the dead peer's socket can wake this read.
+    let err = s.read(&mut b).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionReset, "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        start.elapsed()
+    );
+    killer.join().unwrap();
+    let _ = child.wait();
+}
+
+#[test]
+fn peer_killed_while_writer_is_parked_on_a_full_ring() {
+    let (mut child, listener, _p) = spawn_peer("idle");
+    let sock = accept_within(&listener, Duration::from_secs(20));
+    let mut s = ShmStream::offer(sock, &ShmOptions::new().capacity(4096)).unwrap();
+    let pid = child.id();
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        // SAFETY: plain kill(2) of our own child.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    });
+    let start = Instant::now();
+    let err = s.write_all(&[1u8; 1 << 20]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionReset, "{err}");
+    assert!(start.elapsed() < Duration::from_secs(10));
+    killer.join().unwrap();
+    let _ = child.wait();
+}
+
+#[test]
+fn hostile_peer_scribbling_over_the_mapping_is_an_error_not_a_crash() {
+    let (child, listener, _p) = spawn_peer("hostile");
+    let sock = accept_within(&listener, Duration::from_secs(20));
+    let mut s = ShmStream::offer(sock, &ShmOptions::new().capacity(4096)).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200)));
+    s.set_write_timeout(Some(Duration::from_millis(200)));
+    let start = Instant::now();
+    let mut buf = [0u8; 4096];
+    let mut corrupted = false;
+    // Keep using the connection while the peer writes random bytes everywhere.
+    while start.elapsed() < Duration::from_secs(10) {
+        let w = s.write(&buf[..1000]);
+        let r = s.read(&mut buf);
+        for res in [w.map(|_| ()), r.map(|_| ())] {
+            if let Err(e) = res {
+                match e.kind() {
+                    ErrorKind::InvalidData => corrupted = true,
+                    ErrorKind::TimedOut | ErrorKind::BrokenPipe | ErrorKind::ConnectionReset => {}
+                    other => panic!("unexpected error kind {other:?}: {e}"),
+                }
+            }
+        }
+        if corrupted {
+            break;
+        }
+    }
+    assert!(
+        corrupted,
+        "random writes over the ring headers were not detected"
+    );
+    drop(s);
+    let _ = wait_child(child, Duration::from_secs(20));
+}
+
+#[test]
+fn many_connections_at_once() {
+    let (child, listener, _p) = spawn_peer("many");
+    let socks: Vec<_> = (0..16)
+        .map(|_| accept_within(&listener, Duration::from_secs(20)))
+        .collect();
+    let workers: Vec<_> = socks
+        .into_iter()
+        .enumerate()
+        .map(|(i, sock)| {
+            std::thread::spawn(move || {
+                let mut s = ShmStream::offer(sock, &ShmOptions::new().capacity(4096)).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(20)));
+                let mut sum_out = 0u64;
+                let mut sum_in = 0u64;
+                for round in 0..200u32 {
+                    let msg: Vec<u8> = (0..1000u32).map(|k| (k + round + i as u32) as u8).collect();
+                    s.write_all(&msg).unwrap();
+                    sum_out += byte_sum(&msg);
+                    let mut back = [0u8; 1000];
+                    s.read_exact(&mut back).unwrap();
+                    assert_eq!(&back[..], &msg[..], "connection {i} round {round}");
+                    sum_in += byte_sum(&back);
+                }
+                assert_eq!(sum_in, sum_out);
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    assert!(wait_child(child, Duration::from_secs(30)).success());
+}
