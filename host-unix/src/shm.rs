@@ -40,6 +40,8 @@ use std::time::{Duration, Instant};
 
 use ringlink_core::ring::{Consumer, HEADER_SIZE, Producer, RawRing, RingError};
 
+use crate::{ConnectOptions, Error, IntoName, Listener, PeerCredentials, Stream};
+
 /// Default capacity of each of the two rings.
 pub const DEFAULT_CAPACITY: usize = 256 * 1024;
 /// Largest ring capacity a peer may offer (bounds the mapping an accepting side maps).
@@ -167,7 +169,8 @@ impl Drop for Mapping {
 struct Shared {
     /// Kept alive (and unmapped on drop) for the rings that point into it.
     map: Mapping,
-    sock: OwnedFd,
+    /// Carries nothing after the handshake; its hang-up tells us the peer died.
+    sock: Stream,
     events: [OwnedFd; 4],
     /// Which event each role uses (differs between offerer and acceptor).
     roles: Roles,
@@ -471,7 +474,7 @@ impl ShmStream {
     /// Offers a shared-memory connection over a connected Unix socket and waits
     /// for the peer's acknowledgement (`handshake_timeout`).
     pub fn offer(sock: impl Into<OwnedFd>, options: &ShmOptions) -> io::Result<ShmStream> {
-        let sock: OwnedFd = sock.into();
+        let sock = Stream::from(sock.into());
         let cap = options
             .capacity
             .clamp(PAGE, MAX_CAPACITY)
@@ -554,7 +557,7 @@ impl ShmStream {
     /// Accepts a shared-memory connection offered over a connected Unix socket,
     /// validating the mapping and every descriptor before acknowledging.
     pub fn accept_offer(sock: impl Into<OwnedFd>, options: &ShmOptions) -> io::Result<ShmStream> {
-        let sock: OwnedFd = sock.into();
+        let sock = Stream::from(sock.into());
         set_socket_timeouts(&sock, Some(options.handshake_timeout))?;
         let (tag, mut fds) = recv_with_fds(&sock)?;
         if tag != OFFER || fds.len() != FD_COUNT {
@@ -604,7 +607,7 @@ impl ShmStream {
         tx: Producer<'_>,
         rx: Consumer<'_>,
         map: Mapping,
-        sock: OwnedFd,
+        sock: Stream,
         events: [OwnedFd; 4],
         roles: Roles,
         options: &ShmOptions,
@@ -641,6 +644,55 @@ impl ShmStream {
                 spin: options.spin,
             },
         }
+    }
+
+    /// Connects to the server at `name` (which accepts with [`ShmStream::accept`])
+    /// with the socket's security and deadlines, then takes its shared-memory offer.
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("ringlink-shm-doc-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # let name = dir.join("fast");
+    /// use std::io::{Read, Write};
+    /// use ringlink_unix::shm::{ShmOptions, ShmStream};
+    /// use ringlink_unix::{ConnectOptions, Listener, ListenerOptions};
+    ///
+    /// let listener = Listener::bind(&name, ListenerOptions::new())?;
+    /// let server = std::thread::spawn(move || -> Result<(), ringlink_unix::Error> {
+    ///     let mut s = ShmStream::accept(&listener, &ShmOptions::new())?;
+    ///     let mut buf = [0u8; 4];
+    ///     s.read_exact(&mut buf)?;
+    ///     s.write_all(&buf)?;
+    ///     Ok(())
+    /// });
+    /// let mut c = ShmStream::connect(&name, ConnectOptions::new(), &ShmOptions::new())?;
+    /// c.write_all(b"fast")?;
+    /// let mut back = [0u8; 4];
+    /// c.read_exact(&mut back)?;
+    /// assert_eq!(&back, b"fast");
+    /// server.join().unwrap()?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn connect(
+        name: impl IntoName,
+        connect: ConnectOptions,
+        options: &ShmOptions,
+    ) -> Result<ShmStream, Error> {
+        let stream = Stream::connect(name, connect)?;
+        Ok(ShmStream::accept_offer(stream, options)?)
+    }
+
+    /// Accepts the next connection on `listener` (with its peer policy and limits)
+    /// and offers it shared memory.
+    pub fn accept(listener: &Listener, options: &ShmOptions) -> Result<ShmStream, Error> {
+        let stream = listener.accept()?;
+        Ok(ShmStream::offer(stream, options)?)
+    }
+
+    /// The peer's user, group and process, from the socket beside the mapping.
+    pub fn peer_credentials(&self) -> Result<PeerCredentials, Error> {
+        self.read.shared.sock.peer_credentials()
     }
 
     /// Splits into halves that can move to different threads.
@@ -836,7 +888,7 @@ fn check_sealed_memfd(fd: &OwnedFd) -> io::Result<usize> {
     Ok(len)
 }
 
-fn set_socket_timeouts(sock: &OwnedFd, timeout: Option<Duration>) -> io::Result<()> {
+fn set_socket_timeouts(sock: &impl AsRawFd, timeout: Option<Duration>) -> io::Result<()> {
     let tv = match timeout {
         None => libc::timeval {
             tv_sec: 0,
@@ -869,7 +921,7 @@ fn map_timeout(e: io::Error) -> io::Error {
     }
 }
 
-fn send_with_fds(sock: &OwnedFd, tag: u8, fds: &[RawFd]) -> io::Result<()> {
+fn send_with_fds(sock: &impl AsRawFd, tag: u8, fds: &[RawFd]) -> io::Result<()> {
     let mut byte = [tag];
     let mut iov = libc::iovec {
         iov_base: byte.as_mut_ptr().cast(),
@@ -909,7 +961,7 @@ fn send_with_fds(sock: &OwnedFd, tag: u8, fds: &[RawFd]) -> io::Result<()> {
     Ok(())
 }
 
-fn recv_byte(sock: &OwnedFd, buf: &mut [u8; 1]) -> io::Result<usize> {
+fn recv_byte(sock: &impl AsRawFd, buf: &mut [u8; 1]) -> io::Result<usize> {
     // SAFETY: `buf` is valid for 1 byte.
     let n =
         sys!(libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), 1, 0)).map_err(map_timeout)?;
@@ -918,7 +970,7 @@ fn recv_byte(sock: &OwnedFd, buf: &mut [u8; 1]) -> io::Result<usize> {
 
 /// Receives one tag byte and the descriptors sent with it (owned at once, so they
 /// are closed on any error path).
-fn recv_with_fds(sock: &OwnedFd) -> io::Result<(u8, Vec<OwnedFd>)> {
+fn recv_with_fds(sock: &impl AsRawFd) -> io::Result<(u8, Vec<OwnedFd>)> {
     let mut byte = [0u8; 1];
     let mut iov = libc::iovec {
         iov_base: byte.as_mut_ptr().cast(),
