@@ -43,6 +43,7 @@ fn main() {
         Some("tidy") => tidy::run(rest),
         Some("bench") => bench::run(rest),
         Some("qemu") => qemu::run(rest),
+        Some("size") => qemu::size(rest),
         Some("wine") => wine::run(rest),
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
