@@ -21,11 +21,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::cross::debian_cargo;
+use crate::{cmd, project_root, target_dir};
+
 /// The Cortex-M3 of the lm3s6965.
 const TARGET: &str = "thumbv7m-none-eabi";
-/// Debian's cargo (`cargo-web`); the rustup proxies would pick a toolchain without
-/// the target's sources.
-const DEBIAN_CARGO: &str = "/usr/bin/cargo";
 /// How long one QEMU run may take before it is killed and counted as failed.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// The self-test's exit status when a check fails (see `firmware/src/bin/selftest`).
@@ -54,6 +54,10 @@ const SIZE_IMAGES: &[(&str, &str)] = &[
     ("size-ring", "ring: static Ring<256>, write + read"),
     ("size-frames", "ring + channel + frames (no postcard)"),
     ("size-postcard", "ring + channel + frames + postcard"),
+    (
+        "size-shared",
+        "SharedProducer<256> (SysTick + thread) + FrameConsumer",
+    ),
 ];
 
 /// Runs `cargo xtask qemu [--timeout SECONDS] [--no-faults]`.
@@ -83,7 +87,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     )?;
     let defmt_print = defmt_print()?;
     let started = Instant::now();
-    let elf = build(&["selftest"])?.remove(0);
+    let elf = build(&["selftest"], &["defmt"])?.remove(0);
 
     println!("qemu: selftest");
     let run = run_qemu(&qemu, &defmt_print, &elf, None, timeout)?;
@@ -118,7 +122,8 @@ pub fn size(args: &[String]) -> Result<(), String> {
         return Err(format!("size takes no arguments, got `{arg}`"));
     }
     let bins: Vec<&str> = SIZE_IMAGES.iter().map(|(name, _)| *name).collect();
-    let elfs = build(&bins)?;
+    // Without ringlink-core's `defmt` feature: logging is not the core's footprint.
+    let elfs = build(&bins, &[])?;
     let mut rows = Vec::new();
     for ((name, what), elf) in SIZE_IMAGES.iter().zip(&elfs) {
         let bytes =
@@ -128,16 +133,20 @@ pub fn size(args: &[String]) -> Result<(), String> {
     }
     let base = rows.first().map(|(_, _, f)| *f).unwrap_or_default();
     println!(
-        "thumbv7m-none-eabi, opt-level \"s\", fat LTO, panic = abort; bytes (text+rodata+data = flash, data+bss = RAM, stack not counted)"
+        "{TARGET}, opt-level \"s\", fat LTO, panic = abort, no defmt. Bytes; flash = code + data, \
+         RAM = data + bss (stack not counted); \"+\" columns: over the cortex-m-rt baseline."
     );
     println!(
-        "{:<14} {:>7} {:>7} {:>11} {:>9}  contents",
-        "image", "flash", "RAM", "flash-base", "RAM-base"
+        "{:<14} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7} {:>6}  contents",
+        "image", "code", "data", "bss", "flash", "RAM", "+flash", "+RAM"
     );
     for (name, what, f) in &rows {
         println!(
-            "{:<14} {:>7} {:>7} {:>11} {:>9}  {}",
+            "{:<14} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7} {:>6}  {}",
             name,
+            f.text,
+            f.data,
+            f.bss,
             f.flash(),
             f.ram(),
             f.flash().saturating_sub(base.flash()),
@@ -148,22 +157,9 @@ pub fn size(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// The workspace root (the directory above `xtask/`).
-fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
-/// `<$CARGO_TARGET_DIR or <root>/target>/firmware`: apart from the host build,
-/// whose compiler and flags differ.
+/// `<target>/firmware`: apart from the host build, whose compiler and flags differ.
 fn firmware_target_dir() -> PathBuf {
-    let base = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) if !dir.is_empty() => project_root().join(dir),
-        _ => project_root().join("target"),
-    };
-    base.join("firmware")
+    target_dir().join("firmware")
 }
 
 /// `tool` on `PATH` (after `/usr/bin`) or in `~/.cargo/bin`.
@@ -201,9 +197,9 @@ fn defmt_print() -> Result<PathBuf, String> {
     find_tool("defmt-print").ok_or_else(|| "defmt-print installed but not found".to_string())
 }
 
-/// Builds the firmware binaries `bins` (release profile: opt-level "s") and
-/// returns their ELF paths, in order.
-fn build(bins: &[&str]) -> Result<Vec<PathBuf>, String> {
+/// Builds the firmware binaries `bins` with cargo `features` (release profile:
+/// opt-level "s") and returns their ELF paths, in order.
+fn build(bins: &[&str], features: &[&str]) -> Result<Vec<PathBuf>, String> {
     // rustc-web's `rust-lld` is a link to `lld-22`, which Debian ships separately.
     if find_tool("rust-lld").is_none_or(|lld| std::fs::metadata(lld).is_err()) {
         return Err(
@@ -211,39 +207,20 @@ fn build(bins: &[&str]) -> Result<Vec<PathBuf>, String> {
                 .to_string(),
         );
     }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let mut dirs = vec![PathBuf::from("/usr/bin")];
-    dirs.extend(std::env::split_paths(&path));
-    let path = std::env::join_paths(dirs).map_err(|e| format!("bad PATH: {e}"))?;
     let target_dir = firmware_target_dir();
-
-    let mut cmd = Command::new(DEBIAN_CARGO);
-    // `firmware/.cargo/config.toml` (target, linker scripts, build-std, DEFMT_LOG)
-    // applies because cargo runs from the firmware directory.
+    // `firmware/.cargo/config.toml` (target, linker scripts, DEFMT_LOG) applies
+    // because cargo runs from the firmware directory.
+    let mut cmd = debian_cargo("core");
     cmd.current_dir(project_root().join("firmware"))
-        .env("PATH", path)
-        .env("RUSTC_BOOTSTRAP", "1")
         .env("CARGO_TARGET_DIR", &target_dir)
-        .env_remove("RUSTC")
-        .env_remove("RUSTDOC")
-        .env_remove("RUSTC_WRAPPER")
-        .env_remove("RUSTUP_TOOLCHAIN")
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .args(["build", "--release", "--target", TARGET]);
     for bin in bins {
         cmd.args(["--bin", bin]);
     }
-    println!(
-        "$ (cd firmware && RUSTC_BOOTSTRAP=1 {DEBIAN_CARGO} build --release --target {TARGET} --bin {})",
-        bins.join(" --bin ")
-    );
-    let status = cmd
-        .status()
-        .map_err(|e| format!("cannot run {DEBIAN_CARGO} (install rustc-web and cargo-web): {e}"))?;
-    if !status.success() {
-        return Err(format!("firmware build failed ({status})"));
+    if !features.is_empty() {
+        cmd.args(["--features", &features.join(",")]);
     }
+    cmd::run(&mut cmd).map_err(|e| format!("firmware build: {e}"))?;
     let dir = target_dir.join(TARGET).join("release");
     Ok(bins.iter().map(|bin| dir.join(bin)).collect())
 }

@@ -13,11 +13,11 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m::peripheral::SYST;
+use cortex_m::peripheral::syst::SystClkSource;
+use ringlink_core::frame::ring::SendError;
 use ringlink_core::frame::ring::{FrameConsumer, Received};
 use ringlink_core::shared::SharedProducer;
-use ringlink_core::frame::ring::SendError;
 use serde::{Deserialize, Serialize};
 
 use crate::pattern::{crc32, payload};
@@ -33,8 +33,11 @@ pub const TICKS: u32 = 5000;
 const STALL_EVERY: u32 = 500;
 /// Drops the consumer waits for during a stall.
 const STALL_DROPS: u32 = 4;
+/// Where the injected faults strike (away from the stalls at multiples of [`STALL_EVERY`]).
+const FLIP_AT: u32 = 2345;
+const SKIP_AT: u32 = 1666;
 /// SysTick reload value: cycles of the core clock between ticks.
-const RELOAD: u32 = 4_000;
+const RELOAD: u32 = 2_000;
 
 /// The stream a sample belongs to.
 const STREAM_TICK: u8 = 1;
@@ -53,6 +56,8 @@ static THREAD_SENDING: AtomicBool = AtomicBool::new(false);
 static PREEMPTED_SENDS: AtomicU32 = AtomicU32::new(0);
 /// The injected fault, for the handler.
 static FAULT: AtomicU32 = AtomicU32::new(0);
+/// Set once the injected bit flip is in the ring.
+static FLIPPED: AtomicBool = AtomicBool::new(false);
 /// Unexpected send errors in the handler (anything but `Full`).
 static TICK_ERRORS: AtomicU32 = AtomicU32::new(0);
 
@@ -103,15 +108,17 @@ fn SysTick() {
         PREEMPTED_SENDS.fetch_add(1, Ordering::Relaxed);
     }
     let fault = FAULT.load(Ordering::Relaxed);
-    if fault == Fault::SkipSeq as u32 && seq == TICKS / 3 {
+    if fault == Fault::SkipSeq as u32 && seq == SKIP_AT {
         // Injected fault: a sample vanishes without being counted as dropped.
         seq += 1;
     }
     TICK_SEQ.store(seq + 1, Ordering::Relaxed);
     let drops = TICK_DROPS.load(Ordering::Relaxed);
     let sample = Sample::new(STREAM_TICK, seq, drops);
-    let sent = if fault == Fault::FlipBit as u32 && seq == TICKS / 2 {
-        // Injected fault: one bit of the frame flips inside the ring.
+    let flip = fault == Fault::FlipBit as u32 && seq >= FLIP_AT && !FLIPPED.load(Ordering::Relaxed);
+    let sent = if flip {
+        // Injected fault: one bit of a frame flips inside the ring (the first
+        // frame from FLIP_AT on that is not dropped).
         let mut buf = [0u8; MAX_FRAME];
         match postcard::to_slice(&sample, &mut buf) {
             Ok(bytes) => {
@@ -121,13 +128,20 @@ fn SysTick() {
                     frame[len / 2] ^= 0x10;
                 })
             }
-            Err(_) => Err(SendError::TooLarge { len: MAX_FRAME + 1, max: MAX_FRAME }),
+            Err(_) => Err(SendError::TooLarge {
+                len: MAX_FRAME + 1,
+                max: MAX_FRAME,
+            }),
         }
     } else {
         LOG.send_msg(&sample)
     };
     match sent {
-        Ok(()) => {}
+        Ok(()) => {
+            if flip {
+                FLIPPED.store(true, Ordering::Relaxed);
+            }
+        }
         Err(SendError::Full { .. }) => {
             TICK_DROPS.store(drops + 1, Ordering::Relaxed);
         }
@@ -196,9 +210,15 @@ impl Expect {
         let mut bytes = [0u8; MAX_PAYLOAD];
         let len = payload(s.stream, s.seq, &mut bytes);
         if s.payload.as_slice() != &bytes[..len] {
-            return Err(Failure::Check("payload differs from the one of its sequence number"));
+            return Err(Failure::Check(
+                "payload differs from the one of its sequence number",
+            ));
         }
-        let in_order = if lossy { s.seq >= self.next } else { s.seq == self.next };
+        let in_order = if lossy {
+            s.seq >= self.next
+        } else {
+            s.seq == self.next
+        };
         // Every sample not received before this one must have been counted as dropped.
         let accounted = !lossy || s.dropped == s.seq - self.received;
         if !in_order || !accounted {
@@ -221,10 +241,20 @@ impl Expect {
 /// Runs the test: SysTick at [`RELOAD`] cycles for [`TICKS`] ticks.
 pub fn run(mut syst: SYST, fault: Fault) -> Result<Report, Failure> {
     FAULT.store(fault as u32, Ordering::Relaxed);
-    let consumer = LOG.take_consumer().ok_or(Failure::Setup("consumer taken twice"))?;
+    let consumer = LOG
+        .take_consumer()
+        .ok_or(Failure::Setup("consumer taken twice"))?;
     let mut rx = FrameConsumer::<_, MAX_FRAME>::new(consumer);
-    let mut ticks = Expect { stream: STREAM_TICK, next: 0, received: 0 };
-    let mut thread = Expect { stream: STREAM_THREAD, next: 0, received: 0 };
+    let mut ticks = Expect {
+        stream: STREAM_TICK,
+        next: 0,
+        received: 0,
+    };
+    let mut thread = Expect {
+        stream: STREAM_THREAD,
+        next: 0,
+        received: 0,
+    };
     let mut thread_seq = 0u32;
     let mut thread_retries = 0u32;
     let mut stalls = 0u32;
@@ -303,7 +333,9 @@ pub fn run(mut syst: SYST, fault: Fault) -> Result<Report, Failure> {
     let produced = TICK_SEQ.load(Ordering::Relaxed);
     let drops = TICK_DROPS.load(Ordering::Relaxed);
     if TICK_ERRORS.load(Ordering::Relaxed) != 0 {
-        return Err(Failure::Check("SysTick send failed other than on a full ring"));
+        return Err(Failure::Check(
+            "SysTick send failed other than on a full ring",
+        ));
     }
     if ticks.received + drops != produced {
         defmt::error!(
@@ -318,7 +350,9 @@ pub fn run(mut syst: SYST, fault: Fault) -> Result<Report, Failure> {
         return Err(Failure::Check("thread-mode samples lost"));
     }
     if drops == 0 || thread_retries == 0 {
-        return Err(Failure::Check("the ring never filled up: backpressure untested"));
+        return Err(Failure::Check(
+            "the ring never filled up: backpressure untested",
+        ));
     }
     Ok(Report {
         ticks: produced,
