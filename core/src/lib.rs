@@ -67,4 +67,5 @@ pub mod shared;
 pub use channel::{Channel, Endpoint};
 pub use frame::{FrameError, FrameReader, FrameWriter};
 pub use ring::{Consumer, Producer, Ring};
+#[cfg(not(loom))]
 pub use shared::SharedProducer;

@@ -47,6 +47,9 @@
 //!
 //! Only atomic loads and stores and `critical_section` are used, so this works on
 //! `thumbv6m` (no compare-and-swap).
+//!
+//! Not built under `--cfg loom`: it lives on [`RawRing`], which loom models do not cover.
+#![cfg(not(loom))]
 
 use core::cell::{Cell, UnsafeCell};
 use core::mem::ManuallyDrop;
@@ -467,7 +470,7 @@ impl<const N: usize, const MAX: usize> postcard::ser_flavors::Flavor for Pieces<
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use crate::frame::ring::{FrameConsumer, Received};

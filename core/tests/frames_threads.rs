@@ -1,5 +1,6 @@
 //! Frames across threads: typed messages over a blocking channel, and a `static`
 //! `SharedProducer` fed by several threads until it is closed.
+#![cfg(not(loom))]
 
 use std::collections::HashMap;
 

@@ -1,6 +1,7 @@
 //! Property tests of ringlink's frame layer: round trips through writers, readers,
 //! the sans-IO decoder, ring grants and COBS, under arbitrary chunking, oversized
 //! frames and garbage.
+#![cfg(not(loom))]
 
 use core::convert::Infallible;
 

@@ -345,7 +345,7 @@ impl<const MAX: usize> CobsDecoder<MAX> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use std::vec::Vec;

@@ -327,7 +327,7 @@ impl<const MAX: usize> FrameDecoder<MAX> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use crate::frame::encode_len;

@@ -246,7 +246,7 @@ macro_rules! report_malformed {
 }
 pub(crate) use report_malformed;
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 

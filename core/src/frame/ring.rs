@@ -466,7 +466,7 @@ impl<'a, C: BorrowMut<Consumer<'a>>, const MAX: usize> FrameConsumer<C, MAX> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use crate::ring::Ring;

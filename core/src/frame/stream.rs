@@ -230,7 +230,7 @@ impl<R: Read, const MAX: usize> FrameReader<R, MAX> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use core::convert::Infallible;
