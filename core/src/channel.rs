@@ -26,7 +26,7 @@ use crate::ring::{Consumer, Producer, Ring, RingError};
 /// How an endpoint waits when the ring it needs is full (write) or empty (read).
 ///
 /// Pick [`Spin`] between cores or threads, a `WFE`-based strategy on Cortex-M
-/// (`cortex_m::asm::wfe` with an `SEV` from the producer), or [`Yield`] on hosts.
+/// (`cortex_m::asm::wfe` with an `SEV` from the producer), or `Yield` (with the `std` feature) on hosts.
 pub trait WaitStrategy {
     /// Called once per unsuccessful attempt; should pause briefly.
     fn wait(&mut self);

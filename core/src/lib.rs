@@ -2,7 +2,7 @@
 //!
 //! - [`ring`]: a lock-free single-producer single-consumer byte ring with zero-copy
 //!   grants, whose `#[repr(C)]` layout can live in a `static` or in shared memory.
-//! - [`channel`]: two rings make a duplex [`Channel`](channel::Channel) whose
+//! - [`channel`]: two rings make a duplex [`Channel`] whose
 //!   endpoints implement `embedded_io` (and `std::io` with the `std` feature).
 //! - [`frame`]: length-prefixed frames with a compile-time maximum size
 //!   ([`FrameWriter`] / [`FrameReader`] over any `embedded_io` stream,
