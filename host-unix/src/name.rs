@@ -33,7 +33,7 @@ use crate::sys;
 use crate::{Error, ErrorKind};
 
 /// Where a ringlink server is reached: resolved from a plain name, a path, a Qt name
-/// or a Linux abstract name (see the [module docs](self)).
+/// or a Linux abstract name (see [`Name::new`] for the rules).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Name {
     inner: Inner,
