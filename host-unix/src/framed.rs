@@ -216,7 +216,9 @@ impl FrameOptions {
         self
     }
 
-    /// The transports this side offers (reserved for the shared-memory transport).
+    /// The transports this side offers. Add [`Transports::SHARED_MEMORY`] to move
+    /// frames through memory shared with the peer when it offers it too (Linux; the
+    /// server side creates the mapping; see [`crate::shm`]).
     pub const fn transports(mut self, transports: Transports) -> FrameOptions {
         self.transports = transports;
         self
@@ -470,6 +472,10 @@ pub(crate) fn decode_message<T: DeserializeOwned>(frame: &[u8]) -> Result<T, Err
 #[derive(Debug)]
 pub struct FramedStream {
     stream: Stream,
+    /// Set when both hellos offered shared memory and the rings were set up: frames
+    /// then move through it, and `stream` only tells whether the peer is alive.
+    #[cfg(target_os = "linux")]
+    shm: Option<crate::shm::ShmStream>,
     decoder: Decoder,
     local: Hello,
     peer: Hello,
@@ -491,11 +497,22 @@ impl FramedStream {
     /// Waits at most the options' handshake timeout for the peer's hello, whatever the
     /// stream's own timeouts and mode, and restores them afterwards.
     pub fn new(stream: Stream, options: FrameOptions) -> Result<FramedStream, Error> {
-        let local = Hello::new(&options);
+        #[allow(unused_mut)]
+        let mut local = Hello::new(&options);
+        #[cfg(not(target_os = "linux"))]
+        {
+            // The shared-memory transport exists on Linux only.
+            local.transports =
+                Transports::from_bits(local.transports.bits() & !Transports::SHARED_MEMORY.bits());
+        }
         let mut decoder = Decoder::new(options.max_frame);
         let peer = handshake(&stream, &local, &mut decoder, options.handshake_timeout)?;
+        #[cfg(target_os = "linux")]
+        let shm = negotiate_shm(&stream, &local, &peer, &mut decoder, &options)?;
         Ok(FramedStream {
             stream,
+            #[cfg(target_os = "linux")]
+            shm,
             decoder,
             local,
             peer,
@@ -508,6 +525,13 @@ impl FramedStream {
     /// nothing, when `payload` is over the peer's limit.
     pub fn send_frame(&mut self, payload: &[u8]) -> Result<(), Error> {
         let (header, n) = frame_header(payload.len(), self.peer.max_frame)?;
+        #[cfg(target_os = "linux")]
+        if let Some(shm) = &mut self.shm {
+            use std::io::Write;
+            shm.write_all(&header[..n])?;
+            shm.write_all(payload)?;
+            return Ok(());
+        }
         send_whole(&self.stream, &header[..n], payload)
     }
 
@@ -522,6 +546,12 @@ impl FramedStream {
             if let Some(range) = self.decoder.next_frame()? {
                 return Ok(Some(self.decoder.frame(range)));
             }
+            #[cfg(target_os = "linux")]
+            let n = match &mut self.shm {
+                Some(shm) => std::io::Read::read(shm, self.decoder.spare())?,
+                None => self.stream.recv(self.decoder.spare())?,
+            };
+            #[cfg(not(target_os = "linux"))]
             let n = self.stream.recv(self.decoder.spare())?;
             if n == 0 {
                 return match self.decoder.eof() {
@@ -575,11 +605,39 @@ impl FramedStream {
     }
 
     /// The stream underneath (for credentials, timeouts, nonblocking mode, polling).
+    /// Whether frames move through shared memory (negotiated in the hello, Linux).
+    pub fn is_shared_memory(&self) -> bool {
+        #[cfg(target_os = "linux")]
+        return self.shm.is_some();
+        #[cfg(not(target_os = "linux"))]
+        return false;
+    }
+
+    /// Sets how long `recv_frame`/`recv` and `send_frame`/`send` may block, on
+    /// whichever transport carries the frames (`None`: no limit).
+    pub fn set_timeouts(
+        &mut self,
+        read: Option<Duration>,
+        write: Option<Duration>,
+    ) -> Result<(), Error> {
+        #[cfg(target_os = "linux")]
+        if let Some(shm) = &mut self.shm {
+            shm.set_read_timeout(read);
+            shm.set_write_timeout(write);
+            return Ok(());
+        }
+        self.stream.set_read_timeout(read)?;
+        self.stream.set_write_timeout(write)
+    }
+
+    /// The underlying socket. With shared memory it carries no frames.
     pub fn get_ref(&self) -> &Stream {
         &self.stream
     }
 
     /// The stream and whatever bytes were received but not yet returned as frames.
+    /// With shared memory the mapping is closed (the peer sees the end of the
+    /// stream) and bytes still in the ring are dropped.
     pub fn into_parts(self) -> (Stream, Vec<u8>) {
         let rest = self.decoder.buffered().to_vec();
         (self.stream, rest)
@@ -638,6 +696,97 @@ fn handshake(
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Sets up the shared-memory transport when both hellos offer it and the socket
+/// says who offers: the side bound to the name (the server) creates the mapping, the
+/// side with an unnamed socket (the client) accepts it. Between two unnamed sockets
+/// (`Stream::pair`) the frames stay on the socket.
+///
+/// Wire order after the hellos: the client sends one `READY` byte (so the server's
+/// hello reader cannot swallow the descriptors), the server sends the offer with the
+/// descriptors, the client validates it and acknowledges.
+#[cfg(target_os = "linux")]
+fn negotiate_shm(
+    stream: &Stream,
+    local: &Hello,
+    peer: &Hello,
+    decoder: &mut Decoder,
+    options: &FrameOptions,
+) -> Result<Option<crate::shm::ShmStream>, Error> {
+    use crate::shm::{ShmOptions, ShmStream};
+    const READY: u8 = b'R';
+    if !local
+        .transports
+        .intersection(peer.transports)
+        .contains(Transports::SHARED_MEMORY)
+    {
+        return Ok(None);
+    }
+    let named = |peer: bool| -> Result<bool, Error> {
+        // SAFETY: an all-zero sockaddr_un is a valid buffer for get{sock,peer}name.
+        let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+        let fd = std::os::fd::AsRawFd::as_raw_fd(stream);
+        let ptr = (&mut addr as *mut libc::sockaddr_un).cast::<libc::sockaddr>();
+        // SAFETY: `addr`/`len` describe a valid, writable sockaddr_un buffer.
+        let r = unsafe {
+            if peer {
+                libc::getpeername(fd, ptr, &mut len)
+            } else {
+                libc::getsockname(fd, ptr, &mut len)
+            }
+        };
+        if r == -1 {
+            return Err(Error::from(std::io::Error::last_os_error()));
+        }
+        // An unnamed socket's address is the family alone.
+        Ok(len as usize > std::mem::size_of::<libc::sa_family_t>())
+    };
+    let (me, them) = (named(false)?, named(true)?);
+    let shm_options = ShmOptions::new().handshake_timeout(options.handshake_timeout);
+    let (read_timeout, write_timeout) = (stream.read_timeout()?, stream.write_timeout()?);
+    let mut shm = if me && !them {
+        // Server: wait for READY (it may already sit in the hello buffer).
+        if decoder.buffered().is_empty() {
+            let mut byte = [0u8; 1];
+            let deadline = std::time::Instant::now() + options.handshake_timeout;
+            loop {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() || !stream.wait_readable(Some(left))? {
+                    return Err(no_hello(options.handshake_timeout));
+                }
+                match stream.try_read(&mut byte) {
+                    Ok(0) => return Err(closed_before_hello()),
+                    Ok(_) => break,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if byte[0] != READY {
+                return Err(Error::new(
+                    ErrorKind::ProtocolMismatch,
+                    "the peer offered shared memory but did not follow the protocol",
+                ));
+            }
+        } else if decoder.buffered() == [READY] {
+            decoder.consume(1);
+        } else {
+            return Err(Error::new(
+                ErrorKind::ProtocolMismatch,
+                "the peer sent data before the shared-memory handshake",
+            ));
+        }
+        ShmStream::offer(stream.try_clone()?, &shm_options)?
+    } else if them && !me {
+        send_whole(stream, &[READY], &[])?;
+        ShmStream::accept_offer(stream.try_clone()?, &shm_options)?
+    } else {
+        return Ok(None);
+    };
+    shm.set_read_timeout(read_timeout);
+    shm.set_write_timeout(write_timeout);
+    Ok(Some(shm))
 }
 
 /// Looks at the bytes received so far: the peer's hello once all 16 bytes are there,

@@ -460,7 +460,11 @@ impl FramedStream {
     /// Performs the handshake on a connected stream (both sides call this), waiting at most
     /// the options' handshake timeout for the peer's hello.
     pub async fn new(stream: Stream, options: FrameOptions) -> Result<FramedStream, Error> {
-        let local = Hello::new(&options);
+        let mut local = Hello::new(&options);
+        // The async stream carries frames on the socket only; never offer shared memory.
+        local.transports = crate::Transports::from_bits(
+            local.transports.bits() & !crate::Transports::SHARED_MEMORY.bits(),
+        );
         let mut decoder = Decoder::new(options.max_frame_len());
         stream.write_parts(&[&local.encode()]).await?;
         let timeout = options.handshake_timeout_len();

@@ -13,6 +13,9 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use ringlink_unix::shm::{ShmOptions, ShmStream};
+use ringlink_unix::{
+    ConnectOptions, FrameOptions, FramedStream, Listener, ListenerOptions, Transports,
+};
 
 const CHILD_ENV: &str = "RINGLINK_SHM_CHILD";
 
@@ -163,6 +166,20 @@ fn child_process_entry() {
                 .collect();
             for t in threads {
                 t.join().unwrap();
+            }
+        }
+        "framed-client" => {
+            // Connects through ringlink's secure socket, negotiates shared memory in
+            // the hello, and echoes typed messages until the server closes.
+            let options =
+                FrameOptions::new().transports(Transports::SOCKET.union(Transports::SHARED_MEMORY));
+            let connect = ConnectOptions::new()
+                .timeout(Duration::from_secs(20))
+                .wait_for_server(true);
+            let mut f = FramedStream::connect(path, connect, options).unwrap();
+            assert!(f.is_shared_memory(), "both sides offered shared memory");
+            while let Some(msg) = f.recv::<(u32, Vec<u8>)>().unwrap() {
+                f.send(&msg).unwrap();
             }
         }
         other => panic!("unknown child role {other}"),
@@ -353,4 +370,49 @@ fn many_connections_at_once() {
         w.join().unwrap();
     }
     assert!(wait_child(child, Duration::from_secs(30)).success());
+}
+
+#[test]
+fn framed_mode_negotiates_shared_memory_across_processes() {
+    let path = temp_socket("framed");
+    let listener = Listener::bind(&path, ListenerOptions::new()).unwrap();
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "child_process_entry",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, format!("framed-client:{}", path.display()))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stream = listener.accept().unwrap();
+    let options =
+        FrameOptions::new().transports(Transports::SOCKET.union(Transports::SHARED_MEMORY));
+    let mut f = FramedStream::new(stream, options).unwrap();
+    assert!(f.is_shared_memory(), "the hello negotiated shared memory");
+    f.set_timeouts(Some(Duration::from_secs(20)), Some(Duration::from_secs(20)))
+        .unwrap();
+    for i in 0..2000u32 {
+        let msg = (i, vec![i as u8; (i as usize * 37) % 3000]);
+        f.send(&msg).unwrap();
+        let back: (u32, Vec<u8>) = f.recv().unwrap().expect("an echo, not end of stream");
+        assert_eq!(back, msg);
+    }
+    drop(f);
+    assert!(wait_child(child, Duration::from_secs(20)).success());
+}
+
+#[test]
+fn framed_mode_stays_on_the_socket_unless_both_offer_shared_memory() {
+    let (a, b) = ringlink_unix::Stream::pair().unwrap();
+    let shm = FrameOptions::new().transports(Transports::SOCKET.union(Transports::SHARED_MEMORY));
+    let t = std::thread::spawn(move || FramedStream::new(b, FrameOptions::new()).unwrap());
+    let mut a = FramedStream::new(a, shm).unwrap();
+    let mut b = t.join().unwrap();
+    assert!(!a.is_shared_memory() && !b.is_shared_memory());
+    a.send(&7u8).unwrap();
+    assert_eq!(b.recv::<u8>().unwrap(), Some(7));
 }
