@@ -4,7 +4,8 @@
 //! `fuzz/Cargo.toml` is fuzzed without touching xtask. cargo-fuzz needs a
 //! nightly compiler (sanitizers): it runs under `rustup run nightly`. Builds go
 //! to `target/fuzz`; the corpus grows in `fuzz/corpus/<target>` across runs, and
-//! a crash leaves its input in `fuzz/artifacts/<target>`.
+//! a crash leaves its input in `fuzz/artifacts/<target>`. Inputs committed under
+//! `fuzz/seeds/<target>` (crashes found before, once fixed) run first every time.
 
 use std::process::Command;
 use std::time::Instant;
@@ -28,7 +29,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
 
 /// Fuzzes every target for `seconds` each.
 pub fn fuzz_all(seconds: u64) -> Result<(), String> {
-    if !project_root().join("fuzz/Cargo.toml").exists() {
+    let fuzz_dir = project_root().join("fuzz");
+    if !fuzz_dir.join("Cargo.toml").exists() {
         println!("fuzz: skipped, fuzz/Cargo.toml does not exist yet");
         return Ok(());
     }
@@ -44,14 +46,22 @@ pub fn fuzz_all(seconds: u64) -> Result<(), String> {
     println!("fuzz: {} for {seconds} s each", targets.join(", "));
     for target in targets {
         let start = Instant::now();
-        cmd::run(
-            cargo_fuzz()
-                .args(["run", target, "--target-dir"])
-                .arg(target_dir().join("fuzz"))
-                .arg("--")
-                .arg(format!("-max_total_time={seconds}")),
-        )
-        .map_err(|e| format!("fuzz target `{target}`: {e}"))?;
+        // The growing corpus first (libFuzzer adds new inputs to the first
+        // directory), then the committed seeds: inputs that once found a bug,
+        // replayed before any new input is tried.
+        let corpus = fuzz_dir.join("corpus").join(target);
+        std::fs::create_dir_all(&corpus)
+            .map_err(|e| format!("cannot create {}: {e}", corpus.display()))?;
+        let mut run = cargo_fuzz();
+        run.args(["run", target, "--target-dir"])
+            .arg(target_dir().join("fuzz"))
+            .arg(&corpus);
+        let seeds = fuzz_dir.join("seeds").join(target);
+        if seeds.is_dir() {
+            run.arg(&seeds);
+        }
+        run.arg("--").arg(format!("-max_total_time={seconds}"));
+        cmd::run(&mut run).map_err(|e| format!("fuzz target `{target}`: {e}"))?;
         println!(
             "fuzz: {target} clean after {:.1} s",
             start.elapsed().as_secs_f64()
