@@ -389,10 +389,18 @@ impl<'a> Producer<'a> {
     unsafe fn new(ring: RingRef<'a>) -> Self {
         let tail = ring.header.producer.tail.load(Ordering::Relaxed);
         let head = ring.header.consumer.head.load(Ordering::Acquire);
+        // Both indices come from memory a peer may have corrupted before we
+        // attached: if they are impossible, start as if the ring were full, so
+        // the first operation re-reads `head` and reports the corruption.
+        let head_cache = if tail.wrapping_sub(head) <= ring.cap {
+            head
+        } else {
+            tail.wrapping_sub(ring.cap)
+        };
         Producer {
             ring,
             tail,
-            head_cache: head,
+            head_cache,
         }
     }
 
@@ -1190,5 +1198,21 @@ mod tests {
             tx.write(&[0; 16]),
             Err(RingError::Corrupted { .. })
         ));
+    }
+
+    #[test]
+    fn producer_attached_to_corrupted_indices_reports_them() {
+        // Found by the `attach_ring` fuzz target: the producer trusted the
+        // indices it started from, and computing its free space overflowed.
+        let mut mem = Mem([0; HEADER_SIZE + 16]);
+        let p = mem.0.as_mut_ptr();
+        // SAFETY: `mem` is valid and exclusive for the ring's lifetime.
+        let ring = unsafe { RawRing::init(p, HEADER_SIZE + 16, 16) }.unwrap();
+        ring.header().producer.tail.store(1000, Ordering::Relaxed);
+        // SAFETY: the only producer of the ring.
+        let mut tx = unsafe { ring.producer() };
+        assert!(matches!(tx.write(b"x"), Err(RingError::Corrupted { .. })));
+        assert!(matches!(tx.grant_max(1), Err(GrantError::Corrupted(_))));
+        assert!(tx.free().is_err());
     }
 }
