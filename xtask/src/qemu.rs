@@ -200,17 +200,13 @@ fn defmt_print() -> Result<PathBuf, String> {
 /// Builds the firmware binaries `bins` with cargo `features` (release profile:
 /// opt-level "s") and returns their ELF paths, in order.
 fn build(bins: &[&str], features: &[&str]) -> Result<Vec<PathBuf>, String> {
-    // rustc-web's `rust-lld` is a link to `lld-22`, which Debian ships separately.
-    if find_tool("rust-lld").is_none_or(|lld| std::fs::metadata(lld).is_err()) {
-        return Err(
-            "rust-lld (the linker) is missing or dangling: `apt-get install rust-web-llvm lld-22`"
-                .to_string(),
-        );
-    }
     let target_dir = firmware_target_dir();
     // `firmware/.cargo/config.toml` (target, linker scripts, DEFMT_LOG) applies
     // because cargo runs from the firmware directory.
     let mut cmd = debian_cargo("core");
+    if let Some(linker) = fallback_linker()? {
+        cmd.env("CARGO_TARGET_THUMBV7M_NONE_EABI_LINKER", linker);
+    }
     cmd.current_dir(project_root().join("firmware"))
         .env("CARGO_TARGET_DIR", &target_dir)
         .args(["build", "--release", "--target", TARGET]);
@@ -223,6 +219,43 @@ fn build(bins: &[&str], features: &[&str]) -> Result<Vec<PathBuf>, String> {
     cmd::run(&mut cmd).map_err(|e| format!("firmware build: {e}"))?;
     let dir = target_dir.join(TARGET).join("release");
     Ok(bins.iter().map(|bin| dir.join(bin)).collect())
+}
+
+/// `None` when `rust-lld` on `PATH` works (the firmware's cargo config names it),
+/// else another `rust-lld` to link with: rustc-web's is a link to `lld-22`, which
+/// Debian ships in a package of its own, and rustup toolchains carry one too.
+fn fallback_linker() -> Result<Option<PathBuf>, String> {
+    // `is_file` follows the link, so a dangling `rust-lld` does not count.
+    if find_tool("rust-lld").is_some() {
+        return Ok(None);
+    }
+    let rustup_home = std::env::var_os("RUSTUP_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".rustup")));
+    let toolchains = rustup_home.map(|home| home.join("toolchains"));
+    let found = toolchains
+        .and_then(|dir| std::fs::read_dir(dir).ok())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|toolchain| std::fs::read_dir(toolchain.path().join("lib/rustlib")).ok())
+        .flatten()
+        .flatten()
+        .map(|host| host.path().join("bin/rust-lld"))
+        .find(|lld| lld.is_file());
+    match found {
+        Some(lld) => {
+            println!(
+                "qemu: rust-lld on PATH is missing or dangling; linking with {}",
+                lld.display()
+            );
+            Ok(Some(lld))
+        }
+        None => Err(
+            "rust-lld (the linker) is missing or dangling: `apt-get install rust-web-llvm lld-22`"
+                .to_string(),
+        ),
+    }
 }
 
 /// How one QEMU run ended.
