@@ -18,6 +18,7 @@ const APT_PACKAGES: &[(&str, &str)] = &[
         "rust-web-llvm",
         "rust-lld, the linker of the Cortex-M binaries",
     ),
+    ("lld-22", "what rust-web-llvm's rust-lld links to"),
     ("gcc-mingw-w64-x86-64", "linker for x86_64-pc-windows-gnu"),
     ("wine64", "runs the Windows binaries"),
     ("qemu-system-arm", "runs the Cortex-M binaries"),
