@@ -233,3 +233,109 @@ fn help_explains_names() {
         "{text}"
     );
 }
+
+const QT_ECHO_SERVER: &str = r#"
+import sys
+from PyQt5.QtCore import QCoreApplication, QTimer
+from PyQt5.QtNetwork import QLocalServer
+app = QCoreApplication(sys.argv)
+server = QLocalServer()
+if not server.listen(sys.argv[1]):
+    print("error", server.errorString(), flush=True)
+    sys.exit(1)
+print("listening", server.fullServerName(), flush=True)
+conns = []
+def on_new():
+    s = server.nextPendingConnection()
+    conns.append(s)
+    s.readyRead.connect(lambda: s.write(s.readAll()))
+server.newConnection.connect(on_new)
+QTimer.singleShot(20000, app.quit)
+app.exec_()
+"#;
+
+const QT_CLIENT: &str = r#"
+import sys
+from PyQt5.QtCore import QCoreApplication
+from PyQt5.QtNetwork import QLocalSocket
+app = QCoreApplication(sys.argv)
+s = QLocalSocket()
+s.connectToServer(sys.argv[1])
+if not s.waitForConnected(5000):
+    print("error", s.errorString(), flush=True)
+    sys.exit(1)
+s.write(b"hello from Qt\n")
+s.waitForBytesWritten(5000)
+data = b""
+while len(data) < 14 and s.waitForReadyRead(5000):
+    data += bytes(s.readAll())
+sys.stdout.write(data.decode())
+"#;
+
+/// A Python with PyQt5's QtNetwork, if this machine has one.
+fn python_with_qt() -> Option<&'static str> {
+    ["/usr/bin/python3", "python3"].into_iter().find(|python| {
+        Command::new(python)
+            .args([
+                "-c",
+                "from PyQt5.QtNetwork import QLocalServer, QLocalSocket",
+            ])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}
+
+#[test]
+fn qt_local_sockets_and_ringlink_talk_both_ways() {
+    let Some(python) = python_with_qt() else {
+        eprintln!(
+            "SKIPPED qt_local_sockets_and_ringlink_talk_both_ways: no python3 with PyQt5 (apt install python3-pyqt5)"
+        );
+        return;
+    };
+    // Qt and ringlink resolve `--qt` names in $TMPDIR; give both the same private one.
+    let rt = Runtime::new("qt");
+    std::fs::write(rt.0.join("server.py"), QT_ECHO_SERVER).unwrap();
+    std::fs::write(rt.0.join("client.py"), QT_CLIENT).unwrap();
+
+    // A Qt server, a ringlink client.
+    let mut qt = Command::new(python);
+    qt.arg(rt.0.join("server.py"))
+        .arg("qtname")
+        .env("TMPDIR", &rt.0);
+    let mut qt = qt.stdout(Stdio::piped()).spawn().unwrap();
+    let mut first = String::new();
+    BufReader::new(qt.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(
+        first.trim(),
+        format!("listening {}", rt.0.join("qtname").display())
+    );
+    let mut connect = rt.command();
+    connect
+        .args(["connect", "qtname", "--qt"])
+        .env("TMPDIR", &rt.0);
+    let out = run_with_input(connect, b"hi from ringlink\n");
+    let _ = qt.kill();
+    let _ = qt.wait();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi from ringlink\n");
+
+    // A ringlink server, a Qt client.
+    let mut listen = rt.command();
+    listen
+        .args(["listen", "rlname", "--qt", "--echo"])
+        .env("TMPDIR", &rt.0);
+    let server = Server::start(listen);
+    let mut client = Command::new(python);
+    client
+        .arg(rt.0.join("client.py"))
+        .arg("rlname")
+        .env("TMPDIR", &rt.0);
+    let out = run_with_input(client, b"");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from Qt\n");
+    server.expect("closed (14 bytes in, 14 out)", Duration::from_secs(10));
+}

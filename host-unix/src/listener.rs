@@ -474,7 +474,10 @@ fn bind_in_place(
     mode: u32,
     name: &Name,
 ) -> Result<(), Error> {
-    sys::fchmod(fd, mode).map_err(Error::os)?;
+    // Elsewhere `fchmod` on a socket fails or does not carry over to the file.
+    if cfg!(any(target_os = "linux", target_os = "android")) {
+        sys::fchmod(fd, mode).map_err(Error::os)?;
+    }
     sys::bind(fd.as_raw_fd(), addr).map_err(|e| bind_error(e, name))?;
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(|e| {
         let _ = fs::remove_file(path);

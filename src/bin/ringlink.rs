@@ -49,8 +49,12 @@ enum Command {
     /// Connect to NAME: stdin goes to the server, what it sends goes to stdout.
     ///
     /// Ends when the server closes the connection (after stdin ends, ringlink says so to the
-    /// server). With --framed, each stdin line is one frame and each frame received is
-    /// printed as a line.
+    /// server by shutting down its side). With --framed, each stdin line is one frame and each
+    /// frame received is printed as a line.
+    ///
+    /// With --qt (or --keep-open) the connection is not half-closed, because Qt's
+    /// QLocalSocket treats that as a disconnect and drops its unsent replies; connect then
+    /// exits when the server closes or --idle seconds after stdin ended and nothing arrived.
     #[command(
         after_help = "Examples:\n  echo hi | ringlink connect demo\n  ringlink connect demo --wait --timeout 10"
     )]
@@ -66,6 +70,12 @@ enum Command {
         /// Give up connecting after this many seconds.
         #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
         timeout: f64,
+        /// Do not half-close when stdin ends (the default with --qt).
+        #[arg(long)]
+        keep_open: bool,
+        /// With --keep-open: exit this many seconds after stdin ended and nothing arrived.
+        #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
+        idle: f64,
     },
     /// Exit 0 when a live server answers on NAME, 1 otherwise (prints what it found).
     Probe {
@@ -147,7 +157,15 @@ mod imp {
                 framed,
                 wait,
                 timeout,
-            } => connect(&name, framed, wait, timeout),
+                keep_open,
+                idle,
+            } => connect(
+                &name,
+                framed,
+                wait,
+                timeout,
+                (keep_open || name.qt).then_some(idle),
+            ),
             Command::Probe { name } => probe(&name),
             Command::Ls { qt } => ls(qt),
         };
@@ -325,34 +343,69 @@ mod imp {
         }
     }
 
-    fn connect(args: &NameArgs, framed: bool, wait: bool, timeout: f64) -> Result<i32, Error> {
-        let name = resolve(args)?;
-        let timeout = Duration::try_from_secs_f64(timeout).map_err(|_| {
+    fn seconds(flag: &str, value: f64) -> Result<Duration, Error> {
+        Duration::try_from_secs_f64(value).map_err(|_| {
             Error::new(
                 ErrorKind::InvalidName,
-                format!("--timeout {timeout} is not a number of seconds"),
+                format!("{flag} {value} is not a number of seconds"),
             )
-        })?;
+        })
+    }
+
+    fn connect(
+        args: &NameArgs,
+        framed: bool,
+        wait: bool,
+        timeout: f64,
+        keep_open_idle: Option<f64>,
+    ) -> Result<i32, Error> {
+        let name = resolve(args)?;
+        let timeout = seconds("--timeout", timeout)?;
+        let idle = keep_open_idle.map(|i| seconds("--idle", i)).transpose()?;
         let options = ConnectOptions::new().timeout(timeout).wait_for_server(wait);
         let stream = Stream::connect(&name, options)?;
         if framed {
             connect_framed(stream)
         } else {
-            connect_raw(stream)
+            connect_raw(stream, idle)
         }
     }
 
-    fn connect_raw(stream: Stream) -> Result<i32, Error> {
+    /// stdin → socket, socket → stdout. Without `idle`, half-closes at the end of stdin
+    /// and runs until the server closes; with it, keeps the connection open and also stops
+    /// once stdin has ended and nothing arrived for `idle`.
+    fn connect_raw(stream: Stream, idle: Option<Duration>) -> Result<i32, Error> {
         let (mut reader, mut writer) = stream.into_split();
-        // stdin → socket; at end of input, shut down writing so the server sees end of stream.
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let _ = io::copy(&mut io::stdin().lock(), &mut writer);
-            drop(writer);
+            if idle.is_none() {
+                drop(writer); // shuts down writing: the server sees end of stream
+            } else {
+                // Hand the write half over, so dropping it does not half-close.
+                let _ = done_tx.send(writer);
+            }
         });
+        if let Some(idle) = idle {
+            reader.stream().set_read_timeout(Some(idle))?;
+        }
+        let mut stdin_done = None;
         let mut out = io::stdout().lock();
         let mut buf = vec![0u8; 64 * 1024];
         loop {
-            let n = reader.read(&mut buf).map_err(Error::from)?;
+            if stdin_done.is_none() {
+                stdin_done = done_rx.try_recv().ok();
+            }
+            let n = match reader.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if idle.is_some() && e.kind() == io::ErrorKind::TimedOut => {
+                    if stdin_done.is_some() || done_rx.try_recv().is_ok() {
+                        return Ok(0);
+                    }
+                    continue;
+                }
+                Err(e) => return Err(Error::from(e)),
+            };
             if n == 0 {
                 return Ok(0);
             }
