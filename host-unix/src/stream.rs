@@ -263,13 +263,15 @@ impl Stream {
     }
 
     /// Waits until the stream is readable (data or end of stream) for at most `timeout`
-    /// (`None`: forever); `Ok(false)` on timeout.
+    /// (`None`: forever); `Ok(false)` on timeout. A signal may end the wait early with
+    /// `Ok(true)`, so follow it with [`try_read`](Self::try_read) and expect `WouldBlock`.
     pub fn wait_readable(&self, timeout: Option<Duration>) -> Result<bool, Error> {
         sys::poll(self.fd.as_raw_fd(), true, timeout).map_err(Error::os)
     }
 
     /// Waits until the stream is writable for at most `timeout` (`None`: forever);
-    /// `Ok(false)` on timeout.
+    /// `Ok(false)` on timeout. Like [`wait_readable`](Self::wait_readable), it may return
+    /// `Ok(true)` early when a signal arrives.
     pub fn wait_writable(&self, timeout: Option<Duration>) -> Result<bool, Error> {
         sys::poll(self.fd.as_raw_fd(), false, timeout).map_err(Error::os)
     }
