@@ -11,56 +11,24 @@ use crate::{cargo, cmd, project_root};
 /// Seconds each fuzz target runs in CI: a smoke test, not a campaign.
 const FUZZ_SMOKE_SECONDS: u64 = 20;
 
-/// One named step of the run.
-struct Step {
-    name: &'static str,
-    run: fn() -> Result<(), String>,
-}
+/// A step: its name, and what it runs.
+type Step = (&'static str, fn() -> Result<(), String>);
 
 /// The steps, in order: cheap checks first, so a formatting slip fails in seconds.
+/// One line per step; a task of another issue joins with one line here.
+#[rustfmt::skip]
 const STEPS: &[Step] = &[
-    Step {
-        name: "setup",
-        run: || crate::setup::run(&[]),
-    },
-    Step {
-        name: "tidy",
-        run: || crate::tidy::run(&[]),
-    },
-    Step {
-        name: "fmt",
-        run: fmt,
-    },
-    Step {
-        name: "clippy",
-        run: clippy,
-    },
-    Step {
-        name: "test",
-        run: test,
-    },
-    Step {
-        name: "loom",
-        run: || crate::loom::run(&[]),
-    },
-    Step {
-        name: "doc",
-        run: doc,
-    },
-    Step {
-        name: "cross",
-        run: || crate::cross::run(&[]),
-    },
-    Step {
-        name: "fuzz",
-        run: || crate::fuzz::fuzz_all(FUZZ_SMOKE_SECONDS),
-    },
-    // Tasks of other issues join here, one line each, once they are built:
-    Step {
-        name: "qemu",
-        run: || crate::qemu::run(&[]),
-    },
-    // Step { name: "wine", run: || crate::wine::run(&[]) },
+    ("setup", || crate::setup::run(&[])),
+    ("tidy", || crate::tidy::run(&[])),
+    ("fmt", fmt),
+    ("clippy", clippy),
+    ("test", test),
+    ("loom", || crate::loom::run(&[])),
+    ("doc", doc),
+    ("cross", || crate::cross::run(&[])),
+    ("fuzz", || crate::fuzz::fuzz_all(FUZZ_SMOKE_SECONDS)),
+    ("qemu", || crate::qemu::run(&[])),
+    // ("wine", || crate::wine::run(&[])),  // once `cargo xtask wine` is built
 ];
 
 /// Runs the task: `cargo xtask ci [--skip <step>]...`.
@@ -69,11 +37,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match (arg.as_str(), args.next()) {
-            ("--skip", Some(name)) if STEPS.iter().any(|s| s.name == name) => {
+            ("--skip", Some(name)) if STEPS.iter().any(|(step, _)| step == name) => {
                 skipped.push(name.as_str())
             }
             _ => {
-                let names: Vec<&str> = STEPS.iter().map(|s| s.name).collect();
+                let names: Vec<&str> = STEPS.iter().map(|(step, _)| *step).collect();
                 return Err(format!(
                     "usage: cargo xtask ci [--skip <step>]...; steps: {}",
                     names.join(", ")
@@ -85,25 +53,25 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let started = Instant::now();
     let mut times = Vec::new();
     let total = STEPS.len();
-    for (i, step) in STEPS.iter().enumerate() {
-        if skipped.contains(&step.name) {
-            println!("\n==> [{}/{total}] {}: skipped (--skip)", i + 1, step.name);
+    for (i, &(name, step)) in STEPS.iter().enumerate() {
+        if skipped.contains(&name) {
+            println!("\n==> [{}/{total}] {}: skipped (--skip)", i + 1, name);
             continue;
         }
-        println!("\n==> [{}/{total}] {}", i + 1, step.name);
+        println!("\n==> [{}/{total}] {}", i + 1, name);
         let step_start = Instant::now();
-        let result = (step.run)();
+        let result = step();
         let took = step_start.elapsed();
         if let Err(e) = result {
-            println!("<== {} FAILED after {}", step.name, human(took));
+            println!("<== {} FAILED after {}", name, human(took));
             return Err(format!(
                 "ci failed at step `{}` (after {} in all): {e}",
-                step.name,
+                name,
                 human(started.elapsed())
             ));
         }
-        println!("<== {} ok in {}", step.name, human(took));
-        times.push(format!("{} {}", step.name, human(took)));
+        println!("<== {} ok in {}", name, human(took));
+        times.push(format!("{} {}", name, human(took)));
     }
     println!(
         "\nci: {} steps passed in {} ({})",

@@ -29,7 +29,8 @@ tasks:
   loom                run the loom models of the ring (core/tests/loom.rs)
   fuzz [--seconds N]  run every fuzz target for N seconds (default 60)
   tidy                check that every .rs file opens with a `//!` line
-  bench | qemu | wine tasks of their own issues";
+  qemu | size        the Cortex-M self-test under QEMU, and footprints (firmware/)
+  bench | wine        tasks of their own issues";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
