@@ -1,0 +1,163 @@
+//! Facts about the machine and this process: CPU, load, memory high-water mark,
+//! open-file and thread budgets. Linux `/proc` and cgroup files; absent facts are `None`.
+
+use std::fs;
+
+use serde::Serialize;
+
+/// The machine a run was measured on, written into the JSON report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    /// `model name` of the first CPU.
+    pub cpu: Option<String>,
+    /// Logical CPUs available to this process.
+    pub cores: usize,
+    /// Kernel release (`uname -r`).
+    pub kernel: Option<String>,
+    /// `std::env::consts::OS` / `ARCH`.
+    pub os: String,
+    /// Total memory in MiB.
+    pub memory_mib: Option<u64>,
+    /// 1-minute load average when the run started: other work on the machine skews figures.
+    pub load_average_at_start: Option<f64>,
+    /// Soft `RLIMIT_NOFILE` after raising it to the hard limit.
+    pub open_file_limit: Option<u64>,
+    /// How many more threads this process may start (cgroup `pids`, `threads-max`, `RLIMIT_NPROC`).
+    pub thread_budget: Option<u64>,
+    /// Whether `--quick` shortened the run.
+    pub quick: bool,
+}
+
+impl Machine {
+    /// Collects the facts now.
+    pub fn probe(quick: bool) -> Machine {
+        let cpu = fs::read_to_string("/proc/cpuinfo").ok().and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        });
+        let kernel = fs::read_to_string("/proc/sys/kernel/osrelease")
+            .ok()
+            .map(|s| s.trim().to_string());
+        let memory_mib = fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(|kib| kib / 1024)
+        });
+        Machine {
+            cpu,
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            kernel,
+            os: format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH),
+            memory_mib,
+            load_average_at_start: load_average(),
+            open_file_limit: open_file_limit(),
+            thread_budget: thread_budget(),
+            quick,
+        }
+    }
+}
+
+/// The 1-minute load average.
+pub fn load_average() -> Option<f64> {
+    fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+}
+
+/// A `kB` field of `/proc/self/status` (`"VmRSS"`, `"VmHWM"`), in KiB.
+pub fn status_kib(field: &str) -> Option<u64> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    status.lines().find_map(|line| {
+        let rest = line.strip_prefix(field)?.strip_prefix(':')?;
+        rest.split_whitespace().next()?.parse().ok()
+    })
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit (10,000 connections need about
+/// 20,000 descriptors in one process) and returns the new soft limit.
+pub fn raise_open_file_limit() -> std::io::Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid, writable `rlimit`.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if lim.rlim_cur < lim.rlim_max {
+        lim.rlim_cur = lim.rlim_max;
+        // SAFETY: `lim` is a valid `rlimit` with `rlim_cur <= rlim_max`.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(lim.rlim_cur)
+}
+
+/// The soft `RLIMIT_NOFILE`.
+pub fn open_file_limit() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid, writable `rlimit`.
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0).then_some(lim.rlim_cur)
+}
+
+/// How many more threads this process may start: the smallest of the cgroup's free
+/// `pids`, the kernel's `threads-max` and `RLIMIT_NPROC` (each when known).
+pub fn thread_budget() -> Option<u64> {
+    let read_u64 =
+        |path: &str| -> Option<u64> { fs::read_to_string(path).ok()?.trim().parse().ok() };
+    let mut budget: Option<u64> = None;
+    let mut limit = |v: u64| budget = Some(budget.map_or(v, |b| b.min(v)));
+    if let Some(path) = fs::read_to_string("/proc/self/cgroup").ok().and_then(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("0::").map(|p| p.trim().to_string()))
+    }) {
+        let dir = format!("/sys/fs/cgroup{}", path.trim_end_matches('/'));
+        if let (Some(max), Some(current)) = (
+            read_u64(&format!("{dir}/pids.max")),
+            read_u64(&format!("{dir}/pids.current")),
+        ) {
+            limit(max.saturating_sub(current));
+        }
+    }
+    if let Some(max) = read_u64("/proc/sys/kernel/threads-max") {
+        limit(max);
+    }
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid, writable `rlimit`.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NPROC, &mut lim) } == 0
+        && lim.rlim_cur != libc::RLIM_INFINITY
+    {
+        limit(lim.rlim_cur);
+    }
+    budget
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_own_memory_figures() {
+        let rss = status_kib("VmRSS").expect("VmRSS on Linux");
+        let hwm = status_kib("VmHWM").expect("VmHWM on Linux");
+        assert!(rss > 0 && hwm >= rss, "rss {rss} hwm {hwm}");
+        assert_eq!(status_kib("NoSuchField"), None);
+    }
+
+    #[test]
+    fn open_file_limit_rises_to_the_hard_limit() {
+        let raised = raise_open_file_limit().unwrap();
+        assert_eq!(open_file_limit(), Some(raised));
+    }
+}

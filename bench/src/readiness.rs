@@ -1,0 +1,286 @@
+//! One thread driving many nonblocking connections with `epoll` (through mio), as a
+//! `QLocalSocket` event loop does: the echo server and the timed client used by every
+//! transport that offers nonblocking `try_read`/`try_write` on a file descriptor.
+//!
+//! Readiness is edge-triggered, so a side must drain a socket before it waits again.
+//! Every read buffer holds `chunk + 1` bytes while at most `chunk` bytes are ever in
+//! flight per connection: a read that returns fewer bytes than the buffer holds has
+//! emptied the socket, and no second read (to see `EAGAIN`) is needed. Tokio's
+//! `poll_read` uses the same rule.
+
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+
+use crate::workload::{
+    BenchError, ClientOutcome, ClientPlan, EchoPlan, IoContext, Limit, Stop, is_disconnect,
+};
+
+/// A connected stream with nonblocking reads and writes (`WouldBlock` when nothing moves).
+pub trait NonblockingStream: AsRawFd {
+    /// Reads what is there; `Ok(0)` at end of stream.
+    fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Writes what fits.
+    fn try_write(&mut self, buf: &[u8]) -> io::Result<usize>;
+}
+
+/// A listening socket with a nonblocking accept.
+pub trait NonblockingListener: AsRawFd {
+    /// What `try_accept` yields.
+    type Stream: NonblockingStream;
+    /// Accepts a pending connection (already nonblocking) or fails with `WouldBlock`.
+    fn try_accept(&mut self) -> io::Result<Self::Stream>;
+}
+
+const LISTENER: Token = Token(usize::MAX);
+/// Longest single wait, so deadlines and cancellation are noticed.
+const TICK: Duration = Duration::from_millis(50);
+
+fn register(poll: &Poll, fd: RawFd, token: Token, interest: Interest) -> Result<(), BenchError> {
+    poll.registry()
+        .register(&mut SourceFd(&fd), token, interest)
+        .during("registering with epoll")
+}
+
+/// One server-side connection: echoes `buf[start..end]` before reading again.
+struct EchoConn<S> {
+    stream: S,
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+}
+
+impl<S: NonblockingStream> EchoConn<S> {
+    /// Moves bytes until the socket would block; `Ok(true)` once the client has closed.
+    fn pump(&mut self) -> Result<bool, BenchError> {
+        let mut drained = false;
+        loop {
+            while self.start < self.end {
+                match self.stream.try_write(&self.buf[self.start..self.end]) {
+                    Ok(n) => self.start += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if is_disconnect(&e) => return Ok(true),
+                    Err(e) => return Err(BenchError::Io("server write", e)),
+                }
+            }
+            if drained {
+                // A short read emptied the socket (see the module docs): wait for the next edge.
+                return Ok(false);
+            }
+            match self.stream.try_read(&mut self.buf) {
+                Ok(0) => return Ok(true),
+                Ok(n) => {
+                    self.start = 0;
+                    self.end = n;
+                    drained = n < self.buf.len();
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_disconnect(&e) => return Ok(true),
+                Err(e) => return Err(BenchError::Io("server read", e)),
+            }
+        }
+    }
+}
+
+/// Accepts `plan.connections` connections on `listener` (already nonblocking) and
+/// echoes on all of them from this thread until each has been closed by its client.
+pub fn serve<L: NonblockingListener>(
+    mut listener: L,
+    plan: EchoPlan,
+    limit: Limit<'_>,
+) -> Result<(), BenchError> {
+    let mut poll = Poll::new().during("creating epoll")?;
+    let mut events = Events::with_capacity(1024);
+    register(&poll, listener.as_raw_fd(), LISTENER, Interest::READABLE)?;
+    let mut conns: Vec<Option<EchoConn<L::Stream>>> = Vec::with_capacity(plan.connections);
+    let mut closed = 0;
+    while closed < plan.connections {
+        limit.check("serving")?;
+        match poll.poll(&mut events, Some(TICK.min(limit.remaining()))) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(BenchError::Io("epoll wait", e)),
+        }
+        for event in events.iter() {
+            if event.token() == LISTENER {
+                while conns.len() < plan.connections {
+                    match listener.try_accept() {
+                        Ok(stream) => {
+                            let token = Token(conns.len());
+                            register(
+                                &poll,
+                                stream.as_raw_fd(),
+                                token,
+                                Interest::READABLE | Interest::WRITABLE,
+                            )?;
+                            conns.push(Some(EchoConn {
+                                stream,
+                                buf: vec![0; plan.chunk + 1].into_boxed_slice(),
+                                start: 0,
+                                end: 0,
+                            }));
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted || is_disconnect(&e) => {}
+                        Err(e) => return Err(BenchError::Io("accept", e)),
+                    }
+                }
+                continue;
+            }
+            let slot = &mut conns[event.token().0];
+            if let Some(conn) = slot
+                && conn.pump()?
+            {
+                // Dropping the stream closes it; epoll forgets a closed descriptor.
+                *slot = None;
+                closed += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One client-side connection: `owed` bytes still to write back.
+struct ClientConn<S> {
+    stream: S,
+    owed: usize,
+    received: u64,
+    done: bool,
+}
+
+/// Times `plan` over `streams` (connected, nonblocking) from this thread.
+pub fn run_client<S: NonblockingStream>(
+    mut streams: Vec<S>,
+    plan: ClientPlan,
+    limit: Limit<'_>,
+) -> Result<ClientOutcome, BenchError> {
+    let mut poll = Poll::new().during("creating epoll")?;
+    let mut events = Events::with_capacity(1024);
+    let mut conns = Vec::with_capacity(streams.len());
+    for (i, stream) in streams.drain(..).enumerate() {
+        register(
+            &poll,
+            stream.as_raw_fd(),
+            Token(i),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        conns.push(ClientConn {
+            stream,
+            owed: plan.chunk,
+            received: 0,
+            done: false,
+        });
+    }
+    let target = match plan.stop {
+        Stop::RoundTrips(n) => n * plan.chunk as u64,
+        Stop::After(_) => u64::MAX,
+    };
+    let outgoing = vec![0x5a_u8; plan.chunk];
+    let mut buf = vec![0_u8; plan.chunk + 1];
+    let mut pending = conns.len();
+    let mut received = 0_u64;
+    let started = Instant::now();
+    for conn in &mut conns {
+        flush(conn, &outgoing)?;
+    }
+    let elapsed = loop {
+        if let Stop::After(d) = plan.stop {
+            let elapsed = started.elapsed();
+            if elapsed >= d {
+                break elapsed;
+            }
+        }
+        if pending == 0 {
+            break started.elapsed();
+        }
+        limit.check("exchanging")?;
+        let wait = match plan.stop {
+            Stop::After(d) => TICK.min(d.saturating_sub(started.elapsed())),
+            Stop::RoundTrips(_) => TICK,
+        };
+        match poll.poll(&mut events, Some(wait.min(limit.remaining()))) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(BenchError::Io("epoll wait", e)),
+        }
+        for event in events.iter() {
+            let conn = &mut conns[event.token().0];
+            if conn.done {
+                continue;
+            }
+            loop {
+                match conn.stream.try_read(&mut buf) {
+                    Ok(0) => {
+                        return Err(BenchError::Protocol(
+                            "server closed a connection early".into(),
+                        ));
+                    }
+                    Ok(n) => {
+                        conn.received += n as u64;
+                        received += n as u64;
+                        if conn.received >= target {
+                            if conn.received > target {
+                                return Err(BenchError::Protocol(
+                                    "server echoed more than it got".into(),
+                                ));
+                            }
+                            conn.done = true;
+                            pending -= 1;
+                            break;
+                        }
+                        conn.owed += n;
+                        if n < buf.len() {
+                            break;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(BenchError::Io("client read", e)),
+                }
+            }
+            if !conn.done {
+                flush(conn, &outgoing)?;
+            }
+        }
+    };
+    Ok(ClientOutcome { elapsed, received })
+}
+
+/// Writes what the connection owes until done or the socket is full.
+fn flush<S: NonblockingStream>(
+    conn: &mut ClientConn<S>,
+    outgoing: &[u8],
+) -> Result<(), BenchError> {
+    while conn.owed > 0 {
+        match conn.stream.try_write(&outgoing[..conn.owed]) {
+            Ok(n) => conn.owed -= n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(BenchError::Io("client write", e)),
+        }
+    }
+    Ok(())
+}
+
+impl NonblockingStream for std::os::unix::net::UnixStream {
+    fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        io::Read::read(self, buf)
+    }
+    fn try_write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        io::Write::write(self, buf)
+    }
+}
+
+impl NonblockingListener for std::os::unix::net::UnixListener {
+    type Stream = std::os::unix::net::UnixStream;
+    fn try_accept(&mut self) -> io::Result<Self::Stream> {
+        let (stream, _) = self.accept()?;
+        stream.set_nonblocking(true)?;
+        Ok(stream)
+    }
+}

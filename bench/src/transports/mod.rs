@@ -1,0 +1,28 @@
+//! Every transport the benchmark measures, each one implementation of
+//! [`Transport`](crate::workload::Transport).
+//!
+//! ringlink's own transports come first; the peers follow. The shared-memory transport
+//! (`ringlink-shm`) takes its place after `ringlink-framed` once `ringlink-unix` offers it.
+
+pub mod async_driven;
+pub mod interprocess_uds;
+pub mod std_uds;
+pub mod tokio_uds;
+
+use crate::workload::Transport;
+
+use async_driven::AsyncDriven;
+
+static STD: std_uds::StdUds = std_uds::StdUds;
+static TOKIO: AsyncDriven<tokio_uds::TokioUds> = AsyncDriven::new();
+static INTERPROCESS: AsyncDriven<interprocess_uds::InterprocessUds> = AsyncDriven::new();
+
+/// The socket transports, in table order; `std` is the baseline of the ratio column.
+pub fn all() -> Vec<&'static dyn Transport> {
+    vec![&STD, &TOKIO, &INTERPROCESS]
+}
+
+/// The transport called `name`.
+pub fn by_name(name: &str) -> Option<&'static dyn Transport> {
+    all().into_iter().find(|t| t.name() == name)
+}
