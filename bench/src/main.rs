@@ -168,13 +168,11 @@ fn main() {
 fn plan_jobs(cli: &Cli) -> Vec<Job> {
     let wants_case =
         |c: &str| cli.cases.is_empty() || cli.cases.iter().any(|x| x.eq_ignore_ascii_case(c));
+    let asked = |name: &str| cli.transports.iter().any(|x| x == name);
     let chosen: Vec<&'static dyn Transport> = transports::all()
         .into_iter()
-        .filter(|t| {
-            t.name() == "std"
-                || cli.transports.is_empty()
-                || cli.transports.iter().any(|x| x == t.name())
-        })
+        .filter(|t| t.name() == "std" || cli.transports.is_empty() || asked(t.name()))
+        .chain(transports::extras().into_iter().filter(|t| asked(t.name())))
         .collect();
     let mut jobs = Vec::new();
     if wants_case(PING_PONG) {

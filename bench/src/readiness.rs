@@ -3,6 +3,9 @@
 //! transport that offers nonblocking `try_read`/`try_write` on a file descriptor.
 //!
 //! Readiness is edge-triggered, so a side must drain a socket before it waits again.
+//! Sockets are registered for reading only, and for writing only while a write is
+//! blocked: a Unix socket signals "writable" each time its peer reads, and waking up
+//! for that on every round trip would double the wake-ups of a ping-pong.
 //! Every read buffer holds `chunk + 1` bytes while at most `chunk` bytes are ever in
 //! flight per connection: a read that returns fewer bytes than the buffer holds has
 //! emptied the socket, and no second read (to see `EAGAIN`) is needed. Tokio's
@@ -45,42 +48,78 @@ fn register(poll: &Poll, fd: RawFd, token: Token, interest: Interest) -> Result<
         .during("registering with epoll")
 }
 
+/// Adds or drops write interest when `blocked` differs from what is registered.
+fn watch_writes(
+    poll: &Poll,
+    fd: RawFd,
+    token: Token,
+    blocked: bool,
+    watching: &mut bool,
+) -> Result<(), BenchError> {
+    if blocked != *watching {
+        let interest = if blocked {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        poll.registry()
+            .reregister(&mut SourceFd(&fd), token, interest)
+            .during("changing epoll interest")?;
+        *watching = blocked;
+    }
+    Ok(())
+}
+
+/// What a connection needs after moving bytes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Pumped {
+    /// Waiting for input.
+    Idle,
+    /// A write would block: wait for the socket to become writable.
+    WriteBlocked,
+    /// The peer closed the connection.
+    Closed,
+}
+
 /// One server-side connection: echoes `buf[start..end]` before reading again.
 struct EchoConn<S> {
     stream: S,
     buf: Box<[u8]>,
     start: usize,
     end: usize,
+    watching_writes: bool,
 }
 
 impl<S: NonblockingStream> EchoConn<S> {
-    /// Moves bytes until the socket would block; `Ok(true)` once the client has closed.
-    fn pump(&mut self) -> Result<bool, BenchError> {
+    /// Moves bytes until the socket would block or the client has closed.
+    fn pump(&mut self) -> Result<Pumped, BenchError> {
         let mut drained = false;
         loop {
             while self.start < self.end {
                 match self.stream.try_write(&self.buf[self.start..self.end]) {
                     Ok(n) => self.start += n,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        return Ok(Pumped::WriteBlocked);
+                    }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) if is_disconnect(&e) => return Ok(true),
+                    Err(e) if is_disconnect(&e) => return Ok(Pumped::Closed),
                     Err(e) => return Err(BenchError::Io("server write", e)),
                 }
             }
             if drained {
                 // A short read emptied the socket (see the module docs): wait for the next edge.
-                return Ok(false);
+                return Ok(Pumped::Idle);
             }
             match self.stream.try_read(&mut self.buf) {
-                Ok(0) => return Ok(true),
+                Ok(0) => return Ok(Pumped::Closed),
                 Ok(n) => {
                     self.start = 0;
                     self.end = n;
                     drained = n < self.buf.len();
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Pumped::Idle),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if is_disconnect(&e) => return Ok(true),
+                Err(e) if is_disconnect(&e) => return Ok(Pumped::Closed),
                 Err(e) => return Err(BenchError::Io("server read", e)),
             }
         }
@@ -112,17 +151,13 @@ pub fn serve<L: NonblockingListener>(
                     match listener.try_accept() {
                         Ok(stream) => {
                             let token = Token(conns.len());
-                            register(
-                                &poll,
-                                stream.as_raw_fd(),
-                                token,
-                                Interest::READABLE | Interest::WRITABLE,
-                            )?;
+                            register(&poll, stream.as_raw_fd(), token, Interest::READABLE)?;
                             conns.push(Some(EchoConn {
                                 stream,
                                 buf: vec![0; plan.chunk + 1].into_boxed_slice(),
                                 start: 0,
                                 end: 0,
+                                watching_writes: false,
                             }));
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -132,13 +167,20 @@ pub fn serve<L: NonblockingListener>(
                 }
                 continue;
             }
-            let slot = &mut conns[event.token().0];
-            if let Some(conn) = slot
-                && conn.pump()?
-            {
-                // Dropping the stream closes it; epoll forgets a closed descriptor.
-                *slot = None;
-                closed += 1;
+            let token = event.token();
+            let slot = &mut conns[token.0];
+            let Some(conn) = slot else { continue };
+            match conn.pump()? {
+                Pumped::Closed => {
+                    // Dropping the stream closes it; epoll forgets a closed descriptor.
+                    *slot = None;
+                    closed += 1;
+                }
+                pumped => {
+                    let blocked = pumped == Pumped::WriteBlocked;
+                    let fd = conn.stream.as_raw_fd();
+                    watch_writes(&poll, fd, token, blocked, &mut conn.watching_writes)?;
+                }
             }
         }
     }
@@ -151,6 +193,7 @@ struct ClientConn<S> {
     owed: usize,
     received: u64,
     done: bool,
+    watching_writes: bool,
 }
 
 /// Times `plan` over `streams` (connected, nonblocking) from this thread.
@@ -163,17 +206,13 @@ pub fn run_client<S: NonblockingStream>(
     let mut events = Events::with_capacity(1024);
     let mut conns = Vec::with_capacity(streams.len());
     for (i, stream) in streams.drain(..).enumerate() {
-        register(
-            &poll,
-            stream.as_raw_fd(),
-            Token(i),
-            Interest::READABLE | Interest::WRITABLE,
-        )?;
+        register(&poll, stream.as_raw_fd(), Token(i), Interest::READABLE)?;
         conns.push(ClientConn {
             stream,
             owed: plan.chunk,
             received: 0,
             done: false,
+            watching_writes: false,
         });
     }
     let target = match plan.stop {
@@ -185,8 +224,10 @@ pub fn run_client<S: NonblockingStream>(
     let mut pending = conns.len();
     let mut received = 0_u64;
     let started = Instant::now();
-    for conn in &mut conns {
-        flush(conn, &outgoing)?;
+    for (i, conn) in conns.iter_mut().enumerate() {
+        let blocked = flush(conn, &outgoing)?;
+        let fd = conn.stream.as_raw_fd();
+        watch_writes(&poll, fd, Token(i), blocked, &mut conn.watching_writes)?;
     }
     let elapsed = loop {
         if let Stop::After(d) = plan.stop {
@@ -209,7 +250,8 @@ pub fn run_client<S: NonblockingStream>(
             Err(e) => return Err(BenchError::Io("epoll wait", e)),
         }
         for event in events.iter() {
-            let conn = &mut conns[event.token().0];
+            let token = event.token();
+            let conn = &mut conns[token.0];
             if conn.done {
                 continue;
             }
@@ -244,27 +286,30 @@ pub fn run_client<S: NonblockingStream>(
                 }
             }
             if !conn.done {
-                flush(conn, &outgoing)?;
+                let blocked = flush(conn, &outgoing)?;
+                let fd = conn.stream.as_raw_fd();
+                watch_writes(&poll, fd, token, blocked, &mut conn.watching_writes)?;
             }
         }
     };
     Ok(ClientOutcome { elapsed, received })
 }
 
-/// Writes what the connection owes until done or the socket is full.
+/// Writes what the connection owes until done (`Ok(false)`) or the socket is full
+/// (`Ok(true)`).
 fn flush<S: NonblockingStream>(
     conn: &mut ClientConn<S>,
     outgoing: &[u8],
-) -> Result<(), BenchError> {
+) -> Result<bool, BenchError> {
     while conn.owed > 0 {
         match conn.stream.try_write(&outgoing[..conn.owed]) {
             Ok(n) => conn.owed -= n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(true),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(BenchError::Io("client write", e)),
         }
     }
-    Ok(())
+    Ok(false)
 }
 
 impl NonblockingStream for std::os::unix::net::UnixStream {

@@ -14,6 +14,7 @@ use crate::workload::Transport;
 use async_driven::AsyncDriven;
 
 static STD: std_uds::StdUds = std_uds::StdUds;
+static STD_EPOLL: std_uds::StdEpoll = std_uds::StdEpoll;
 static TOKIO: AsyncDriven<tokio_uds::TokioUds> = AsyncDriven::new();
 static INTERPROCESS: AsyncDriven<interprocess_uds::InterprocessUds> = AsyncDriven::new();
 
@@ -22,7 +23,12 @@ pub fn all() -> Vec<&'static dyn Transport> {
     vec![&STD, &TOKIO, &INTERPROCESS]
 }
 
+/// Transports measured only when asked for by name (`--transports std-epoll`).
+pub fn extras() -> Vec<&'static dyn Transport> {
+    vec![&STD_EPOLL]
+}
+
 /// The transport called `name`.
 pub fn by_name(name: &str) -> Option<&'static dyn Transport> {
-    all().into_iter().find(|t| t.name() == name)
+    all().into_iter().chain(extras()).find(|t| t.name() == name)
 }

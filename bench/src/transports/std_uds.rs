@@ -20,6 +20,10 @@ use crate::workload::{
 /// std's `UnixStream`.
 pub struct StdUds;
 
+/// std's `UnixStream`, nonblocking, always driven by one `epoll` thread per side: what a
+/// thin adapter over `epoll` costs, without any adapter (opt-in with `--transports`).
+pub struct StdEpoll;
+
 const THREADS: &str = "threads";
 const EPOLL: &str = "epoll";
 /// Stack of each connection thread: their loops need little.
@@ -117,6 +121,43 @@ impl Transport for StdUds {
             return readiness::run_client(streams, plan, limit);
         }
         threaded_client(addr, plan, limit)
+    }
+}
+
+impl Transport for StdEpoll {
+    fn name(&self) -> &'static str {
+        "std-epoll"
+    }
+
+    fn models(&self) -> &'static [&'static str] {
+        &[EPOLL]
+    }
+
+    fn serve(
+        &self,
+        addr: &Path,
+        plan: EchoPlan,
+        limit: Limit<'_>,
+        ready: &mut dyn FnMut(),
+    ) -> Result<(), BenchError> {
+        let plan = EchoPlan {
+            model: EPOLL,
+            ..plan
+        };
+        StdUds.serve(addr, plan, limit, ready)
+    }
+
+    fn run_client(
+        &self,
+        addr: &Path,
+        plan: ClientPlan,
+        limit: Limit<'_>,
+    ) -> Result<ClientOutcome, BenchError> {
+        let plan = ClientPlan {
+            model: EPOLL,
+            ..plan
+        };
+        StdUds.run_client(addr, plan, limit)
     }
 }
 
