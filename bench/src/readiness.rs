@@ -38,11 +38,16 @@ pub trait NonblockingListener: AsRawFd {
     fn try_accept(&mut self) -> io::Result<Self::Stream>;
 }
 
-const LISTENER: Token = Token(usize::MAX);
+pub(crate) const LISTENER: Token = Token(usize::MAX);
 /// Longest single wait, so deadlines and cancellation are noticed.
-const TICK: Duration = Duration::from_millis(50);
+pub(crate) const TICK: Duration = Duration::from_millis(50);
 
-fn register(poll: &Poll, fd: RawFd, token: Token, interest: Interest) -> Result<(), BenchError> {
+pub(crate) fn register(
+    poll: &Poll,
+    fd: RawFd,
+    token: Token,
+    interest: Interest,
+) -> Result<(), BenchError> {
     poll.registry()
         .register(&mut SourceFd(&fd), token, interest)
         .during("registering with epoll")

@@ -54,8 +54,14 @@ pub struct Measurement {
     pub server_peak_rss_kib: Option<u64>,
     /// Memory per connection, where measured.
     pub rss_per_connection: Option<PerConnection>,
+    /// Runs behind this row (the best is reported).
+    pub runs: u32,
+    /// Runs that failed (a row fails only when all did).
+    pub failed_runs: u32,
     /// Why the row failed.
     pub error: Option<String>,
+    /// Why the row was not run (the transport cannot run it on this machine).
+    pub skipped: Option<String>,
 }
 
 impl Measurement {
@@ -81,8 +87,29 @@ impl Measurement {
             peak_rss_kib: None,
             server_peak_rss_kib: None,
             rss_per_connection: None,
+            runs: 1,
+            failed_runs: 0,
             error: None,
+            skipped: None,
         }
+    }
+
+    /// Of two runs of one row, the one with the higher figure (a success over a
+    /// failure), counting both.
+    pub fn better_of(self, other: Measurement) -> Measurement {
+        let runs = self.runs + other.runs;
+        let failures = |m: &Measurement| m.failed_runs.max(u32::from(m.error.is_some()));
+        let failed_runs = failures(&self) + failures(&other);
+        let keep_self = match (self.value(), other.value()) {
+            (Some(a), Some(b)) => a >= b,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => true,
+        };
+        let mut best = if keep_self { self } else { other };
+        best.runs = runs;
+        best.failed_runs = failed_runs;
+        best
     }
 
     /// The figure the table shows and the ratio compares.
@@ -192,6 +219,9 @@ pub fn table(results: &[Measurement]) -> String {
             }
             if let Some(e) = &m.error {
                 memory = format!("FAILED: {e}");
+            }
+            if let Some(why) = &m.skipped {
+                memory = format!("not run: {why}");
             }
             let _ = writeln!(
                 out,
@@ -575,6 +605,23 @@ mod tests {
         let table = table(&results);
         assert!(table.contains("0.50x"), "{table}");
         assert!(table.contains("1.50x"), "{table}");
+    }
+
+    #[test]
+    fn the_best_run_of_a_row_is_kept_and_failures_counted() {
+        let mut failed = row(PING_PONG, "std", 0.0);
+        failed.round_trips_per_s = None;
+        failed.error = Some("timed out".into());
+        let best = row(PING_PONG, "std", 10.0)
+            .better_of(failed.clone())
+            .better_of(row(PING_PONG, "std", 30.0))
+            .better_of(row(PING_PONG, "std", 20.0));
+        assert_eq!(best.value(), Some(30.0));
+        assert_eq!((best.runs, best.failed_runs), (4, 1));
+        assert!(best.error.is_none());
+        let all_failed = failed.clone().better_of(failed);
+        assert!(all_failed.error.is_some());
+        assert_eq!((all_failed.runs, all_failed.failed_runs), (2, 2));
     }
 
     #[test]

@@ -177,6 +177,13 @@ pub trait Transport: Sync {
         self.models()[0]
     }
 
+    /// Why this transport cannot run `connections` connections on this machine
+    /// (descriptors, threads); `None` when it can. Such rows are reported as skipped.
+    fn unsupported(&self, connections: usize) -> Option<String> {
+        let _ = connections;
+        None
+    }
+
     /// Binds `addr`, calls `ready` once clients may connect, echoes on
     /// `plan.connections` connections and returns when each has been closed by its
     /// client.

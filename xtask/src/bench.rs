@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const USAGE: &str = "usage: cargo xtask bench [--quick] [--json PATH] [--svg PATH] \
-                     [--cases pingPong,dataExchange,core] [--transports NAME,...]";
+                     [--cases pingPong,dataExchange,core] [--transports NAME,...] \
+                     [--connections N,...] [--chunks BYTES,...]";
 
 /// What `cargo xtask bench` was asked for.
 #[derive(Debug, PartialEq)]
@@ -36,7 +37,7 @@ fn parse(args: &[String]) -> Result<BenchArgs, String> {
             "--quick" => parsed.quick = true,
             "--json" => parsed.json = Some(PathBuf::from(value("--json")?)),
             "--svg" => parsed.svg = Some(PathBuf::from(value("--svg")?)),
-            "--cases" | "--transports" => {
+            "--cases" | "--transports" | "--connections" | "--chunks" => {
                 let v = value(arg)?;
                 parsed.filters.push(arg.clone());
                 parsed.filters.push(v);

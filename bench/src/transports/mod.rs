@@ -1,11 +1,14 @@
 //! Every transport the benchmark measures, each one implementation of
 //! [`Transport`](crate::workload::Transport).
 //!
-//! ringlink's own transports come first; the peers follow. The shared-memory transport
-//! (`ringlink-shm`) takes its place after `ringlink-framed` once `ringlink-unix` offers it.
+//! ringlink's own transports come first (raw and framed Unix sockets, shared memory);
+//! the peers follow.
 
 pub mod async_driven;
 pub mod interprocess_uds;
+pub mod ringlink_framed;
+pub mod ringlink_shm;
+pub mod ringlink_uds;
 pub mod std_uds;
 pub mod tokio_uds;
 
@@ -13,6 +16,9 @@ use crate::workload::Transport;
 
 use async_driven::AsyncDriven;
 
+static RINGLINK_UDS: ringlink_uds::RinglinkUds = ringlink_uds::RinglinkUds;
+static RINGLINK_FRAMED: ringlink_framed::RinglinkFramed = ringlink_framed::RinglinkFramed;
+static RINGLINK_SHM: ringlink_shm::RinglinkShm = ringlink_shm::RinglinkShm;
 static STD: std_uds::StdUds = std_uds::StdUds;
 static STD_EPOLL: std_uds::StdEpoll = std_uds::StdEpoll;
 static TOKIO: AsyncDriven<tokio_uds::TokioUds> = AsyncDriven::new();
@@ -20,7 +26,14 @@ static INTERPROCESS: AsyncDriven<interprocess_uds::InterprocessUds> = AsyncDrive
 
 /// The socket transports, in table order; `std` is the baseline of the ratio column.
 pub fn all() -> Vec<&'static dyn Transport> {
-    vec![&STD, &TOKIO, &INTERPROCESS]
+    vec![
+        &RINGLINK_UDS,
+        &RINGLINK_FRAMED,
+        &RINGLINK_SHM,
+        &STD,
+        &TOKIO,
+        &INTERPROCESS,
+    ]
 }
 
 /// Transports measured only when asked for by name (`--transports std-epoll`).

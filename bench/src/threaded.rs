@@ -1,0 +1,268 @@
+//! One thread per connection on each side, with blocking reads and writes: how std's
+//! `UnixStream` and ringlink's shared-memory `ShmStream` are used when every
+//! connection may have its own thread. Streams must come with read and write timeouts
+//! inside the run's limit, so no thread can block forever.
+
+use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::workload::{
+    BenchError, ClientOutcome, ClientPlan, EchoPlan, IoContext, Limit, Stop, is_disconnect,
+};
+
+/// Stack of each connection thread: their loops need little.
+const STACK: usize = 64 * 1024;
+
+/// Threads the model needs for `connections` on both sides, with headroom.
+pub fn threads_needed(connections: usize) -> u64 {
+    2 * connections as u64 + 512
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut
+}
+
+/// Accepts `plan.connections` connections with `accept` (which returns `Ok(None)` when
+/// none came within a short wait) and echoes on each in its own thread until its
+/// client closes it.
+pub fn serve<S: Read + Write + Send>(
+    mut accept: impl FnMut() -> Result<Option<S>, BenchError>,
+    plan: EchoPlan,
+    limit: Limit<'_>,
+) -> Result<(), BenchError> {
+    thread::scope(|scope| {
+        let mut handles = Vec::with_capacity(plan.connections);
+        let mut result = Ok(());
+        while handles.len() < plan.connections {
+            let stream = match limit.check("accepting").and_then(|()| accept()) {
+                Ok(Some(stream)) => stream,
+                Ok(None) => continue,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
+            let spawned = thread::Builder::new()
+                .stack_size(STACK)
+                .spawn_scoped(scope, move || echo(stream, plan.chunk));
+            match spawned {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    result = Err(BenchError::Io("spawning a server thread", e));
+                    break;
+                }
+            }
+        }
+        for h in handles {
+            let r = h
+                .join()
+                .unwrap_or_else(|_| Err(BenchError::Setup("a server thread panicked".into())));
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    })
+}
+
+/// Echoes on one blocking connection until the client closes it.
+fn echo<S: Read + Write>(mut stream: S, chunk: usize) -> Result<(), BenchError> {
+    let mut buf = vec![0_u8; chunk + 1];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => match stream.write_all(&buf[..n]) {
+                Ok(()) => {}
+                Err(e) if is_disconnect(&e) => return Ok(()),
+                Err(e) if is_timeout(&e) => return Err(BenchError::TimedOut("echoing")),
+                Err(e) => return Err(BenchError::Io("server write", e)),
+            },
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if is_disconnect(&e) => return Ok(()),
+            Err(e) if is_timeout(&e) => return Err(BenchError::TimedOut("echoing")),
+            Err(e) => return Err(BenchError::Io("server read", e)),
+        }
+    }
+}
+
+/// Lets every client thread connect before the clock starts.
+struct StartGate {
+    ready: Mutex<usize>,
+    arrived: Condvar,
+    go: Mutex<Option<Instant>>,
+    opened: Condvar,
+}
+
+impl StartGate {
+    /// A client thread has connected (or failed to).
+    fn arrive(&self) {
+        *self.ready.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.arrived.notify_one();
+    }
+
+    /// Waits for the start; returns its instant.
+    fn wait_for_start(&self, limit: Limit<'_>) -> Result<Instant, BenchError> {
+        let mut go = self.go.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(start) = *go {
+                return Ok(start);
+            }
+            limit.check("waiting for the start")?;
+            go = self
+                .opened
+                .wait_timeout(go, Duration::from_millis(50))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// Waits until `threads` have arrived, then starts the clock for all of them.
+    fn open(&self, threads: usize, limit: Limit<'_>) -> Result<Instant, BenchError> {
+        let mut waited = Ok(());
+        {
+            let mut ready = self.ready.lock().unwrap_or_else(|p| p.into_inner());
+            while *ready < threads {
+                if let Err(e) = limit.check("connecting") {
+                    waited = Err(e);
+                    break;
+                }
+                ready = self
+                    .arrived
+                    .wait_timeout(ready, Duration::from_millis(50))
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+        }
+        // Open the gate even after a failure, so every thread ends.
+        let started = Instant::now();
+        *self.go.lock().unwrap_or_else(|p| p.into_inner()) = Some(started);
+        self.opened.notify_all();
+        waited.map(|()| started)
+    }
+}
+
+/// A counter alone on its cache line, written by one thread.
+#[repr(align(128))]
+struct Counter(AtomicU64);
+
+/// Connects `plan.connections` streams with `connect`, one thread each, and times the
+/// exchange once all are connected.
+pub fn run_client<S: Read + Write>(
+    connect: impl Fn() -> Result<S, BenchError> + Sync,
+    plan: ClientPlan,
+    limit: Limit<'_>,
+) -> Result<ClientOutcome, BenchError> {
+    let gate = StartGate {
+        ready: Mutex::new(0),
+        arrived: Condvar::new(),
+        go: Mutex::new(None),
+        opened: Condvar::new(),
+    };
+    let counters: Vec<Counter> = (0..plan.connections)
+        .map(|_| Counter(AtomicU64::new(0)))
+        .collect();
+    let stop = AtomicBool::new(false);
+    let target = match plan.stop {
+        Stop::RoundTrips(n) => n * plan.chunk as u64,
+        Stop::After(_) => u64::MAX,
+    };
+    thread::scope(|scope| {
+        let mut handles = Vec::with_capacity(plan.connections);
+        let mut result = Ok(());
+        for counter in &counters {
+            let (gate, stop, connect) = (&gate, &stop, &connect);
+            let spawned = thread::Builder::new()
+                .stack_size(STACK)
+                .spawn_scoped(scope, move || {
+                    let stream = connect();
+                    gate.arrive();
+                    let mut stream = stream?;
+                    let start = gate.wait_for_start(limit)?;
+                    exchange(&mut stream, plan.chunk, target, &counter.0, stop)
+                        .map(|()| start.elapsed())
+                });
+            match spawned {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    result = Err(BenchError::Io("spawning a client thread", e));
+                    break;
+                }
+            }
+        }
+        let started = gate.open(handles.len(), limit);
+        let mut elapsed = Duration::ZERO;
+        let mut received = 0;
+        match (started, plan.stop) {
+            (Ok(started), Stop::After(d)) => {
+                thread::sleep(d);
+                elapsed = started.elapsed();
+                received = counters.iter().map(|c| c.0.load(Ordering::Relaxed)).sum();
+                stop.store(true, Ordering::Relaxed);
+            }
+            (Ok(_), Stop::RoundTrips(_)) => {}
+            (Err(e), _) => {
+                stop.store(true, Ordering::Relaxed);
+                result = result.and(Err(e));
+            }
+        }
+        for h in handles {
+            match h.join() {
+                Ok(Ok(finished)) => elapsed = elapsed.max(finished),
+                Ok(Err(e)) => result = result.and(Err(e)),
+                Err(_) => {
+                    result = result.and(Err(BenchError::Setup("a client thread panicked".into())))
+                }
+            }
+        }
+        if let Stop::RoundTrips(_) = plan.stop {
+            received = counters.iter().map(|c| c.0.load(Ordering::Relaxed)).sum();
+        }
+        result.map(|()| ClientOutcome { elapsed, received })
+    })
+}
+
+/// One client connection: write the chunk, write back what comes, until `target`
+/// bytes have come back or `stop` is set.
+fn exchange<S: Read + Write>(
+    stream: &mut S,
+    chunk: usize,
+    target: u64,
+    counter: &AtomicU64,
+    stop: &AtomicBool,
+) -> Result<(), BenchError> {
+    let outgoing = vec![0x5a_u8; chunk];
+    let mut buf = vec![0_u8; chunk + 1];
+    stream.write_all(&outgoing).during("client write")?;
+    let mut received = 0_u64;
+    loop {
+        let n = match stream.read(&mut buf) {
+            Ok(0) => {
+                return Err(BenchError::Protocol(
+                    "server closed a connection early".into(),
+                ));
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if is_timeout(&e) => return Err(BenchError::TimedOut("exchanging")),
+            Err(e) => return Err(BenchError::Io("client read", e)),
+        };
+        received += n as u64;
+        counter.store(received, Ordering::Relaxed);
+        if received >= target {
+            return if received == target {
+                Ok(())
+            } else {
+                Err(BenchError::Protocol(
+                    "server echoed more than it got".into(),
+                ))
+            };
+        }
+        if stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        stream.write_all(&outgoing[..n]).during("client write")?;
+    }
+}
