@@ -29,12 +29,9 @@ fn temp_socket(tag: &str) -> PathBuf {
     dir.join("sock")
 }
 
-/// Starts this binary as a peer playing `role`, and returns the child with the
-/// listener it will connect to.
-fn spawn_peer(role: &str) -> (Child, UnixListener, PathBuf) {
-    let path = temp_socket(role);
-    let listener = UnixListener::bind(&path).unwrap();
-    let child = Command::new(std::env::current_exe().unwrap())
+/// Starts this binary as a peer playing `role` against the socket at `path`.
+fn spawn_child(role: &str, path: &std::path::Path) -> Child {
+    Command::new(std::env::current_exe().unwrap())
         .args([
             "--ignored",
             "--exact",
@@ -46,8 +43,14 @@ fn spawn_peer(role: &str) -> (Child, UnixListener, PathBuf) {
         // The child's own test-harness summary would read like ours.
         .stdout(std::process::Stdio::null())
         .spawn()
-        .unwrap();
-    (child, listener, path)
+        .unwrap()
+}
+
+/// Starts a peer playing `role`, and returns it with the listener it will connect to.
+fn spawn_peer(role: &str) -> (Child, UnixListener, PathBuf) {
+    let path = temp_socket(role);
+    let listener = UnixListener::bind(&path).unwrap();
+    (spawn_child(role, &path), listener, path)
 }
 
 /// Accepts one connection within a deadline (so a child that failed to start cannot hang us).
@@ -376,18 +379,7 @@ fn many_connections_at_once() {
 fn framed_mode_negotiates_shared_memory_across_processes() {
     let path = temp_socket("framed");
     let listener = Listener::bind(&path, ListenerOptions::new()).unwrap();
-    let child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            "child_process_entry",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, format!("framed-client:{}", path.display()))
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = spawn_child("framed-client", &path);
     let stream = listener.accept().unwrap();
     let options =
         FrameOptions::new().transports(Transports::SOCKET.union(Transports::SHARED_MEMORY));
