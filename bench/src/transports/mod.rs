@@ -1,5 +1,5 @@
 //! Every transport the benchmark measures, each one implementation of
-//! [`Transport`](crate::workload::Transport).
+//! [`crate::workload::Transport`].
 //!
 //! ringlink's own transports come first (raw and framed Unix sockets, shared memory);
 //! the peers follow.
