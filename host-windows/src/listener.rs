@@ -1,0 +1,434 @@
+//! A ringlink pipe server: owner-only access on every instance, a name nobody can take
+//! over while it lives, and always one instance listening so clients never see the
+//! pipe vanish between two connections.
+//!
+//! ```no_run
+//! use std::io::{Read, Write};
+//! use ringlink_windows::{Listener, ListenerOptions};
+//!
+//! let listener = Listener::bind("demo", ListenerOptions::new().max_connections(64))?;
+//! for stream in listener.incoming() {
+//!     let stream = stream?;
+//!     println!("connection from pid {}", stream.peer_process_id()?);
+//!     std::thread::spawn(move || std::io::copy(&mut &stream, &mut &stream));
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # How a name is taken
+//!
+//! `bind` first creates a named kernel mutex derived from the pipe name (see
+//! [`Listener::bind`]); while another live listener holds it, `bind` fails with
+//! [`ErrorKind::AddressInUse`]. The kernel removes the mutex when its last handle
+//! closes, so a crashed server frees the name at once. Then `bind` creates the first
+//! pipe instance with `FILE_FLAG_FIRST_PIPE_INSTANCE`, which fails if any other
+//! program (a Qt server, a squatter) already serves the name. The mutex makes the
+//! guarantee hold even where the flag is not enforced (Wine).
+//!
+//! Every instance carries an explicit security descriptor: the current user owns it
+//! and is the only one allowed in ([`Access::Owner`]), and remote clients are rejected.
+//! Before a connected instance is handed out by `accept`, the next one is created, so a
+//! client connecting at that moment finds an instance (or waits for one), never "not
+//! found".
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::name::IntoName;
+use crate::stream::Side;
+use crate::sys::{self, ConnectState, PendingInstance, SecurityDescriptor};
+use crate::{Error, ErrorKind, Name, Stream};
+
+/// Who may open the pipe, as an access control list the kernel enforces at open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Access {
+    /// Only the user the listener runs as. The default.
+    #[default]
+    Owner,
+    /// The owner, plus every authenticated user as a client. Other users may read and
+    /// write but never create instances of the pipe (no `FILE_CREATE_PIPE_INSTANCE`),
+    /// so they cannot impersonate the server.
+    Everyone,
+}
+
+/// Client rights for [`Access::Everyone`]: `FILE_GENERIC_READ | FILE_WRITE_DATA |
+/// FILE_WRITE_ATTRIBUTES | FILE_WRITE_EA`, deliberately without `FILE_APPEND_DATA`
+/// (which on a pipe is `FILE_CREATE_PIPE_INSTANCE`).
+const CLIENT_RIGHTS: u32 = 0x0012_019B;
+
+impl Access {
+    /// The SDDL of the pipe's security descriptor for a listener running as `sid`:
+    /// owner set explicitly, a protected DACL (nothing inherited).
+    pub(crate) fn pipe_sddl(self, sid: &str) -> String {
+        match self {
+            Access::Owner => format!("O:{sid}D:P(A;;GA;;;{sid})"),
+            Access::Everyone => {
+                format!("O:{sid}D:P(A;;GA;;;{sid})(A;;{CLIENT_RIGHTS:#x};;;AU)")
+            }
+        }
+    }
+}
+
+/// Default size of each direction's pipe buffer (bytes): nonzero, so a writer is not
+/// blocked until the reader reads (a zero-size pipe buffer makes every write a rendezvous).
+pub const DEFAULT_BUFFER_SIZE: u32 = 64 * 1024;
+
+/// How [`Listener::bind`] creates the pipe.
+///
+/// ```
+/// use ringlink_windows::{Access, ListenerOptions};
+///
+/// let options = ListenerOptions::new()
+///     .access(Access::Everyone)
+///     .buffer_size(256 * 1024)
+///     .max_connections(1000);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerOptions {
+    access: Access,
+    buffer_size: u32,
+    max_connections: Option<usize>,
+    nonblocking: bool,
+}
+
+impl ListenerOptions {
+    /// The defaults: [`Access::Owner`], [`DEFAULT_BUFFER_SIZE`] each way, no connection
+    /// limit, blocking accept.
+    pub fn new() -> ListenerOptions {
+        ListenerOptions {
+            access: Access::Owner,
+            buffer_size: DEFAULT_BUFFER_SIZE,
+            max_connections: None,
+            nonblocking: false,
+        }
+    }
+
+    /// Who may open the pipe. Widening beyond [`Access::Owner`] is an explicit choice.
+    pub fn access(mut self, access: Access) -> ListenerOptions {
+        self.access = access;
+        self
+    }
+
+    /// Size of the in and out buffers of every instance (at least 1 byte; the system
+    /// may round it).
+    pub fn buffer_size(mut self, bytes: u32) -> ListenerOptions {
+        self.buffer_size = bytes.max(1);
+        self
+    }
+
+    /// The most connections accepted from this listener that may be open at once; a
+    /// connection over the limit is closed as soon as it is accepted.
+    pub fn max_connections(mut self, max: usize) -> ListenerOptions {
+        self.max_connections = Some(max);
+        self
+    }
+
+    /// Whether [`Listener::accept`] returns [`ErrorKind::WouldBlock`] instead of waiting.
+    pub fn nonblocking(mut self, nonblocking: bool) -> ListenerOptions {
+        self.nonblocking = nonblocking;
+        self
+    }
+}
+
+impl Default for ListenerOptions {
+    fn default() -> ListenerOptions {
+        ListenerOptions::new()
+    }
+}
+
+/// Counts one accepted connection against `max_connections` until dropped.
+#[derive(Debug)]
+pub(crate) struct ConnectionSlot(Arc<AtomicUsize>);
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Holds the name while the listener lives: the kernel drops it with the last handle,
+/// also when the process dies.
+#[derive(Debug)]
+pub(crate) struct NameGuard {
+    _mutex: std::os::windows::io::OwnedHandle,
+}
+
+impl NameGuard {
+    /// Takes the guard of `name`, or fails with [`ErrorKind::AddressInUse`].
+    pub(crate) fn acquire(name: &Name, security: &SecurityDescriptor) -> Result<NameGuard, Error> {
+        let guard_name = sys::wide(&name.guard_name());
+        match sys::create_guard_mutex(&guard_name, security) {
+            Ok(mutex) => Ok(NameGuard { _mutex: mutex }),
+            Err(e) => {
+                let code = e.raw_os_error().map(|c| c as u32);
+                let err = Error::os(e);
+                Err(match code {
+                    Some(sys::ERROR_ALREADY_EXISTS) => err.with_kind(ErrorKind::AddressInUse).with_message(format!(
+                        "cannot listen on {name}: another ringlink server of this user already listens there"
+                    )),
+                    Some(sys::ERROR_ACCESS_DENIED) => err.with_kind(ErrorKind::AddressInUse).with_message(format!(
+                        "cannot listen on {name}: a ringlink server of another user holds this name"
+                    )),
+                    _ => err.with_message(format!("cannot take the name {name}")),
+                })
+            }
+        }
+    }
+}
+
+/// The security and sizes every instance of one listener's pipe is created with.
+#[derive(Debug)]
+pub(crate) struct PipeConfig {
+    pub(crate) name: Name,
+    pub(crate) wide: Vec<u16>,
+    pub(crate) security: SecurityDescriptor,
+    /// Owner-only, whatever the pipe's access: for the name guard.
+    pub(crate) guard_security: SecurityDescriptor,
+    pub(crate) buffer_size: u32,
+}
+
+impl PipeConfig {
+    pub(crate) fn new(name: Name, access: Access, buffer_size: u32) -> Result<PipeConfig, Error> {
+        let sid = sys::current_user_sid().map_err(|e| {
+            Error::os(e).with_message("cannot find out which user this process runs as")
+        })?;
+        let descriptor = |access: Access| {
+            SecurityDescriptor::from_sddl(&access.pipe_sddl(&sid)).map_err(|e| {
+                Error::os(e)
+                    .with_message(format!("cannot build the security descriptor for {name}"))
+            })
+        };
+        let security = descriptor(access)?;
+        let guard_security = descriptor(Access::Owner)?;
+        Ok(PipeConfig {
+            wide: name.wide(),
+            name,
+            security,
+            guard_security,
+            buffer_size,
+        })
+    }
+
+    /// Creates one more instance (`first`: the one that claims the name).
+    pub(crate) fn create_instance(&self, first: bool) -> Result<std::os::windows::io::OwnedHandle, Error> {
+        sys::create_pipe(
+            &self.wide,
+            first,
+            &self.security,
+            self.buffer_size,
+            self.buffer_size,
+        )
+        .map_err(|e| {
+            let code = e.raw_os_error().map(|c| c as u32);
+            let err = Error::os(e);
+            match code {
+                // The first-instance flag refuses a name some other server holds.
+                Some(sys::ERROR_ACCESS_DENIED | sys::ERROR_PIPE_BUSY) if first => err
+                    .with_kind(ErrorKind::AddressInUse)
+                    .with_message(format!(
+                        "cannot listen on {}: another program (or another user) already serves this pipe",
+                        self.name
+                    )),
+                _ => err.with_message(format!("cannot create an instance of {}", self.name)),
+            }
+        })
+    }
+}
+
+/// A ringlink named-pipe server bound to a [`Name`].
+///
+/// `accept` may be called from several threads; they take turns.
+#[derive(Debug)]
+pub struct Listener {
+    config: PipeConfig,
+    /// The instance clients connect to next. `None` only after creating it failed (out
+    /// of resources); the next `accept` tries again.
+    pending: Mutex<Option<PendingInstance>>,
+    max_connections: Option<usize>,
+    live: Arc<AtomicUsize>,
+    refused: AtomicU64,
+    nonblocking: AtomicBool,
+    /// Declared last: the name stays taken until the instances above are closed.
+    _guard: NameGuard,
+}
+
+impl Listener {
+    /// Creates the pipe `name` and starts listening.
+    ///
+    /// Fails with [`ErrorKind::AddressInUse`] while another server lives at the name (a
+    /// ringlink listener of any user, or any other program serving the pipe), and
+    /// [`ErrorKind::InvalidName`] for names that cannot be a pipe.
+    pub fn bind(name: impl IntoName, options: ListenerOptions) -> Result<Listener, Error> {
+        let name = name.into_name()?;
+        let config = PipeConfig::new(name, options.access, options.buffer_size)?;
+        let guard = NameGuard::acquire(&config.name, &config.guard_security)?;
+        let first = config.create_instance(true)?;
+        let pending = PendingInstance::new(first).map_err(Error::os)?;
+        Ok(Listener {
+            config,
+            pending: Mutex::new(Some(pending)),
+            max_connections: options.max_connections,
+            live: Arc::new(AtomicUsize::new(0)),
+            refused: AtomicU64::new(0),
+            nonblocking: AtomicBool::new(options.nonblocking),
+            _guard: guard,
+        })
+    }
+
+    /// Accepts the next connection within the connection limit.
+    ///
+    /// Waits for one unless the listener is nonblocking ([`ErrorKind::WouldBlock`] then).
+    /// Connections over `max_connections` are closed and skipped (see
+    /// [`refused_count`](Self::refused_count)).
+    pub fn accept(&self) -> Result<Stream, Error> {
+        self.accept_until(None)
+    }
+
+    /// Like [`accept`](Self::accept), giving up with [`ErrorKind::TimedOut`] after `timeout`.
+    pub fn accept_timeout(&self, timeout: Duration) -> Result<Stream, Error> {
+        self.accept_until(Instant::now().checked_add(timeout))
+    }
+
+    /// An endless iterator over [`accept`](Self::accept) results.
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming { listener: self }
+    }
+
+    fn accept_until(&self, deadline: Option<Instant>) -> Result<Stream, Error> {
+        loop {
+            let wait = if self.is_nonblocking() {
+                Some(Duration::ZERO)
+            } else {
+                deadline.map(|d| d.saturating_duration_since(Instant::now()))
+            };
+            let Some(handle) = self.connect_next(wait)? else {
+                if self.is_nonblocking() {
+                    return Err(Error::bare(ErrorKind::WouldBlock));
+                }
+                return Err(Error::new(
+                    ErrorKind::TimedOut,
+                    format!("no connection to {} arrived in time", self.config.name),
+                ));
+            };
+            let stream = Stream::from_handle(handle, Side::Server);
+            if let Some(stream) = self.admit(stream) {
+                return Ok(stream);
+            }
+        }
+    }
+
+    /// Waits up to `wait` for a client on the pending instance; once one is connected,
+    /// creates the next instance and returns the connected one's handle.
+    fn connect_next(
+        &self,
+        wait: Option<Duration>,
+    ) -> Result<Option<std::os::windows::io::OwnedHandle>, Error> {
+        let mut pending = self
+            .pending
+            .lock()
+            .map_err(|_| Error::new(ErrorKind::Other, "a thread panicked inside accept"))?;
+        if pending.is_none() {
+            let handle = self.config.create_instance(false)?;
+            *pending = Some(PendingInstance::new(handle).map_err(Error::os)?);
+        }
+        let Some(instance) = pending.as_mut() else {
+            unreachable!("filled just above");
+        };
+        let state = instance.poll_connect(wait).map_err(|e| {
+            Error::os(e).with_message(format!("accept on {} failed", self.config.name))
+        })?;
+        if state == ConnectState::Waiting {
+            return Ok(None);
+        }
+        // The next instance exists before this one leaves, so clients never see a gap.
+        // If it cannot be created (out of resources), the connection is still handed out
+        // and the next accept retries.
+        let next = self
+            .config
+            .create_instance(false)
+            .and_then(|h| PendingInstance::new(h).map_err(Error::os))
+            .ok();
+        let connected = std::mem::replace(&mut *pending, next);
+        Ok(connected.map(PendingInstance::into_handle))
+    }
+
+    /// Applies the connection limit to a fresh connection.
+    fn admit(&self, stream: Stream) -> Option<Stream> {
+        let slot = match self.max_connections {
+            None => None,
+            Some(max) => {
+                if self.live.fetch_add(1, Ordering::AcqRel) >= max {
+                    self.live.fetch_sub(1, Ordering::AcqRel);
+                    self.refused.fetch_add(1, Ordering::Relaxed);
+                    return None;
+                }
+                Some(Arc::new(ConnectionSlot(self.live.clone())))
+            }
+        };
+        Some(stream.with_slot(slot))
+    }
+
+    /// The name this listener serves.
+    pub fn name(&self) -> &Name {
+        &self.config.name
+    }
+
+    /// How many connections were closed at accept because of `max_connections`.
+    pub fn refused_count(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    /// Connections from this listener still open, when `max_connections` is set.
+    pub fn open_connections(&self) -> Option<usize> {
+        self.max_connections
+            .map(|_| self.live.load(Ordering::Acquire))
+    }
+
+    /// Switches nonblocking accept on or off.
+    pub fn set_nonblocking(&self, nonblocking: bool) {
+        self.nonblocking.store(nonblocking, Ordering::Relaxed);
+    }
+
+    /// Whether [`accept`](Self::accept) returns [`ErrorKind::WouldBlock`] instead of waiting.
+    pub fn is_nonblocking(&self) -> bool {
+        self.nonblocking.load(Ordering::Relaxed)
+    }
+}
+
+/// Iterator over incoming connections, from [`Listener::incoming`]. Never ends.
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    listener: &'a Listener,
+}
+
+impl Iterator for Incoming<'_> {
+    type Item = Result<Stream, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(self.listener.accept())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn listener_is_send_and_sync() {
+        assert_send_sync::<Listener>();
+    }
+
+    #[test]
+    fn sddl_is_owner_only_unless_widened() {
+        let owner = Access::Owner.pipe_sddl("S-1-5-21-1");
+        assert_eq!(owner, "O:S-1-5-21-1D:P(A;;GA;;;S-1-5-21-1)");
+        let everyone = Access::Everyone.pipe_sddl("S-1-5-21-1");
+        assert!(everyone.ends_with("(A;;0x12019b;;;AU)"), "{everyone}");
+        // Clients of other users must never get FILE_CREATE_PIPE_INSTANCE (0x4).
+        assert_eq!(CLIENT_RIGHTS & 0x4, 0);
+    }
+}

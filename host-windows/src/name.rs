@@ -1,0 +1,294 @@
+//! Pipe names: a plain name `"demo"` is the pipe `\\.\pipe\demo`, which is also the
+//! name Qt's `QLocalServer::listen("demo")` uses, so Qt interop needs nothing special.
+//!
+//! ```
+//! use ringlink_windows::Name;
+//!
+//! let name = Name::new("demo")?;
+//! assert_eq!(name.as_str(), r"\\.\pipe\demo");
+//! assert_eq!(Name::new(r"\\.\pipe\demo")?, name);
+//! assert_eq!(Name::qt("demo")?, name);
+//! # Ok::<(), ringlink_windows::Error>(())
+//! ```
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::sys;
+use crate::{Error, ErrorKind};
+
+/// The prefix of every local pipe name.
+pub const PIPE_PREFIX: &str = r"\\.\pipe\";
+
+/// Longest pipe name the system accepts, prefix included (in UTF-16 units).
+pub const MAX_NAME_LEN: usize = 256;
+
+/// Where a ringlink listener listens and a client connects: a local named pipe.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Name {
+    /// `\\.\pipe\<rest>`, as given or built from a plain name.
+    full: String,
+}
+
+impl Name {
+    /// Resolves `name`: a name starting with `\\.\pipe\` (any case) is used as given,
+    /// anything else is a plain name (see [`Name::private`]).
+    pub fn new(name: &str) -> Result<Name, Error> {
+        if has_pipe_prefix(name) {
+            Name::from_path(name)
+        } else {
+            Name::private(name)
+        }
+    }
+
+    /// A plain name: `\\.\pipe\<name>`. It must be non-empty and contain no `\` or NUL.
+    ///
+    /// Pipe names live in one namespace shared by every user of the machine; what keeps
+    /// them private is the pipe's access control list, which ringlink's
+    /// [`Listener`](crate::Listener) sets to owner-only by default.
+    pub fn private(name: &str) -> Result<Name, Error> {
+        let why = if name.is_empty() {
+            Some("the name is empty")
+        } else if name.contains('\\') {
+            Some(r"a plain name cannot contain '\' (give the full \\.\pipe\... name instead)")
+        } else if name.contains('\0') {
+            Some("the name contains a NUL character")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(Error::new(
+                ErrorKind::InvalidName,
+                format!("invalid ringlink name {name:?}: {why}"),
+            ));
+        }
+        Name::checked(format!("{PIPE_PREFIX}{name}"))
+    }
+
+    /// A full local pipe name, `\\.\pipe\...`, used as given. Pipes on other machines
+    /// (`\\host\pipe\...`) are refused: ringlink is local IPC, and its listeners reject
+    /// remote clients.
+    pub fn from_path(path: impl AsRef<Path>) -> Result<Name, Error> {
+        let path = path.as_ref();
+        let Some(text) = path.to_str() else {
+            return Err(Error::new(
+                ErrorKind::InvalidName,
+                format!(
+                    "invalid ringlink name {}: not valid Unicode",
+                    path.display()
+                ),
+            ));
+        };
+        if !has_pipe_prefix(text) {
+            return Err(Error::new(
+                ErrorKind::InvalidName,
+                format!("invalid ringlink name {text:?}: a pipe path must start with {PIPE_PREFIX}"),
+            ));
+        }
+        if text.len() == PIPE_PREFIX.len() || text.contains('\0') {
+            return Err(Error::new(
+                ErrorKind::InvalidName,
+                format!("invalid ringlink name {text:?}: empty pipe name or a NUL character"),
+            ));
+        }
+        Name::checked(text.to_string())
+    }
+
+    /// The name Qt's `QLocalServer::listen(name)` / `QLocalSocket::connectToServer(name)`
+    /// use on Windows: `\\.\pipe\<name>`, or the name itself when it is a full pipe path.
+    /// On Windows this is the same as [`Name::new`].
+    pub fn qt(name: &str) -> Result<Name, Error> {
+        Name::new(name)
+    }
+
+    /// Linux abstract names do not exist on Windows: always [`ErrorKind::Unsupported`].
+    pub fn abstract_name(name: &str) -> Result<Name, Error> {
+        Err(Error::new(
+            ErrorKind::Unsupported,
+            format!("abstract socket name @{name} is not supported on Windows: use a plain name"),
+        ))
+    }
+
+    /// The full pipe name, `\\.\pipe\...`.
+    pub fn as_str(&self) -> &str {
+        &self.full
+    }
+
+    /// The full pipe name as a path (always `Some` on Windows; `None` is for Linux
+    /// abstract names).
+    pub fn path(&self) -> Option<&Path> {
+        Some(Path::new(&self.full))
+    }
+
+    /// Always `false`: Windows has no abstract names.
+    pub fn is_abstract(&self) -> bool {
+        false
+    }
+
+    /// The name as NUL-terminated UTF-16, for the Win32 calls.
+    pub(crate) fn wide(&self) -> Vec<u16> {
+        sys::wide(&self.full)
+    }
+
+    /// The name of the kernel mutex that guards this pipe name while a listener lives.
+    ///
+    /// Pipe names are case-insensitive and mutex names are not, so the name is folded
+    /// to lower case; `\` (not allowed in mutex names) and `%` are escaped. `Global\`
+    /// because pipe names are machine-wide, not per session. Very long names are hashed.
+    pub(crate) fn guard_name(&self) -> String {
+        let rest = &self.full[PIPE_PREFIX.len()..];
+        let mut escaped = String::with_capacity(rest.len());
+        for c in rest.chars().flat_map(char::to_lowercase) {
+            match c {
+                '\\' => escaped.push_str("%5c"),
+                '%' => escaped.push_str("%25"),
+                c => escaped.push(c),
+            }
+        }
+        const PREFIX: &str = r"Global\ringlink-pipe-";
+        if PREFIX.len() + escaped.len() <= 250 {
+            format!("{PREFIX}{escaped}")
+        } else {
+            format!("{PREFIX}#{:016x}", fnv1a(escaped.as_bytes()))
+        }
+    }
+
+    fn checked(full: String) -> Result<Name, Error> {
+        let len = full.encode_utf16().count();
+        if len > MAX_NAME_LEN {
+            return Err(Error::new(
+                ErrorKind::InvalidName,
+                format!(
+                    "pipe name {full} is {len} characters long, but at most {MAX_NAME_LEN} are allowed; use a shorter name"
+                ),
+            ));
+        }
+        Ok(Name { full })
+    }
+}
+
+fn has_pipe_prefix(name: &str) -> bool {
+    name.len() >= PIPE_PREFIX.len()
+        && name.is_char_boundary(PIPE_PREFIX.len())
+        && name[..PIPE_PREFIX.len()].eq_ignore_ascii_case(PIPE_PREFIX)
+}
+
+/// FNV-1a: a stable 64-bit hash, so a long name always maps to the same guard.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.full)
+    }
+}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Name({self})")
+    }
+}
+
+/// Conversion into a [`Name`], so `bind` and `connect` take `"demo"`, a path or a `Name`.
+///
+/// Strings go through [`Name::new`], paths through [`Name::from_path`].
+pub trait IntoName {
+    /// Resolves `self` into a [`Name`].
+    fn into_name(self) -> Result<Name, Error>;
+}
+
+impl IntoName for Name {
+    fn into_name(self) -> Result<Name, Error> {
+        Ok(self)
+    }
+}
+
+impl IntoName for &Name {
+    fn into_name(self) -> Result<Name, Error> {
+        Ok(self.clone())
+    }
+}
+
+impl IntoName for &str {
+    fn into_name(self) -> Result<Name, Error> {
+        Name::new(self)
+    }
+}
+
+impl IntoName for String {
+    fn into_name(self) -> Result<Name, Error> {
+        Name::new(&self)
+    }
+}
+
+impl IntoName for &String {
+    fn into_name(self) -> Result<Name, Error> {
+        Name::new(self)
+    }
+}
+
+impl IntoName for &Path {
+    fn into_name(self) -> Result<Name, Error> {
+        Name::from_path(self)
+    }
+}
+
+impl IntoName for PathBuf {
+    fn into_name(self) -> Result<Name, Error> {
+        Name::from_path(self)
+    }
+}
+
+impl IntoName for &PathBuf {
+    fn into_name(self) -> Result<Name, Error> {
+        Name::from_path(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_names_become_local_pipes() {
+        assert_eq!(Name::new("demo").unwrap().as_str(), r"\\.\pipe\demo");
+        assert_eq!(Name::new("a/b").unwrap().as_str(), r"\\.\pipe\a/b");
+        assert_eq!(
+            Name::new(r"\\.\PIPE\Demo").unwrap().as_str(),
+            r"\\.\PIPE\Demo"
+        );
+        assert_eq!(Name::qt("demo").unwrap(), Name::new("demo").unwrap());
+    }
+
+    #[test]
+    fn bad_names_are_refused_with_invalid_name() {
+        for bad in ["", "a\\b", "a\0b", r"\\.\pipe\", r"\\host\pipe\x", r"C:\x"] {
+            let err = Name::new(bad).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidName, "{bad:?}");
+        }
+        let long = "x".repeat(MAX_NAME_LEN);
+        let err = Name::new(&long).unwrap_err();
+        assert!(err.to_string().contains("at most 256"), "{err}");
+        assert!(Name::new(&"x".repeat(MAX_NAME_LEN - PIPE_PREFIX.len())).is_ok());
+        assert_eq!(
+            Name::abstract_name("x").unwrap_err().kind(),
+            ErrorKind::Unsupported
+        );
+    }
+
+    #[test]
+    fn guard_names_fold_case_and_escape() {
+        let a = Name::new("Demo").unwrap().guard_name();
+        let b = Name::new(r"\\.\PIPE\dEMO").unwrap().guard_name();
+        assert_eq!(a, b);
+        assert_eq!(a, r"Global\ringlink-pipe-demo");
+        let nested = Name::new(r"\\.\pipe\a\b%").unwrap().guard_name();
+        assert_eq!(nested, r"Global\ringlink-pipe-a%5cb%25");
+        let long = Name::new(&"y".repeat(240)).unwrap().guard_name();
+        assert!(long.len() < 260 && long.contains('#'), "{long}");
+        assert!(!long[7..].contains('\\'));
+    }
+}
