@@ -522,7 +522,7 @@ impl FramedStream {
             if let Some(range) = self.decoder.next_frame()? {
                 return Ok(Some(self.decoder.frame(range)));
             }
-            let n = self.stream.read(self.decoder.spare())?;
+            let n = self.stream.recv(self.decoder.spare())?;
             if n == 0 {
                 return match self.decoder.eof() {
                     None => Ok(None),

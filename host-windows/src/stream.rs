@@ -822,7 +822,7 @@ mod tests {
         a.set_write_timeout(Some(Duration::from_millis(100))).unwrap();
         let chunk = vec![7u8; 1 << 20];
         let t = Instant::now();
-        let err = a.write_all(&chunk).unwrap_err();
+        let err = a.send_all(&chunk).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::TimedOut);
         assert!(t.elapsed() < Duration::from_secs(5));
     }
@@ -831,7 +831,7 @@ mod tests {
     fn writing_to_a_closed_peer_is_peer_closed() {
         let (a, b) = Stream::pair().unwrap();
         drop(b);
-        let err = a.write_all(b"x").unwrap_err();
+        let err = a.send_all(b"x").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::PeerClosed);
         assert_eq!(io::Error::from(err).kind(), io::ErrorKind::BrokenPipe);
     }

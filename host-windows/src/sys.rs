@@ -32,7 +32,7 @@ use windows_sys::Win32::System::IO::{CancelIoEx, GetOverlappedResult, OVERLAPPED
 use windows_sys::Win32::System::Pipes::{
     ConnectNamedPipe, CreateNamedPipeW, DisconnectNamedPipe, GetNamedPipeClientProcessId,
     GetNamedPipeServerProcessId, PIPE_READMODE_BYTE, PIPE_REJECT_REMOTE_CLIENTS, PIPE_TYPE_BYTE,
-    PIPE_UNLIMITED_INSTANCES, PIPE_WAIT, PeekNamedPipe, WaitNamedPipeW,
+    PIPE_UNLIMITED_INSTANCES, PIPE_WAIT, WaitNamedPipeW,
 };
 use windows_sys::Win32::System::Threading::{
     CreateEventW, CreateMutexW, GetCurrentProcess, INFINITE, OpenProcessToken,
@@ -284,23 +284,6 @@ pub(crate) fn is_closed(err: &io::Error) -> bool {
     )
 }
 
-/// Bytes waiting to be read, without reading them.
-pub(crate) fn bytes_available(handle: &OwnedHandle) -> io::Result<u32> {
-    let mut available = 0u32;
-    // SAFETY: `handle` is a live pipe handle; no buffer is passed, only `available`.
-    cvt(unsafe {
-        PeekNamedPipe(
-            raw(handle),
-            ptr::null_mut(),
-            0,
-            ptr::null_mut(),
-            &mut available,
-            ptr::null_mut(),
-        )
-    })?;
-    Ok(available)
-}
-
 /// The process id of the client (`server == true`) or server at the other end.
 pub(crate) fn peer_process_id(handle: &OwnedHandle, server: bool) -> io::Result<u32> {
     let mut pid = 0u32;
@@ -316,10 +299,6 @@ pub(crate) fn peer_process_id(handle: &OwnedHandle, server: bool) -> io::Result<
 }
 
 /// Disconnects a server instance from its client (discarding unread data).
-pub(crate) fn disconnect(handle: &OwnedHandle) -> io::Result<()> {
-    disconnect_raw(raw(handle))
-}
-
 fn disconnect_raw(handle: HANDLE) -> io::Result<()> {
     // SAFETY: callers pass a live server pipe handle they own.
     cvt(unsafe { DisconnectNamedPipe(handle) })
