@@ -609,7 +609,10 @@ fn handshake(
 ) -> Result<Hello, Error> {
     send_whole(stream, &local.encode(), &[])?;
     let deadline = std::time::Instant::now() + timeout;
-    while decoder.buffered().len() < HELLO_LEN {
+    loop {
+        if let Some(peer) = hello_progress(decoder)? {
+            return Ok(peer);
+        }
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         if left.is_zero() || !stream.wait_readable(Some(left))? {
             return Err(no_hello(timeout));
@@ -620,22 +623,29 @@ fn handshake(
             Err(e) if e.kind() == ErrorKind::WouldBlock => {}
             Err(e) => return Err(e),
         }
-        // Bail out early on a wrong magic, without waiting for 16 bytes.
-        let got = decoder.buffered();
-        let n = got.len().min(MAGIC.len());
-        if got[..n] != MAGIC[..n] {
-            let mut bytes = [0u8; HELLO_LEN];
-            let m = got.len().min(HELLO_LEN);
-            bytes[..m].copy_from_slice(&got[..m]);
-            return Err(Hello::decode(&bytes)
-                .err()
-                .unwrap_or_else(|| no_hello(timeout)));
-        }
+    }
+}
+
+/// Looks at the bytes received so far: the peer's hello once all 16 bytes are there,
+/// `Ok(None)` while they are a prefix of one, an error as soon as the magic is wrong.
+pub(crate) fn hello_progress(decoder: &mut Decoder) -> Result<Option<Hello>, Error> {
+    let got = decoder.buffered();
+    let n = got.len().min(MAGIC.len());
+    if got[..n] != MAGIC[..n] {
+        let mut bytes = [0u8; HELLO_LEN];
+        let m = got.len().min(HELLO_LEN);
+        bytes[..m].copy_from_slice(&got[..m]);
+        return Err(Hello::decode(&bytes).err().unwrap_or_else(|| {
+            Error::new(ErrorKind::ProtocolMismatch, "the peer's hello is malformed")
+        }));
+    }
+    if got.len() < HELLO_LEN {
+        return Ok(None);
     }
     let mut bytes = [0u8; HELLO_LEN];
-    bytes.copy_from_slice(&decoder.buffered()[..HELLO_LEN]);
+    bytes.copy_from_slice(&got[..HELLO_LEN]);
     decoder.consume(HELLO_LEN);
-    check_peer_hello(&bytes)
+    check_peer_hello(&bytes).map(Some)
 }
 
 #[cfg(test)]
@@ -696,8 +706,8 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::FrameTooLarge);
         // Bypass the sender's check: a peer that ignores our limit.
         let (header, n) = frame_header(40_000, u32::MAX).unwrap();
-        a.get_ref().write_all(&header[..n]).unwrap();
-        a.get_ref().write_all(&vec![7u8; 40_000]).unwrap();
+        a.get_ref().send_all(&header[..n]).unwrap();
+        a.get_ref().send_all(&vec![7u8; 40_000]).unwrap();
         a.send_frame(b"after").unwrap();
         let err = b.recv_frame().unwrap_err();
         assert_eq!(err.kind(), ErrorKind::FrameTooLarge);
@@ -755,8 +765,8 @@ mod tests {
     fn eof_inside_a_frame_is_peer_closed() {
         let (a, mut b) = pair(FrameOptions::new(), FrameOptions::new());
         let (header, n) = frame_header(100, u32::MAX).unwrap();
-        a.get_ref().write_all(&header[..n]).unwrap();
-        a.get_ref().write_all(&[1u8; 10]).unwrap();
+        a.get_ref().send_all(&header[..n]).unwrap();
+        a.get_ref().send_all(&[1u8; 10]).unwrap();
         drop(a);
         let err = b.recv_frame().unwrap_err();
         assert_eq!(err.kind(), ErrorKind::PeerClosed);
@@ -768,10 +778,10 @@ mod tests {
         b.get_ref().set_nonblocking(true).unwrap();
         assert_eq!(b.recv_frame().unwrap_err().kind(), ErrorKind::WouldBlock);
         let (header, n) = frame_header(4, u32::MAX).unwrap();
-        a.get_ref().write_all(&header[..n]).unwrap();
-        a.get_ref().write_all(b"ab").unwrap();
+        a.get_ref().send_all(&header[..n]).unwrap();
+        a.get_ref().send_all(b"ab").unwrap();
         assert_eq!(b.recv_frame().unwrap_err().kind(), ErrorKind::WouldBlock);
-        a.get_ref().write_all(b"cd").unwrap();
+        a.get_ref().send_all(b"cd").unwrap();
         assert_eq!(b.recv_frame().unwrap(), Some(&b"abcd"[..]));
         a.send_frame(b"x").unwrap();
     }

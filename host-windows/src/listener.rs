@@ -132,6 +132,14 @@ impl ListenerOptions {
     }
 }
 
+impl ListenerOptions {
+    /// What the async listener needs: access, buffer size, connection limit.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn parts(&self) -> (Access, u32, Option<usize>) {
+        (self.access, self.buffer_size, self.max_connections)
+    }
+}
+
 impl Default for ListenerOptions {
     fn default() -> ListenerOptions {
         ListenerOptions::new()
@@ -141,6 +149,13 @@ impl Default for ListenerOptions {
 /// Counts one accepted connection against `max_connections` until dropped.
 #[derive(Debug)]
 pub(crate) struct ConnectionSlot(Arc<AtomicUsize>);
+
+impl ConnectionSlot {
+    /// A slot already counted in `live` (the caller incremented it).
+    pub(crate) fn new(live: Arc<AtomicUsize>) -> ConnectionSlot {
+        ConnectionSlot(live)
+    }
+}
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
@@ -212,7 +227,10 @@ impl PipeConfig {
     }
 
     /// Creates one more instance (`first`: the one that claims the name).
-    pub(crate) fn create_instance(&self, first: bool) -> Result<std::os::windows::io::OwnedHandle, Error> {
+    pub(crate) fn create_instance(
+        &self,
+        first: bool,
+    ) -> Result<std::os::windows::io::OwnedHandle, Error> {
         sys::create_pipe(
             &self.wide,
             first,
@@ -220,20 +238,23 @@ impl PipeConfig {
             self.buffer_size,
             self.buffer_size,
         )
-        .map_err(|e| {
-            let code = e.raw_os_error().map(|c| c as u32);
-            let err = Error::os(e);
-            match code {
-                // The first-instance flag refuses a name some other server holds.
-                Some(sys::ERROR_ACCESS_DENIED | sys::ERROR_PIPE_BUSY) if first => err
-                    .with_kind(ErrorKind::AddressInUse)
-                    .with_message(format!(
-                        "cannot listen on {}: another program (or another user) already serves this pipe",
-                        self.name
-                    )),
-                _ => err.with_message(format!("cannot create an instance of {}", self.name)),
-            }
-        })
+        .map_err(|e| self.instance_error(e, first))
+    }
+
+    /// Explains why creating an instance failed.
+    pub(crate) fn instance_error(&self, e: std::io::Error, first: bool) -> Error {
+        let code = e.raw_os_error().map(|c| c as u32);
+        let err = Error::os(e);
+        match code {
+            // The first-instance flag refuses a name some other server holds.
+            Some(sys::ERROR_ACCESS_DENIED | sys::ERROR_PIPE_BUSY) if first => err
+                .with_kind(ErrorKind::AddressInUse)
+                .with_message(format!(
+                    "cannot listen on {}: another program (or another user) already serves this pipe",
+                    self.name
+                )),
+            _ => err.with_message(format!("cannot create an instance of {}", self.name)),
+        }
     }
 }
 
@@ -364,7 +385,7 @@ impl Listener {
                     self.refused.fetch_add(1, Ordering::Relaxed);
                     return None;
                 }
-                Some(Arc::new(ConnectionSlot(self.live.clone())))
+                Some(Arc::new(ConnectionSlot::new(self.live.clone())))
             }
         };
         Some(stream.with_slot(slot))

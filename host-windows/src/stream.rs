@@ -61,6 +61,12 @@ pub struct PeerCredentials {
     pub pid: u32,
 }
 
+impl PeerCredentials {
+    pub(crate) fn from_pid(pid: u32) -> PeerCredentials {
+        PeerCredentials { pid }
+    }
+}
+
 /// How [`Stream::connect`] connects and how the new stream behaves.
 ///
 /// ```
@@ -133,6 +139,11 @@ impl ConnectOptions {
     /// The connect deadline set with [`timeout`](Self::timeout).
     pub const fn connect_timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// Whether connect waits for a missing server.
+    pub(crate) const fn waits_for_server(&self) -> bool {
+        self.wait_for_server
     }
 }
 
@@ -246,6 +257,12 @@ impl Stream {
     pub(crate) fn with_slot(mut self, slot: Option<Arc<ConnectionSlot>>) -> Stream {
         self.slot = slot;
         self
+    }
+
+    /// The listener slot this connection holds, if any.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn slot(&self) -> Option<Arc<ConnectionSlot>> {
+        self.slot.clone()
     }
 
     /// The process id of the peer: the client's for a stream from
@@ -537,7 +554,7 @@ fn open_until(
     }
 }
 
-fn timed_out(name: &Name, options: &ConnectOptions) -> Error {
+pub(crate) fn timed_out(name: &Name, options: &ConnectOptions) -> Error {
     let what = if options.wait_for_server {
         "no server appeared or had a free pipe instance"
     } else {
@@ -552,7 +569,7 @@ fn timed_out(name: &Name, options: &ConnectOptions) -> Error {
     )
 }
 
-fn explain_connect_error(err: Error, name: &Name) -> Error {
+pub(crate) fn explain_connect_error(err: Error, name: &Name) -> Error {
     let message = match err.kind() {
         ErrorKind::ServerNotFound => format!(
             "no ringlink server at {name}: nothing listens on this name (start one, e.g. `ringlink listen NAME`)"

@@ -285,7 +285,7 @@ pub(crate) fn is_closed(err: &io::Error) -> bool {
 }
 
 /// The process id of the client (`server == true`) or server at the other end.
-pub(crate) fn peer_process_id(handle: &OwnedHandle, server: bool) -> io::Result<u32> {
+pub(crate) fn peer_process_id(handle: &impl AsRawHandle, server: bool) -> io::Result<u32> {
     let mut pid = 0u32;
     // SAFETY: `handle` is a live pipe handle and `pid` a valid out pointer.
     cvt(unsafe {
@@ -302,6 +302,12 @@ pub(crate) fn peer_process_id(handle: &OwnedHandle, server: bool) -> io::Result<
 fn disconnect_raw(handle: HANDLE) -> io::Result<()> {
     // SAFETY: callers pass a live server pipe handle they own.
     cvt(unsafe { DisconnectNamedPipe(handle) })
+}
+
+/// Security attributes for `CreateNamedPipeW` / tokio's `ServerOptions`, pointing at
+/// `security`; valid while `security` lives.
+pub(crate) fn security_attributes(security: &SecurityDescriptor) -> SECURITY_ATTRIBUTES {
+    security.attributes()
 }
 
 /// Creates one pipe instance: byte mode, overlapped, remote clients rejected, with
