@@ -59,7 +59,7 @@ pub use framed::{
     Transports,
 };
 pub use listener::{Access, DEFAULT_BUFFER_SIZE, Incoming, Listener, ListenerOptions};
-pub use name::{IntoName, MAX_NAME_LEN, Name, PIPE_PREFIX};
+pub use name::{IntoName, MAX_NAME_LEN, Name, NameState, PIPE_PREFIX};
 pub use stream::{
     ConnectOptions, OwnedReadHalf, OwnedWriteHalf, PeerCredentials, ReadHalf, ReuniteError, Stream,
     WriteHalf,

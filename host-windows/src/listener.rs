@@ -47,6 +47,9 @@ pub enum Access {
     /// Only the user the listener runs as. The default.
     #[default]
     Owner,
+    /// The owner, plus members of the owner's primary group as clients (without the
+    /// right to create instances).
+    Group,
     /// The owner, plus every authenticated user as a client. Other users may read and
     /// write but never create instances of the pipe (no `FILE_CREATE_PIPE_INSTANCE`),
     /// so they cannot impersonate the server.
@@ -61,9 +64,12 @@ const CLIENT_RIGHTS: u32 = 0x0012_019B;
 impl Access {
     /// The SDDL of the pipe's security descriptor for a listener running as `sid`:
     /// owner set explicitly, a protected DACL (nothing inherited).
-    pub(crate) fn pipe_sddl(self, sid: &str) -> String {
+    pub(crate) fn pipe_sddl(self, sid: &str, group: &str) -> String {
         match self {
             Access::Owner => format!("O:{sid}D:P(A;;GA;;;{sid})"),
+            Access::Group => {
+                format!("O:{sid}D:P(A;;GA;;;{sid})(A;;{CLIENT_RIGHTS:#x};;;{group})")
+            }
             Access::Everyone => {
                 format!("O:{sid}D:P(A;;GA;;;{sid})(A;;{CLIENT_RIGHTS:#x};;;AU)")
             }
@@ -209,8 +215,14 @@ impl PipeConfig {
         let sid = sys::current_user_sid().map_err(|e| {
             Error::os(e).with_message("cannot find out which user this process runs as")
         })?;
+        let group = match access {
+            Access::Group => sys::primary_group_sid().map_err(|e| {
+                Error::os(e).with_message("cannot find out this process's primary group")
+            })?,
+            _ => String::new(),
+        };
         let descriptor = |access: Access| {
-            SecurityDescriptor::from_sddl(&access.pipe_sddl(&sid)).map_err(|e| {
+            SecurityDescriptor::from_sddl(&access.pipe_sddl(&sid, &group)).map_err(|e| {
                 Error::os(e)
                     .with_message(format!("cannot build the security descriptor for {name}"))
             })
@@ -435,6 +447,7 @@ impl Iterator for Incoming<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{ConnectOptions, Stream};
 
     fn assert_send_sync<T: Send + Sync>() {}
 
@@ -443,11 +456,145 @@ mod tests {
         assert_send_sync::<Listener>();
     }
 
+    fn unique(tag: &str) -> String {
+        use std::sync::atomic::AtomicU32;
+        static N: AtomicU32 = AtomicU32::new(0);
+        format!(
+            "ringlink-listener-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    #[test]
+    fn every_instance_carries_the_owner_only_descriptor() {
+        let name = unique("sd");
+        let listener = Listener::bind(name.as_str(), ListenerOptions::new()).unwrap();
+        let sid = sys::current_user_sid().unwrap();
+        for _ in 0..2 {
+            // The first instance, then one created by accept.
+            let client = Stream::connect(name.as_str(), ConnectOptions::new()).unwrap();
+            let _server = listener.accept().unwrap();
+            let sddl = sys::security_sddl(&client).unwrap();
+            assert!(sddl.starts_with(&format!("O:{sid}")), "{sddl}");
+            let dacl = &sddl[sddl.find("D:").unwrap()..];
+            assert_eq!(dacl.matches('(').count(), 1, "exactly one entry: {sddl}");
+            assert!(dacl.contains(&sid), "{sddl}");
+        }
+    }
+
+    #[test]
+    fn a_second_bind_is_refused_until_the_first_listener_is_gone() {
+        let name = unique("twice");
+        let first = Listener::bind(name.as_str(), ListenerOptions::new()).unwrap();
+        let err = Listener::bind(name.as_str(), ListenerOptions::new()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AddressInUse, "{err}");
+        // Pipe names are case-insensitive; so is the guard.
+        let err = Listener::bind(name.to_uppercase().as_str(), ListenerOptions::new()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AddressInUse, "{err}");
+        assert_eq!(first.name().state().unwrap(), crate::NameState::Live { pid: None });
+        drop(first);
+        assert_eq!(Name::new(&name).unwrap().state().unwrap(), crate::NameState::Absent);
+        Listener::bind(name.as_str(), ListenerOptions::new()).unwrap();
+    }
+
+    #[test]
+    fn racing_binds_have_exactly_one_winner() {
+        for round in 0..50 {
+            let name = unique("race");
+            let barrier = Arc::new(std::sync::Barrier::new(4));
+            let threads: Vec<_> = (0..4)
+                .map(|_| {
+                    let (name, barrier) = (name.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        Listener::bind(name.as_str(), ListenerOptions::new())
+                    })
+                })
+                .collect();
+            let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+            let winners = results.iter().filter(|r| r.is_ok()).count();
+            assert_eq!(winners, 1, "round {round}: {results:?}");
+            for r in &results {
+                if let Err(e) = r {
+                    assert_eq!(e.kind(), ErrorKind::AddressInUse);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_next_instance_exists_before_accept_returns() {
+        let name = unique("next");
+        let listener = Listener::bind(name.as_str(), ListenerOptions::new()).unwrap();
+        let _a = Stream::connect(name.as_str(), ConnectOptions::new()).unwrap();
+        let _server_a = listener.accept().unwrap();
+        // No accept is running now, yet a client finds a free instance at once.
+        let quick = ConnectOptions::new().timeout(Duration::from_millis(1000));
+        let t = Instant::now();
+        let _b = Stream::connect(name.as_str(), quick).unwrap();
+        assert!(t.elapsed() < Duration::from_millis(500), "{:?}", t.elapsed());
+    }
+
+    #[test]
+    fn busy_pipes_are_retried_until_the_deadline() {
+        let name = unique("busy");
+        let listener = Listener::bind(name.as_str(), ListenerOptions::new()).unwrap();
+        // The only instance is taken and nobody accepts: the next client sees PIPE_BUSY.
+        let _first = Stream::connect(name.as_str(), ConnectOptions::new()).unwrap();
+        let short = ConnectOptions::new().timeout(Duration::from_millis(300));
+        let t = Instant::now();
+        let err = Stream::connect(name.as_str(), short).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+        assert!(t.elapsed() >= Duration::from_millis(250), "{:?}", t.elapsed());
+        assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+        // Once accept creates the next instance, a waiting client gets in.
+        let waiter = {
+            let name = name.clone();
+            std::thread::spawn(move || {
+                let patient = ConnectOptions::new().timeout(Duration::from_secs(10));
+                Stream::connect(name.as_str(), patient)
+            })
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        let _server = listener.accept().unwrap();
+        waiter.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn accept_timeout_nonblocking_and_connection_limit() {
+        let name = unique("limit");
+        let listener =
+            Listener::bind(name.as_str(), ListenerOptions::new().max_connections(1)).unwrap();
+        let t = Instant::now();
+        let err = listener.accept_timeout(Duration::from_millis(50)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TimedOut);
+        assert!(t.elapsed() >= Duration::from_millis(45));
+        listener.set_nonblocking(true);
+        assert_eq!(listener.accept().unwrap_err().kind(), ErrorKind::WouldBlock);
+        listener.set_nonblocking(false);
+
+        let a = Stream::connect(name.as_str(), ConnectOptions::new()).unwrap();
+        let server_a = listener.accept().unwrap();
+        assert_eq!(listener.open_connections(), Some(1));
+        let b = Stream::connect(name.as_str(), ConnectOptions::new()).unwrap();
+        // b is over the limit: closed at accept, so accept keeps waiting.
+        let err = listener.accept_timeout(Duration::from_millis(100)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TimedOut);
+        assert_eq!(listener.refused_count(), 1);
+        let mut buf = [0u8; 1];
+        assert_eq!(std::io::Read::read(&mut &b, &mut buf).unwrap(), 0);
+        drop((a, server_a));
+        assert_eq!(listener.open_connections(), Some(0));
+    }
+
     #[test]
     fn sddl_is_owner_only_unless_widened() {
-        let owner = Access::Owner.pipe_sddl("S-1-5-21-1");
+        let owner = Access::Owner.pipe_sddl("S-1-5-21-1", "S-1-5-21-513");
         assert_eq!(owner, "O:S-1-5-21-1D:P(A;;GA;;;S-1-5-21-1)");
-        let everyone = Access::Everyone.pipe_sddl("S-1-5-21-1");
+        let group = Access::Group.pipe_sddl("S-1-5-21-1", "S-1-5-21-513");
+        assert!(group.ends_with("(A;;0x12019b;;;S-1-5-21-513)"), "{group}");
+        let everyone = Access::Everyone.pipe_sddl("S-1-5-21-1", "");
         assert!(everyone.ends_with("(A;;0x12019b;;;AU)"), "{everyone}");
         // Clients of other users must never get FILE_CREATE_PIPE_INSTANCE (0x4).
         assert_eq!(CLIENT_RIGHTS & 0x4, 0);

@@ -125,6 +125,70 @@ impl Name {
         false
     }
 
+    /// Where plain names live: the pipe namespace, `\\.\pipe\` (for parity with Unix,
+    /// where this is the user's private directory).
+    pub fn private_dir() -> Result<PathBuf, Error> {
+        Ok(PathBuf::from(PIPE_PREFIX))
+    }
+
+    /// Whether a server is listening on this name, without connecting to it.
+    ///
+    /// A pipe disappears with its last server instance, so Windows never shows a stale
+    /// name; the server's process id is not known without connecting (`pid: None`).
+    pub fn state(&self) -> Result<NameState, Error> {
+        match sys::pipe_exists(&self.wide()) {
+            Ok(true) => Ok(NameState::Live { pid: None }),
+            Ok(false) => Ok(NameState::Absent),
+            Err(e) => Err(Error::os(e).with_message(format!("cannot probe {self}"))),
+        }
+    }
+
+    /// The pipes of live ringlink listeners of this user (see [`Name::list_dir`]).
+    pub fn list_private() -> Result<Vec<(String, Name)>, Error> {
+        Name::list_dir(&Name::private_dir()?)
+    }
+
+    /// The pipes of live ringlink listeners of this user, as (label, name) pairs sorted
+    /// by label. `dir` must be the pipe namespace `\\.\pipe\`, the only "directory"
+    /// pipes have. A pipe counts as this user's ringlink name when its name guard (an
+    /// owner-only kernel mutex) opens for this user.
+    pub fn list_dir(dir: &Path) -> Result<Vec<(String, Name)>, Error> {
+        let is_pipe_dir = dir
+            .to_str()
+            .is_some_and(|d| d.len() == PIPE_PREFIX.len() && has_pipe_prefix(d));
+        if !is_pipe_dir {
+            return Err(Error::new(
+                ErrorKind::InvalidName,
+                format!(
+                    "cannot list {}: on Windows names live in {PIPE_PREFIX} only",
+                    dir.display()
+                ),
+            ));
+        }
+        let pipes = sys::list_pipes().map_err(|e| {
+            let unsupported = matches!(e.raw_os_error(), Some(1 | 50 | 66));
+            let err = Error::os(e);
+            if unsupported {
+                // ERROR_INVALID_FUNCTION, ERROR_NOT_SUPPORTED, ERROR_BAD_DEV_TYPE: the pipe
+                // file system here (Wine) cannot be enumerated.
+                err.with_kind(ErrorKind::Unsupported)
+                    .with_message("this system cannot list named pipes (Wine cannot)")
+            } else {
+                err.with_message("cannot list the pipes of this machine")
+            }
+        })?;
+        let mut names: Vec<(String, Name)> = pipes
+            .into_iter()
+            .filter_map(|label| {
+                let name = Name::private(&label).ok()?;
+                sys::mutex_exists(&sys::wide(&name.guard_name())).then_some((label, name))
+            })
+            .collect();
+        names.sort_by(|a, b| a.0.cmp(&b.0));
+        names.dedup_by(|a, b| a.0 == b.0);
+        Ok(names)
+    }
+
     /// The name as NUL-terminated UTF-16, for the Win32 calls.
     pub(crate) fn wide(&self) -> Vec<u16> {
         sys::wide(&self.full)
@@ -189,6 +253,34 @@ impl fmt::Display for Name {
 impl fmt::Debug for Name {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Name({self})")
+    }
+}
+
+/// What [`Name::state`] found at a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum NameState {
+    /// A server listens; `pid` is its process id when known (never on Windows without
+    /// connecting).
+    Live {
+        /// The server's process id, when known.
+        pid: Option<u32>,
+    },
+    /// A name left behind by a dead server. Named pipes vanish with their server, so
+    /// Windows never reports this; it exists for parity with Unix.
+    Stale,
+    /// Nothing listens at the name.
+    Absent,
+}
+
+impl fmt::Display for NameState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NameState::Live { pid: Some(pid) } => write!(f, "live (pid {pid})"),
+            NameState::Live { pid: None } => f.write_str("live"),
+            NameState::Stale => f.write_str("stale"),
+            NameState::Absent => f.write_str("absent"),
+        }
     }
 }
 
@@ -276,6 +368,35 @@ mod tests {
         assert_eq!(
             Name::abstract_name("x").unwrap_err().kind(),
             ErrorKind::Unsupported
+        );
+    }
+
+    #[test]
+    fn live_names_are_listed_and_probed() {
+        let label = format!("ringlink-name-list-{}", std::process::id());
+        let name = Name::new(&label).unwrap();
+        assert_eq!(name.state().unwrap(), NameState::Absent);
+        let listener = crate::Listener::bind(&name, crate::ListenerOptions::new()).unwrap();
+        assert_eq!(name.state().unwrap(), NameState::Live { pid: None });
+        let listed = match Name::list_private() {
+            Ok(listed) => Some(listed),
+            Err(e) if e.kind() == ErrorKind::Unsupported => {
+                eprintln!("listing skipped: {e}");
+                None
+            }
+            Err(e) => panic!("{e}"),
+        };
+        if let Some(listed) = listed {
+            assert!(listed.iter().any(|(l, n)| *l == label && *n == name), "{listed:?}");
+        }
+        drop(listener);
+        assert_eq!(name.state().unwrap(), NameState::Absent);
+        if let Ok(listed) = Name::list_private() {
+            assert!(!listed.iter().any(|(l, _)| *l == label), "{listed:?}");
+        }
+        assert_eq!(
+            Name::list_dir(Path::new(r"C:\tmp")).unwrap_err().kind(),
+            ErrorKind::InvalidName
         );
     }
 

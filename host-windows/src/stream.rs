@@ -83,6 +83,7 @@ impl PeerCredentials {
 pub struct ConnectOptions {
     timeout: Duration,
     wait_for_server: bool,
+    verify_server_user: bool,
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
     nonblocking: bool,
@@ -90,11 +91,13 @@ pub struct ConnectOptions {
 
 impl ConnectOptions {
     /// The defaults: a 30 s connect deadline (Qt's `waitForConnected` default), fail at once
-    /// when no server exists, no read or write timeout, blocking I/O.
+    /// when no server exists, only servers running as this user, no read or write
+    /// timeout, blocking I/O.
     pub const fn new() -> ConnectOptions {
         ConnectOptions {
             timeout: Duration::from_secs(30),
             wait_for_server: false,
+            verify_server_user: true,
             read_timeout: None,
             write_timeout: None,
             nonblocking: false,
@@ -115,6 +118,18 @@ impl ConnectOptions {
     /// [`ErrorKind::ServerNotFound`].
     pub const fn wait_for_server(mut self, wait: bool) -> ConnectOptions {
         self.wait_for_server = wait;
+        self
+    }
+
+    /// Whether to refuse a pipe that is not owned by the user this process runs as (on by
+    /// default). Pipe names are shared by every user of the machine, so another user can
+    /// create a name first ("squatting") and wait for clients; ringlink listeners own
+    /// their pipes explicitly, so a foreign owner means a foreign server, refused with
+    /// [`ErrorKind::AccessDenied`] before a byte is sent. Turn it off to reach a server of
+    /// another user on purpose, or a foreign server whose pipes are owned by a group
+    /// (for example a Qt application running elevated).
+    pub const fn verify_server_user(mut self, verify: bool) -> ConnectOptions {
+        self.verify_server_user = verify;
         self
     }
 
@@ -144,6 +159,11 @@ impl ConnectOptions {
     /// Whether connect waits for a missing server.
     pub(crate) const fn waits_for_server(&self) -> bool {
         self.wait_for_server
+    }
+
+    /// Whether connect checks the pipe's owner.
+    pub(crate) const fn verifies_server_user(&self) -> bool {
+        self.verify_server_user
     }
 }
 
@@ -214,6 +234,9 @@ impl Stream {
         let name = name.into_name()?;
         let deadline = Instant::now().checked_add(options.timeout);
         let handle = open_until(&name, &options, deadline)?;
+        if options.verifies_server_user() {
+            check_server_owner(&handle, &name)?;
+        }
         let stream = Stream::from_handle(handle, Side::Client);
         stream.set_read_timeout(options.read_timeout)?;
         stream.set_write_timeout(options.write_timeout)?;
@@ -275,9 +298,7 @@ impl Stream {
     /// The peer's credentials as far as Windows reports them without impersonation:
     /// its process id.
     pub fn peer_credentials(&self) -> Result<PeerCredentials, Error> {
-        Ok(PeerCredentials {
-            pid: self.peer_process_id()?,
-        })
+        Ok(PeerCredentials::from_pid(self.peer_process_id()?))
     }
 
     /// Whether this stream is the server end (from [`Listener::accept`]).
@@ -545,13 +566,32 @@ fn open_until(
                 // open tells what really happened.
                 let _ = sys::wait_named_pipe(&wide, remaining.min(BUSY_WAIT_SLICE));
             }
-            Some(sys::ERROR_FILE_NOT_FOUND) if options.wait_for_server => {
+            Some(sys::ERROR_FILE_NOT_FOUND) if options.waits_for_server() => {
                 std::thread::sleep(pause.min(remaining));
                 pause = (pause * 2).min(Duration::from_millis(50));
             }
             _ => return Err(explain_connect_error(Error::os(err), name)),
         }
     }
+}
+
+/// Refuses a pipe whose owner is not this user (see [`ConnectOptions::verify_server_user`]).
+pub(crate) fn check_server_owner(pipe: &impl AsRawHandle, name: &Name) -> Result<(), Error> {
+    let own = sys::own_sid()
+        .map_err(|e| Error::os(e).with_message("cannot find out which user this process runs as"))?;
+    let owner = sys::owner_sid(pipe).map_err(|e| {
+        Error::os(e).with_message(format!("cannot read the owner of the pipe {name}"))
+    })?;
+    if owner == own {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::AccessDenied,
+        format!(
+            "refusing to connect to {name}: the pipe is owned by {owner}, not by this user ({own}); \
+             another user may hold the name (use ConnectOptions::verify_server_user(false) to connect anyway)"
+        ),
+    ))
 }
 
 pub(crate) fn timed_out(name: &Name, options: &ConnectOptions) -> Error {
@@ -916,6 +956,31 @@ mod tests {
         assert_eq!(a.send(b"x").unwrap_err().kind(), ErrorKind::PeerClosed);
         b.shutdown(Shutdown::Read).unwrap();
         assert_eq!(Stream::recv(&b, &mut [0u8; 1]).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_pipe_owned_by_someone_else_is_refused() {
+        // A "squatter": a pipe whose owner is the Administrators group, not this user.
+        let name = Name::new(&format!("ringlink-squat-{}", std::process::id())).unwrap();
+        let sd = sys::SecurityDescriptor::from_sddl("O:BAD:P(A;;GA;;;WD)").unwrap();
+        let pipe = match sys::create_pipe(&name.wide(), true, &sd, 4096, 4096) {
+            Ok(p) => p,
+            Err(e) => {
+                // Windows lets only members of Administrators make it the owner.
+                eprintln!("skipped: cannot create a pipe owned by Administrators here ({e})");
+                return;
+            }
+        };
+        let err = Stream::connect(&name, ConnectOptions::new()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AccessDenied, "{err}");
+        assert!(err.to_string().contains("S-1-5-32-544"), "{err}");
+        // The refused client's instance stays taken until the server disconnects it.
+        let second = sys::create_pipe(&name.wide(), false, &sd, 4096, 4096).unwrap();
+        let opt_out = ConnectOptions::new()
+            .verify_server_user(false)
+            .timeout(Duration::from_secs(5));
+        Stream::connect(&name, opt_out).unwrap();
+        drop((pipe, second));
     }
 
     #[test]

@@ -18,14 +18,17 @@ use windows_sys::Win32::Foundation::{
     WAIT_OBJECT_0, WAIT_TIMEOUT,
 };
 use windows_sys::Win32::Security::Authorization::{
-    ConvertSidToStringSidW, ConvertStringSecurityDescriptorToSecurityDescriptorW, SDDL_REVISION_1,
+    ConvertSidToStringSidW, ConvertStringSecurityDescriptorToSecurityDescriptorW, GetSecurityInfo, SDDL_REVISION_1,
+    SE_KERNEL_OBJECT,
 };
 use windows_sys::Win32::Security::{
-    GetTokenInformation, PSECURITY_DESCRIPTOR, SECURITY_ATTRIBUTES, TOKEN_QUERY, TOKEN_USER,
-    TokenUser,
+    GetTokenInformation, OWNER_SECURITY_INFORMATION,
+    PSECURITY_DESCRIPTOR, PSID, SECURITY_ATTRIBUTES,
+    TOKEN_INFORMATION_CLASS, TOKEN_QUERY, TokenPrimaryGroup, TokenUser,
 };
 use windows_sys::Win32::Storage::FileSystem::{
-    CreateFileW, FILE_FLAG_FIRST_PIPE_INSTANCE, FILE_FLAG_OVERLAPPED, OPEN_EXISTING,
+    CreateFileW, FILE_FLAG_FIRST_PIPE_INSTANCE, FindClose, FindFirstFileW, FindNextFileW,
+    SYNCHRONIZE, WIN32_FIND_DATAW, FILE_FLAG_OVERLAPPED, OPEN_EXISTING,
     PIPE_ACCESS_DUPLEX, ReadFile, SECURITY_IDENTIFICATION, SECURITY_SQOS_PRESENT, WriteFile,
 };
 use windows_sys::Win32::System::IO::{CancelIoEx, GetOverlappedResult, OVERLAPPED};
@@ -35,13 +38,14 @@ use windows_sys::Win32::System::Pipes::{
     PIPE_UNLIMITED_INSTANCES, PIPE_WAIT, WaitNamedPipeW,
 };
 use windows_sys::Win32::System::Threading::{
-    CreateEventW, CreateMutexW, GetCurrentProcess, INFINITE, OpenProcessToken,
+    CreateEventW, CreateMutexW, GetCurrentProcess, INFINITE, OpenMutexW, OpenProcessToken,
     WaitForSingleObject,
 };
 
 pub(crate) use windows_sys::Win32::Foundation::{
     ERROR_ACCESS_DENIED, ERROR_ALREADY_EXISTS, ERROR_BROKEN_PIPE, ERROR_FILE_NOT_FOUND,
     ERROR_NO_DATA, ERROR_PIPE_BUSY, ERROR_PIPE_CONNECTED, ERROR_PIPE_NOT_CONNECTED,
+    ERROR_SEM_TIMEOUT,
 };
 
 /// The error of the last failed Win32 call on this thread.
@@ -304,8 +308,9 @@ fn disconnect_raw(handle: HANDLE) -> io::Result<()> {
     cvt(unsafe { DisconnectNamedPipe(handle) })
 }
 
-/// Security attributes for `CreateNamedPipeW` / tokio's `ServerOptions`, pointing at
-/// `security`; valid while `security` lives.
+/// Security attributes for tokio's `ServerOptions`, pointing at `security`; valid while
+/// `security` lives.
+#[cfg(feature = "tokio")]
 pub(crate) fn security_attributes(security: &SecurityDescriptor) -> SECURITY_ATTRIBUTES {
     security.attributes()
 }
@@ -395,43 +400,214 @@ pub(crate) fn create_guard_mutex(
     Ok(handle)
 }
 
+/// The string SID of the user this process runs as, looked up once.
+pub(crate) fn own_sid() -> io::Result<&'static str> {
+    static SID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    if let Some(sid) = SID.get() {
+        return Ok(sid);
+    }
+    let sid = current_user_sid()?;
+    Ok(SID.get_or_init(|| sid))
+}
+
 /// The string SID (`S-1-5-21-…`) of the user this process runs as.
 pub(crate) fn current_user_sid() -> io::Result<String> {
+    // SAFETY: TokenUser fills a TOKEN_USER whose first field is the SID pointer.
+    unsafe { token_sid(TokenUser) }
+}
+
+/// The string SID of this process's primary group (the group new objects get).
+pub(crate) fn primary_group_sid() -> io::Result<String> {
+    // SAFETY: TokenPrimaryGroup fills a TOKEN_PRIMARY_GROUP whose first field is the SID
+    // pointer.
+    unsafe { token_sid(TokenPrimaryGroup) }
+}
+
+/// Queries `class` of this process's token and formats the SID it starts with.
+///
+/// # Safety
+///
+/// `class` must be an information class whose structure begins with a `PSID` that points
+/// into the returned buffer (`TokenUser`, `TokenPrimaryGroup`, `TokenOwner`).
+unsafe fn token_sid(class: TOKEN_INFORMATION_CLASS) -> io::Result<String> {
     let mut token: HANDLE = ptr::null_mut();
     // SAFETY: the pseudo-handle of this process; `token` receives a new handle.
     cvt(unsafe { OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &mut token) })?;
     let token = owned(token)?;
-    // TOKEN_USER plus the SID it points to; 256 bytes covers the largest SID (68 bytes).
+    // The structure plus the SID it points to; 256 bytes cover the largest SID (68 bytes).
     let mut buffer = [0u64; 32];
     let mut needed = 0u32;
-    // SAFETY: `buffer` is 256 writable bytes, 8-aligned as TOKEN_USER requires.
+    // SAFETY: `buffer` is 256 writable bytes, 8-aligned as the token structures require.
     cvt(unsafe {
         GetTokenInformation(
             raw(&token),
-            TokenUser,
+            class,
             buffer.as_mut_ptr().cast::<c_void>(),
             std::mem::size_of_val(&buffer) as u32,
             &mut needed,
         )
     })?;
-    // SAFETY: GetTokenInformation(TokenUser) succeeded, so `buffer` starts with a
-    // TOKEN_USER whose `Sid` points into `buffer`, which lives until the end of this
-    // function.
-    let sid = unsafe { (*buffer.as_ptr().cast::<TOKEN_USER>()).User.Sid };
+    // SAFETY: the query succeeded and, by the caller's guarantee, `buffer` starts with a
+    // SID pointer into `buffer`, which lives until the end of this function.
+    let sid: PSID = unsafe { *buffer.as_ptr().cast::<PSID>() };
     let mut text: *mut u16 = ptr::null_mut();
     // SAFETY: `sid` is valid (see above); `text` receives a LocalAlloc'ed string.
     cvt(unsafe { ConvertSidToStringSidW(sid, &mut text) })?;
     // SAFETY: `text` is a NUL-terminated UTF-16 string allocated by the call above.
-    let sid_string = unsafe {
-        let mut len = 0;
-        while *text.add(len) != 0 {
-            len += 1;
-        }
-        String::from_utf16_lossy(std::slice::from_raw_parts(text, len))
-    };
+    let sid_string = unsafe { from_wide_nul(text) };
     // SAFETY: `text` came from LocalAlloc (ConvertSidToStringSidW) and is freed once.
     unsafe { LocalFree(text.cast()) };
     Ok(sid_string)
+}
+
+/// Copies a NUL-terminated UTF-16 string.
+///
+/// # Safety
+///
+/// `text` must point to a readable, NUL-terminated UTF-16 string.
+unsafe fn from_wide_nul(text: *const u16) -> String {
+    let mut len = 0;
+    // SAFETY: the string is NUL-terminated, so every index up to the NUL is readable.
+    while unsafe { *text.add(len) } != 0 {
+        len += 1;
+    }
+    // SAFETY: `len` units before the NUL are readable (just scanned).
+    String::from_utf16_lossy(unsafe { std::slice::from_raw_parts(text, len) })
+}
+
+/// The string SID of the owner of the object behind `handle` (which needs
+/// `READ_CONTROL`).
+pub(crate) fn owner_sid(handle: &impl AsRawHandle) -> io::Result<String> {
+    let mut owner: PSID = ptr::null_mut();
+    let mut descriptor: PSECURITY_DESCRIPTOR = ptr::null_mut();
+    // SAFETY: `handle` is live; `owner` will point into `descriptor`, a LocalAlloc'ed
+    // block freed below after the owner was formatted.
+    let code = unsafe {
+        GetSecurityInfo(
+            raw(handle),
+            SE_KERNEL_OBJECT,
+            OWNER_SECURITY_INFORMATION,
+            &mut owner,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+            &mut descriptor,
+        )
+    };
+    if code != 0 {
+        return Err(io::Error::from_raw_os_error(code as i32));
+    }
+    let mut text: *mut u16 = ptr::null_mut();
+    let converted = if owner.is_null() {
+        Err(io::Error::other("the object has no owner"))
+    } else {
+        // SAFETY: `owner` points into the live `descriptor`; `text` receives a
+        // LocalAlloc'ed string.
+        cvt(unsafe { ConvertSidToStringSidW(owner, &mut text) })
+    };
+    // SAFETY: `descriptor` came from LocalAlloc (GetSecurityInfo) and is freed once; the
+    // owner SID inside it is not used after this.
+    unsafe { LocalFree(descriptor) };
+    converted?;
+    // SAFETY: `text` is the NUL-terminated string allocated by the conversion.
+    let sid = unsafe { from_wide_nul(text) };
+    // SAFETY: `text` came from LocalAlloc and is freed once.
+    unsafe { LocalFree(text.cast()) };
+    Ok(sid)
+}
+
+/// The owner and access list of the object behind `handle`, as SDDL (`O:…D:…`).
+#[cfg(test)]
+pub(crate) fn security_sddl(handle: &impl AsRawHandle) -> io::Result<String> {
+    use windows_sys::Win32::Security::Authorization::ConvertSecurityDescriptorToStringSecurityDescriptorW;
+    use windows_sys::Win32::Security::DACL_SECURITY_INFORMATION;
+    let mut descriptor: PSECURITY_DESCRIPTOR = ptr::null_mut();
+    let what = OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION;
+    // SAFETY: `handle` is live; only `descriptor` is requested (the other out pointers may
+    // be null), which receives a LocalAlloc'ed descriptor freed below.
+    let code = unsafe {
+        GetSecurityInfo(
+            raw(handle),
+            SE_KERNEL_OBJECT,
+            what,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+            &mut descriptor,
+        )
+    };
+    if code != 0 {
+        return Err(io::Error::from_raw_os_error(code as i32));
+    }
+    let mut text: *mut u16 = ptr::null_mut();
+    // SAFETY: `descriptor` is valid (returned above); `text` receives a LocalAlloc'ed string.
+    let converted = cvt(unsafe {
+        ConvertSecurityDescriptorToStringSecurityDescriptorW(
+            descriptor,
+            SDDL_REVISION_1,
+            what,
+            &mut text,
+            ptr::null_mut(),
+        )
+    });
+    // SAFETY: `descriptor` came from LocalAlloc (GetSecurityInfo) and is freed once.
+    unsafe { LocalFree(descriptor) };
+    converted?;
+    // SAFETY: `text` is the NUL-terminated string allocated by the conversion.
+    let sddl = unsafe { from_wide_nul(text) };
+    // SAFETY: `text` came from LocalAlloc and is freed once.
+    unsafe { LocalFree(text.cast()) };
+    Ok(sddl)
+}
+
+/// Whether a mutex of this name exists and this user may open it (no handle is kept).
+pub(crate) fn mutex_exists(name: &[u16]) -> bool {
+    debug_assert_eq!(name.last(), Some(&0));
+    // SAFETY: `name` is NUL-terminated UTF-16; the handle, if any, is closed at once.
+    let handle = unsafe { OpenMutexW(SYNCHRONIZE, 0, name.as_ptr()) };
+    owned(handle).is_ok()
+}
+
+/// The names (without the `\\.\pipe\` prefix) of every pipe on this machine.
+pub(crate) fn list_pipes() -> io::Result<Vec<String>> {
+    let pattern = wide(r"\\.\pipe\*");
+    // SAFETY: WIN32_FIND_DATAW is plain data; all-zero is a valid value to be filled in.
+    let mut data: WIN32_FIND_DATAW = unsafe { std::mem::zeroed() };
+    // SAFETY: `pattern` is NUL-terminated; `data` is a valid out structure.
+    let find = unsafe { FindFirstFileW(pattern.as_ptr(), &mut data) };
+    if find == INVALID_HANDLE_VALUE {
+        let err = last_error();
+        if err.raw_os_error() == Some(ERROR_FILE_NOT_FOUND as i32) {
+            return Ok(Vec::new());
+        }
+        return Err(err);
+    }
+    let mut names = Vec::new();
+    loop {
+        // SAFETY: `cFileName` is a NUL-terminated array filled in by the find call.
+        names.push(unsafe { from_wide_nul(data.cFileName.as_ptr()) });
+        // SAFETY: `find` is the live search handle; `data` a valid out structure.
+        if unsafe { FindNextFileW(find, &mut data) } == 0 {
+            break;
+        }
+    }
+    // SAFETY: `find` came from FindFirstFileW and is closed once.
+    unsafe { FindClose(find) };
+    Ok(names)
+}
+
+/// How a pipe name answers, without connecting: `Ok(true)` when it exists (an instance
+/// is free or all are busy), `Ok(false)` when it does not.
+pub(crate) fn pipe_exists(name: &[u16]) -> io::Result<bool> {
+    match wait_named_pipe(name, Duration::from_millis(1)) {
+        Ok(()) => Ok(true),
+        Err(e) => match e.raw_os_error().map(|c| c as u32) {
+            Some(ERROR_SEM_TIMEOUT | ERROR_PIPE_BUSY) => Ok(true),
+            Some(ERROR_FILE_NOT_FOUND) => Ok(false),
+            _ => Err(e),
+        },
+    }
 }
 
 /// A self-relative security descriptor made from SDDL, freed on drop.

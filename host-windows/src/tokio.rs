@@ -228,7 +228,12 @@ impl Stream {
                 return Err(crate::stream::timed_out(&name, &options));
             }
             let err = match client.open(name.as_str()) {
-                Ok(pipe) => return Ok(Stream::new(Pipe::Client(pipe))),
+                Ok(pipe) => {
+                    if options.verifies_server_user() {
+                        crate::stream::check_server_owner(&pipe, &name)?;
+                    }
+                    return Ok(Stream::new(Pipe::Client(pipe)));
+                }
                 Err(e) => e,
             };
             let code = err.raw_os_error().map(|c| c as u32);

@@ -1,4 +1,4 @@
-//! `cargo xtask cross`: builds ringlink-core for microcontroller targets.
+//! `cargo xtask cross`: builds ringlink-core for microcontroller targets and the workspace for Windows.
 //!
 //! rustup cannot fetch target standard libraries on these machines, so the
 //! builds use Debian's `rustc-web` toolchain (`/usr/bin/cargo`, Rust 1.96) and
@@ -33,9 +33,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             cmd::run(&mut build)?;
         }
     }
-    // Hook: the x86_64-pc-windows-gnu build (`-Zbuild-std=std,panic_abort`, mingw
-    // linker) belongs to `wine.rs`; call it here, e.g. `crate::wine::build()?;`.
-    Ok(())
+    crate::wine::build()
 }
 
 /// The target directory of builds made with Debian's toolchain.

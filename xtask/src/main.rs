@@ -26,11 +26,13 @@ tasks:
   ci                  everything a change must pass (the README's test command)
   setup               install missing tools (apt packages as root, cargo-fuzz)
   cross               build ringlink-core for thumbv6m/thumbv7em (with and without defmt)
+                      and the workspace for Windows (x86_64-pc-windows-gnu)
+  wine [FILTER]       build for Windows, run the ringlink-windows tests and the CLI under Wine
   loom                run the loom models of the ring (core/tests/loom.rs)
   fuzz [--seconds N]  run every fuzz target for N seconds (default 60)
   tidy                check that every .rs file opens with a `//!` line
   qemu | size        the Cortex-M self-test under QEMU, and footprints (firmware/)
-  bench | wine        tasks of their own issues";
+  bench               a task of its own issue";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
