@@ -337,16 +337,25 @@ mod tests {
 
     #[test]
     fn win32_pipe_errors_get_their_own_kinds() {
-        assert_eq!(os(w::ERROR_FILE_NOT_FOUND).kind(), ErrorKind::ServerNotFound);
+        assert_eq!(
+            os(w::ERROR_FILE_NOT_FOUND).kind(),
+            ErrorKind::ServerNotFound
+        );
         assert_eq!(os(w::ERROR_BROKEN_PIPE).kind(), ErrorKind::PeerClosed);
         assert_eq!(os(w::ERROR_NO_DATA).kind(), ErrorKind::PeerClosed);
-        assert_eq!(os(w::ERROR_PIPE_NOT_CONNECTED).kind(), ErrorKind::PeerClosed);
+        assert_eq!(
+            os(w::ERROR_PIPE_NOT_CONNECTED).kind(),
+            ErrorKind::PeerClosed
+        );
         assert_eq!(os(w::ERROR_ACCESS_DENIED).kind(), ErrorKind::AccessDenied);
         assert_eq!(os(w::ERROR_PIPE_BUSY).kind(), ErrorKind::ResourceExhausted);
         assert_eq!(os(w::ERROR_SEM_TIMEOUT).kind(), ErrorKind::TimedOut);
         assert_eq!(os(w::ERROR_ALREADY_EXISTS).kind(), ErrorKind::AddressInUse);
         assert_eq!(os(w::ERROR_INVALID_NAME).kind(), ErrorKind::InvalidName);
-        assert_eq!(os(w::ERROR_NO_SYSTEM_RESOURCES).kind(), ErrorKind::ResourceExhausted);
+        assert_eq!(
+            os(w::ERROR_NO_SYSTEM_RESOURCES).kind(),
+            ErrorKind::ResourceExhausted
+        );
     }
 
     #[test]
@@ -360,7 +369,10 @@ mod tests {
 
     #[test]
     fn ringlink_errors_survive_io_error() {
-        let e = Error::new(ErrorKind::FrameTooLarge, "frame of 9 bytes over the limit of 8");
+        let e = Error::new(
+            ErrorKind::FrameTooLarge,
+            "frame of 9 bytes over the limit of 8",
+        );
         let io: io::Error = e.into();
         assert_eq!(io.kind(), io::ErrorKind::InvalidData);
         let back = Error::from(io);

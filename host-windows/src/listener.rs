@@ -492,9 +492,15 @@ mod tests {
         // Pipe names are case-insensitive; so is the guard.
         let err = Listener::bind(name.to_uppercase().as_str(), ListenerOptions::new()).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::AddressInUse, "{err}");
-        assert_eq!(first.name().state().unwrap(), crate::NameState::Live { pid: None });
+        assert_eq!(
+            first.name().state().unwrap(),
+            crate::NameState::Live { pid: None }
+        );
         drop(first);
-        assert_eq!(Name::new(&name).unwrap().state().unwrap(), crate::NameState::Absent);
+        assert_eq!(
+            Name::new(&name).unwrap().state().unwrap(),
+            crate::NameState::Absent
+        );
         Listener::bind(name.as_str(), ListenerOptions::new()).unwrap();
     }
 
@@ -533,7 +539,11 @@ mod tests {
         let quick = ConnectOptions::new().timeout(Duration::from_millis(1000));
         let t = Instant::now();
         let _b = Stream::connect(name.as_str(), quick).unwrap();
-        assert!(t.elapsed() < Duration::from_millis(500), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            t.elapsed()
+        );
     }
 
     #[test]
@@ -546,7 +556,11 @@ mod tests {
         let t = Instant::now();
         let err = Stream::connect(name.as_str(), short).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
-        assert!(t.elapsed() >= Duration::from_millis(250), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() >= Duration::from_millis(250),
+            "{:?}",
+            t.elapsed()
+        );
         assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
         // Once accept creates the next instance, a waiting client gets in.
         let waiter = {
@@ -567,7 +581,9 @@ mod tests {
         let listener =
             Listener::bind(name.as_str(), ListenerOptions::new().max_connections(1)).unwrap();
         let t = Instant::now();
-        let err = listener.accept_timeout(Duration::from_millis(50)).unwrap_err();
+        let err = listener
+            .accept_timeout(Duration::from_millis(50))
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::TimedOut);
         assert!(t.elapsed() >= Duration::from_millis(45));
         listener.set_nonblocking(true);
@@ -579,7 +595,9 @@ mod tests {
         assert_eq!(listener.open_connections(), Some(1));
         let b = Stream::connect(name.as_str(), ConnectOptions::new()).unwrap();
         // b is over the limit: closed at accept, so accept keeps waiting.
-        let err = listener.accept_timeout(Duration::from_millis(100)).unwrap_err();
+        let err = listener
+            .accept_timeout(Duration::from_millis(100))
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::TimedOut);
         assert_eq!(listener.refused_count(), 1);
         let mut buf = [0u8; 1];

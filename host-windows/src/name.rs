@@ -82,7 +82,9 @@ impl Name {
         if !has_pipe_prefix(text) {
             return Err(Error::new(
                 ErrorKind::InvalidName,
-                format!("invalid ringlink name {text:?}: a pipe path must start with {PIPE_PREFIX}"),
+                format!(
+                    "invalid ringlink name {text:?}: a pipe path must start with {PIPE_PREFIX}"
+                ),
             ));
         }
         if text.len() == PIPE_PREFIX.len() || text.contains('\0') {
@@ -387,7 +389,10 @@ mod tests {
             Err(e) => panic!("{e}"),
         };
         if let Some(listed) = listed {
-            assert!(listed.iter().any(|(l, n)| *l == label && *n == name), "{listed:?}");
+            assert!(
+                listed.iter().any(|(l, n)| *l == label && *n == name),
+                "{listed:?}"
+            );
         }
         drop(listener);
         assert_eq!(name.state().unwrap(), NameState::Absent);

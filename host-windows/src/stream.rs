@@ -240,7 +240,9 @@ impl Stream {
         let stream = Stream::from_handle(handle, Side::Client);
         stream.set_read_timeout(options.read_timeout)?;
         stream.set_write_timeout(options.write_timeout)?;
-        stream.nonblocking.store(options.nonblocking, Ordering::Relaxed);
+        stream
+            .nonblocking
+            .store(options.nonblocking, Ordering::Relaxed);
         Ok(stream)
     }
 
@@ -577,8 +579,9 @@ fn open_until(
 
 /// Refuses a pipe whose owner is not this user (see [`ConnectOptions::verify_server_user`]).
 pub(crate) fn check_server_owner(pipe: &impl AsRawHandle, name: &Name) -> Result<(), Error> {
-    let own = sys::own_sid()
-        .map_err(|e| Error::os(e).with_message("cannot find out which user this process runs as"))?;
+    let own = sys::own_sid().map_err(|e| {
+        Error::os(e).with_message("cannot find out which user this process runs as")
+    })?;
     let owner = sys::owner_sid(pipe).map_err(|e| {
         Error::os(e).with_message(format!("cannot read the owner of the pipe {name}"))
     })?;
@@ -858,7 +861,11 @@ mod tests {
         let t = Instant::now();
         let err = Stream::recv(&b, &mut [0u8; 1]).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::TimedOut);
-        assert!(t.elapsed() >= Duration::from_millis(45), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() >= Duration::from_millis(45),
+            "{:?}",
+            t.elapsed()
+        );
         assert_eq!(b.read_timeout().unwrap(), Some(Duration::from_millis(50)));
         // The cancelled read consumed nothing: the next byte arrives intact.
         a.send_all(b"z").unwrap();
@@ -876,7 +883,8 @@ mod tests {
     #[test]
     fn write_timeout_expires_when_the_peer_does_not_read() {
         let (a, _b) = Stream::pair().unwrap();
-        a.set_write_timeout(Some(Duration::from_millis(100))).unwrap();
+        a.set_write_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
         let chunk = vec![7u8; 1 << 20];
         let t = Instant::now();
         let err = a.send_all(&chunk).unwrap_err();

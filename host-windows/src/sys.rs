@@ -11,25 +11,23 @@ use std::ptr::{self, NonNull};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use windows_sys::core::BOOL;
 use windows_sys::Win32::Foundation::{
-    ERROR_IO_INCOMPLETE, ERROR_IO_PENDING, ERROR_OPERATION_ABORTED, GENERIC_READ,
-    GENERIC_WRITE, GetLastError, HANDLE, INVALID_HANDLE_VALUE, LocalFree, WAIT_FAILED,
-    WAIT_OBJECT_0, WAIT_TIMEOUT,
+    ERROR_IO_INCOMPLETE, ERROR_IO_PENDING, ERROR_OPERATION_ABORTED, GENERIC_READ, GENERIC_WRITE,
+    GetLastError, HANDLE, INVALID_HANDLE_VALUE, LocalFree, WAIT_FAILED, WAIT_OBJECT_0,
+    WAIT_TIMEOUT,
 };
 use windows_sys::Win32::Security::Authorization::{
-    ConvertSidToStringSidW, ConvertStringSecurityDescriptorToSecurityDescriptorW, GetSecurityInfo, SDDL_REVISION_1,
-    SE_KERNEL_OBJECT,
+    ConvertSidToStringSidW, ConvertStringSecurityDescriptorToSecurityDescriptorW, GetSecurityInfo,
+    SDDL_REVISION_1, SE_KERNEL_OBJECT,
 };
 use windows_sys::Win32::Security::{
-    GetTokenInformation, OWNER_SECURITY_INFORMATION,
-    PSECURITY_DESCRIPTOR, PSID, SECURITY_ATTRIBUTES,
-    TOKEN_INFORMATION_CLASS, TOKEN_QUERY, TokenPrimaryGroup, TokenUser,
+    GetTokenInformation, OWNER_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR, PSID,
+    SECURITY_ATTRIBUTES, TOKEN_INFORMATION_CLASS, TOKEN_QUERY, TokenPrimaryGroup, TokenUser,
 };
 use windows_sys::Win32::Storage::FileSystem::{
-    CreateFileW, FILE_FLAG_FIRST_PIPE_INSTANCE, FindClose, FindFirstFileW, FindNextFileW,
-    SYNCHRONIZE, WIN32_FIND_DATAW, FILE_FLAG_OVERLAPPED, OPEN_EXISTING,
-    PIPE_ACCESS_DUPLEX, ReadFile, SECURITY_IDENTIFICATION, SECURITY_SQOS_PRESENT, WriteFile,
+    CreateFileW, FILE_FLAG_FIRST_PIPE_INSTANCE, FILE_FLAG_OVERLAPPED, FindClose, FindFirstFileW,
+    FindNextFileW, OPEN_EXISTING, PIPE_ACCESS_DUPLEX, ReadFile, SECURITY_IDENTIFICATION,
+    SECURITY_SQOS_PRESENT, SYNCHRONIZE, WIN32_FIND_DATAW, WriteFile,
 };
 use windows_sys::Win32::System::IO::{CancelIoEx, GetOverlappedResult, OVERLAPPED};
 use windows_sys::Win32::System::Pipes::{
@@ -41,6 +39,7 @@ use windows_sys::Win32::System::Threading::{
     CreateEventW, CreateMutexW, GetCurrentProcess, INFINITE, OpenMutexW, OpenProcessToken,
     WaitForSingleObject,
 };
+use windows_sys::core::BOOL;
 
 pub(crate) use windows_sys::Win32::Foundation::{
     ERROR_ACCESS_DENIED, ERROR_ALREADY_EXISTS, ERROR_BROKEN_PIPE, ERROR_FILE_NOT_FOUND,
@@ -796,10 +795,7 @@ mod tests {
     fn a_guard_mutex_exists_once() {
         let sid = current_user_sid().unwrap();
         let sd = SecurityDescriptor::from_sddl(&format!("D:P(A;;GA;;;{sid})")).unwrap();
-        let name = wide(&format!(
-            "Local\\ringlink-sys-test-{}",
-            std::process::id()
-        ));
+        let name = wide(&format!("Local\\ringlink-sys-test-{}", std::process::id()));
         let first = create_guard_mutex(&name, &sd).unwrap();
         let err = create_guard_mutex(&name, &sd).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(ERROR_ALREADY_EXISTS as i32));

@@ -8,12 +8,14 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// Local IPC over ringlink: Unix domain sockets that are private to your user by default.
+/// Local IPC over ringlink: Unix domain sockets (named pipes on Windows) that are private
+/// to your user by default.
 ///
 /// A NAME without '/' (like `demo`) lives in your private directory
 /// ($XDG_RUNTIME_DIR/ringlink, else $TMPDIR/ringlink-<uid>); a NAME with '/' is a socket
 /// path used as given. `--qt` uses the name Qt's QLocalServer/QLocalSocket would
 /// ($TMPDIR or /tmp), so a Qt program and ringlink can talk in raw mode.
+/// On Windows a NAME is the pipe \\.\pipe\NAME (also Qt's), owner-only by default.
 #[derive(Debug, Parser)]
 #[command(name = "ringlink", version, propagate_version = true)]
 struct Cli {
@@ -55,6 +57,7 @@ enum Command {
     /// With --qt (or --keep-open) the connection is not half-closed, because Qt's
     /// QLocalSocket treats that as a disconnect and drops its unsent replies; connect then
     /// exits when the server closes or --idle seconds after stdin ended and nothing arrived.
+    /// Named pipes cannot half-close, so on Windows this is always the behaviour.
     #[command(
         after_help = "Examples:\n  echo hi | ringlink connect demo\n  ringlink connect demo --wait --timeout 10"
     )]
@@ -118,25 +121,29 @@ fn main() {
     std::process::exit(imp::run(cli));
 }
 
-#[cfg(not(unix))]
+#[cfg(not(any(unix, windows)))]
 mod imp {
     pub fn run(_: super::Cli) -> i32 {
-        eprintln!("ringlink: this command supports Unix only so far");
+        eprintln!("ringlink: this command supports Unix and Windows only");
         2
     }
 }
 
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 mod imp {
     use std::io::{self, BufRead, Read, Write};
     use std::net::Shutdown;
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::time::Duration;
 
-    use ringlink::unix::{
+    use host::{
         Access, ConnectOptions, Error, ErrorKind, FrameOptions, FramedStream, Listener,
         ListenerOptions, Name, NameState, Stream,
     };
+    #[cfg(unix)]
+    use ringlink::unix as host;
+    #[cfg(windows)]
+    use ringlink::windows as host;
 
     use super::{AccessArg, Cli, Command, NameArgs};
 
@@ -164,7 +171,8 @@ mod imp {
                 framed,
                 wait,
                 timeout,
-                (keep_open || name.qt).then_some(idle),
+                // Named pipes have no half-close: Windows always keeps the connection open.
+                (keep_open || name.qt || cfg!(windows)).then_some(idle),
             ),
             Command::Probe { name } => probe(&name),
             Command::Ls { qt } => ls(qt),
@@ -198,10 +206,17 @@ mod imp {
         }
     }
 
+    #[cfg(unix)]
     extern "C" fn on_signal(_: libc::c_int) {
         STOP.store(true, Ordering::SeqCst);
     }
 
+    /// On Windows Ctrl-C ends the process, and the pipe and its name go with it: there is
+    /// nothing to clean up.
+    #[cfg(windows)]
+    fn catch_stop_signals() {}
+
+    #[cfg(unix)]
     fn catch_stop_signals() {
         for signal in [libc::SIGINT, libc::SIGTERM] {
             // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
@@ -259,12 +274,15 @@ mod imp {
             };
             let id = next_id.fetch_add(1, Ordering::Relaxed);
             let peer = match stream.peer_credentials() {
+                #[cfg(unix)]
                 Ok(c) => format!(
                     "uid {} gid {} pid {}",
                     c.uid,
                     c.gid,
                     c.pid.map_or("unknown".to_string(), |p| p.to_string())
                 ),
+                #[cfg(windows)]
+                Ok(c) => format!("pid {}", c.pid),
                 Err(e) => format!("unknown peer ({e})"),
             };
             eprintln!("ringlink: connection #{id} from {peer}");
@@ -365,7 +383,7 @@ mod imp {
         let options = ConnectOptions::new().timeout(timeout).wait_for_server(wait);
         let stream = Stream::connect(&name, options)?;
         if framed {
-            connect_framed(stream)
+            connect_framed(stream, idle)
         } else {
             connect_raw(stream, idle)
         }
@@ -415,10 +433,14 @@ mod imp {
         }
     }
 
-    fn connect_framed(stream: Stream) -> Result<i32, Error> {
+    /// Like [`connect_raw`] with one frame per line; with `idle`, also stops once stdin has
+    /// ended and no frame arrived for `idle`.
+    fn connect_framed(stream: Stream, idle: Option<Duration>) -> Result<i32, Error> {
         let sender = stream.try_clone()?;
         let mut framed = FramedStream::new(stream, FrameOptions::new())?;
         let peer_max = framed.peer_hello().max_frame;
+        let stdin_done = std::sync::Arc::new(AtomicBool::new(false));
+        let done = stdin_done.clone();
         std::thread::spawn(move || {
             let mut header = [0u8; ringlink::core::frame::MAX_HEADER_LEN];
             for line in io::stdin().lock().lines() {
@@ -439,16 +461,32 @@ mod imp {
                     return;
                 }
             }
-            let _ = sender.shutdown(Shutdown::Write);
+            done.store(true, Ordering::SeqCst);
+            if idle.is_none() {
+                let _ = sender.shutdown(Shutdown::Write);
+            }
         });
+        if let Some(idle) = idle {
+            framed.get_ref().set_read_timeout(Some(idle))?;
+        }
         let mut out = io::stdout().lock();
-        while let Some(frame) = framed.recv_frame()? {
+        loop {
+            let frame = match framed.recv_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return Ok(0),
+                Err(e) if idle.is_some() && e.kind() == ErrorKind::TimedOut => {
+                    if stdin_done.load(Ordering::SeqCst) {
+                        return Ok(0);
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             out.write_all(frame)
                 .and_then(|()| out.write_all(b"\n"))
                 .and_then(|()| out.flush())
                 .map_err(Error::from)?;
         }
-        Ok(0)
     }
 
     fn probe(args: &NameArgs) -> Result<i32, Error> {

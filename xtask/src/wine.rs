@@ -117,9 +117,7 @@ fn check_tools() -> Result<(), String> {
     let missing: Vec<&str> = [cross::DEBIAN_CARGO, WINE, WINESERVER]
         .into_iter()
         .filter(|p| !Path::new(p).exists())
-        .chain(
-            (!cmd::succeeds(Command::new(MINGW_GCC).arg("--version"))).then_some(MINGW_GCC),
-        )
+        .chain((!cmd::succeeds(Command::new(MINGW_GCC).arg("--version"))).then_some(MINGW_GCC))
         .collect();
     if missing.is_empty() {
         Ok(())
@@ -136,7 +134,11 @@ fn build_tests() -> Result<Vec<PathBuf>, String> {
     let mut build = windows_cargo("test");
     build
         .args(["--no-run", "--package", "ringlink-windows"])
-        .args(["--features", "tokio", "--message-format=json-render-diagnostics"])
+        .args([
+            "--features",
+            "tokio",
+            "--message-format=json-render-diagnostics",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     let line = cmd::display(&build);
@@ -182,7 +184,14 @@ fn build_shim() -> Result<PathBuf, String> {
         fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         cmd::run(
             Command::new(MINGW_GCC)
-                .args(["-shared", "-O2", "-s", "-nostdlib", "-Wl,--entry,DllMain", "-o"])
+                .args([
+                    "-shared",
+                    "-O2",
+                    "-s",
+                    "-nostdlib",
+                    "-Wl,--entry,DllMain",
+                    "-o",
+                ])
                 .arg(&dll)
                 .arg(&c)
                 .arg(&def)
@@ -261,7 +270,10 @@ fn wait_with_timeout(child: &mut Child, timeout: Duration, what: &str) -> Result
             Ok(None) if Instant::now() >= deadline => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("{what} timed out after {}s and was killed", timeout.as_secs()));
+                return Err(format!(
+                    "{what} timed out after {}s and was killed",
+                    timeout.as_secs()
+                ));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(50)),
             Err(e) => return Err(format!("cannot wait for {what}: {e}")),
@@ -333,7 +345,9 @@ fn cli_client(wine: &Wine, exe: &Path, name: &str) -> Result<(), String> {
     // The Windows CLI may write \r\n if it goes through a text-mode console layer.
     let text = String::from_utf8_lossy(&out).replace("\r\n", "\n");
     if text != "hi\n" {
-        return Err(format!("ringlink.exe connect printed {text:?}, expected \"hi\\n\""));
+        return Err(format!(
+            "ringlink.exe connect printed {text:?}, expected \"hi\\n\""
+        ));
     }
     println!("wine: ringlink.exe connect echoed {text:?}");
     let mut probe = wine.command(exe);
