@@ -28,7 +28,7 @@ const STEPS: &[Step] = &[
     ("cross", || crate::cross::run(&[])),
     ("fuzz", || crate::fuzz::fuzz_all(FUZZ_SMOKE_SECONDS)),
     ("qemu", || crate::qemu::run(&[])),
-    // ("wine", || crate::wine::run(&[])),  // once `cargo xtask wine` is built
+    ("wine", || crate::wine::run(&[])),
 ];
 
 /// Runs the task: `cargo xtask ci [--skip <step>]...`.

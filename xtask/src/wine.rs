@@ -11,10 +11,15 @@
 //! (`target/wine-prefix`). Every Wine process runs with a timeout, and `wineserver -k`
 //! ends whatever is left, so nothing can hang CI.
 //!
-//! Steps: the Windows build (also run by `cargo xtask cross`), the test binaries of
-//! `ringlink-windows` (unit and cross-process tests, `tokio` feature on), then the CLI
-//! as a user would run it: `ringlink.exe listen NAME --echo`, `echo hi | ringlink.exe
-//! connect NAME`, `ringlink.exe probe NAME`.
+//! Steps: the `ringlink` CLI and the test binaries of `ringlink-windows` (unit and
+//! cross-process tests, `tokio` feature on) are built and run, then its doc tests (cargo
+//! runs them with Wine as the target runner), then the CLI as a user would run it:
+//! `ringlink.exe listen NAME --echo`, `echo hi | ringlink.exe connect NAME`,
+//! `ringlink.exe probe NAME`. The whole workspace is built for Windows by
+//! `cargo xtask cross` ([`build`]).
+//!
+//! Windows builds keep only line tables as debug info: full debug info makes mingw's
+//! linker several times slower, and backtraces still name files and lines.
 
 use std::fs;
 use std::io::{Read, Write};
@@ -40,6 +45,8 @@ const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 const TEST_TIMEOUT: Duration = Duration::from_secs(240);
 /// Longest one CLI command may run.
 const CLI_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest the doc tests may take, building included.
+const DOC_TIMEOUT: Duration = Duration::from_secs(240);
 
 const USAGE: &str = "usage: cargo xtask wine [--no-cli] [TEST_FILTER]";
 
@@ -60,7 +67,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     check_tools()?;
     let started = Instant::now();
-    build()?;
+    cmd::run(windows_cargo("build").args(["--package", "ringlink", "--bin", "ringlink"]))?;
     let tests = build_tests()?;
     let built = started.elapsed();
     let shim = build_shim()?;
@@ -69,11 +76,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let booted = boot_start.elapsed();
     let run_start = Instant::now();
     let result = run_tests(&wine, &tests, filter.as_deref()).and_then(|()| {
-        if cli && filter.is_none() {
-            cli_smoke(&wine)
-        } else {
-            Ok(())
+        if filter.is_some() {
+            return Ok(());
         }
+        doc_tests(&wine)?;
+        if cli { cli_smoke(&wine) } else { Ok(()) }
     });
     drop(wine);
     println!(
@@ -108,6 +115,8 @@ fn windows_cargo(subcommand: &str) -> Command {
     cargo
         .env("CARGO_TARGET_DIR", windows_target_dir())
         .env("CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER", MINGW_GCC)
+        .env("CARGO_PROFILE_DEV_DEBUG", "line-tables-only")
+        .env("CARGO_PROFILE_TEST_DEBUG", "line-tables-only")
         .args([subcommand, "--target", WINDOWS_TARGET]);
     cargo
 }
@@ -227,14 +236,18 @@ impl Wine {
     /// the directory of the Windows binaries.
     fn command(&self, program: &Path) -> Command {
         let mut cmd = Command::new(WINE);
-        cmd.arg(program)
-            .current_dir(project_root())
-            .env("WINEPREFIX", &self.prefix)
+        cmd.arg(program).current_dir(project_root());
+        self.environment(&mut cmd);
+        cmd
+    }
+
+    /// The environment every Wine process of this prefix gets.
+    fn environment(&self, cmd: &mut Command) {
+        cmd.env("WINEPREFIX", &self.prefix)
             .env("WINEDEBUG", "-all")
             .env("WINEDLLOVERRIDES", "mscoree,mshtml=;winemenubuilder.exe=d")
             .env_remove("DISPLAY")
             .env_remove("WAYLAND_DISPLAY");
-        cmd
     }
 
     /// Runs `cmd` with inherited output; kills it after `timeout`.
@@ -294,6 +307,21 @@ fn run_tests(wine: &Wine, tests: &[PathBuf], filter: Option<&str>) -> Result<(),
         wine.run(&mut test, TEST_TIMEOUT, &name)?;
     }
     Ok(())
+}
+
+/// The doc tests of `ringlink-windows`, run by cargo with Wine as the target runner.
+fn doc_tests(wine: &Wine) -> Result<(), String> {
+    let mut doc = windows_cargo("test");
+    doc.args([
+        "--package",
+        "ringlink-windows",
+        "--features",
+        "tokio",
+        "--doc",
+    ])
+    .env("CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER", WINE);
+    wine.environment(&mut doc);
+    wine.run(&mut doc, DOC_TIMEOUT, "the doc tests")
 }
 
 /// The CLI as a newcomer uses it: a server in one "terminal", a client in another.
