@@ -23,15 +23,18 @@ pub fn run(args: &[String]) -> Result<(), String> {
     if let Some(arg) = args.first() {
         return Err(format!("cross takes no arguments, got `{arg}`"));
     }
-    for target in THUMB_TARGETS {
-        for features in [None, Some("defmt")] {
-            let mut build = debian_cargo("core");
-            build.args(["build", "--package", "ringlink-core", "--target", target]);
-            if let Some(features) = features {
-                build.args(["--features", features]);
-            }
-            cmd::run(&mut build)?;
+    // One cargo run per feature set builds every target in one build graph, so
+    // the standard library and proc-macro builds run in parallel and are shared.
+    for features in [None, Some("defmt")] {
+        let mut build = debian_cargo("core");
+        build.args(["build", "--package", "ringlink-core"]);
+        for target in THUMB_TARGETS {
+            build.args(["--target", target]);
         }
+        if let Some(features) = features {
+            build.args(["--features", features]);
+        }
+        cmd::run(&mut build)?;
     }
     crate::wine::build()
 }
