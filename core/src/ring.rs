@@ -434,6 +434,14 @@ impl<'a> Producer<'a> {
         Ok(self.cached_free() as usize)
     }
 
+    /// Marks the ring closed for writing, as dropping the producer does, while
+    /// keeping the handle. The consumer drains what was written before and then
+    /// sees the end of the stream; do not write after this (the consumer may have
+    /// stopped reading).
+    pub fn close(&mut self) {
+        self.ring.header.producer.closed.store(1, Ordering::Release);
+    }
+
     /// Whether the consumer has been dropped (nobody will ever read again).
     pub fn is_consumer_closed(&self) -> bool {
         self.ring.header.consumer.closed.load(Ordering::Acquire) != 0

@@ -320,6 +320,8 @@ pub struct ShmWriteHalf {
     /// Points into `shared.map`; dropped by hand in `Drop`, before the notify and
     /// before the last reference to the mapping goes.
     tx: ManuallyDrop<Producer<'static>>,
+    /// Set by [`ShmWriteHalf::close`]: nothing may be written any more.
+    closed: bool,
     shared: Arc<Shared>,
     timeout: Option<Duration>,
     nonblocking: bool,
@@ -410,6 +412,12 @@ impl ShmWriteHalf {
         if buf.is_empty() {
             return Ok(0);
         }
+        if self.closed {
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "write after this side closed the stream",
+            ));
+        }
         let roles = self.shared.roles;
         let mut deadline = None;
         loop {
@@ -453,6 +461,14 @@ impl ShmWriteHalf {
     /// Sets the write timeout (`None`: wait forever).
     pub fn set_timeout(&mut self, timeout: Option<Duration>) {
         self.timeout = timeout;
+    }
+
+    /// Ends this direction of the stream: the peer reads what is left, then `0`.
+    /// Later writes fail with `BrokenPipe`.
+    pub fn close(&mut self) {
+        self.closed = true;
+        self.tx.close();
+        self.shared.notify(self.shared.roles.write_wake);
     }
 
     /// Nonblocking mode: writes fail with `WouldBlock` instead of waiting.
@@ -638,6 +654,7 @@ impl ShmStream {
             },
             write: ShmWriteHalf {
                 tx: ManuallyDrop::new(tx),
+                closed: false,
                 shared,
                 timeout: None,
                 nonblocking: false,
@@ -1020,6 +1037,222 @@ fn recv_with_fds(sock: &impl AsRawFd) -> io::Result<(u8, Vec<OwnedFd>)> {
         ));
     }
     Ok((byte[0], fds))
+}
+
+#[cfg(feature = "tokio")]
+pub mod tokio {
+    //! [`AsyncShmStream`]: a [`ShmStream`](super::ShmStream) driven by tokio's
+    //! reactor. A task whose ring is empty (or full) announces that it parks,
+    //! exactly as the blocking stream does, and then waits for its eventfd (and the
+    //! socket, for the peer's death) to become readable in tokio's epoll, so an
+    //! idle connection costs no CPU and no runtime thread spins.
+    //!
+    //! The handshake is blocking: run it with `spawn_blocking` and convert.
+    //!
+    //! ```
+    //! # #[tokio::main(flavor = "current_thread")]
+    //! # async fn main() -> std::io::Result<()> {
+    //! use std::os::unix::net::UnixStream;
+    //! use ringlink_unix::shm::{ShmOptions, ShmStream, tokio::AsyncShmStream};
+    //! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    //!
+    //! let (a, b) = UnixStream::pair()?;
+    //! let peer = std::thread::spawn(move || ShmStream::accept_offer(b, &ShmOptions::new()));
+    //! let mut a = AsyncShmStream::from_std(ShmStream::offer(a, &ShmOptions::new())?)?;
+    //! let mut b = AsyncShmStream::from_std(peer.join().unwrap()?)?;
+    //! a.write_all(b"async").await?;
+    //! let mut buf = [0u8; 5];
+    //! b.read_exact(&mut buf).await?;
+    //! assert_eq!(&buf, b"async");
+    //! # Ok(())
+    //! # }
+    //! ```
+
+    use std::io;
+    use std::os::fd::{AsRawFd, RawFd};
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use ::tokio::io::unix::AsyncFd;
+    use ::tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+
+    use super::{ShmStream, corrupted, peer_gone};
+
+    /// A descriptor owned by the stream's `Shared`, watched by tokio.
+    struct Watch(RawFd);
+
+    impl AsRawFd for Watch {
+        fn as_raw_fd(&self) -> RawFd {
+            self.0
+        }
+    }
+
+    /// A shared-memory stream for tokio: `AsyncRead` + `AsyncWrite`.
+    pub struct AsyncShmStream {
+        // Field order: the registrations are dropped (deregistered) before the
+        // descriptors they watch, which `inner` owns.
+        read_event: AsyncFd<Watch>,
+        write_event: AsyncFd<Watch>,
+        socket: AsyncFd<Watch>,
+        inner: ShmStream,
+    }
+
+    impl std::fmt::Debug for AsyncShmStream {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("AsyncShmStream")
+                .field("inner", &self.inner)
+                .finish_non_exhaustive()
+        }
+    }
+
+    impl AsyncShmStream {
+        /// Registers an established [`ShmStream`] with the current tokio runtime.
+        pub fn from_std(inner: ShmStream) -> io::Result<AsyncShmStream> {
+            let shared = &inner.read.shared;
+            let roles = shared.roles;
+            let watch = |fd: RawFd| {
+                // SAFETY: each watched descriptor is owned by `inner` (its `Shared`),
+                // which outlives the registration: `AsyncShmStream` declares the
+                // registrations before `inner`, so they are dropped (deregistered)
+                // before the descriptors are closed.
+                unsafe { AsyncFd::register_with_interest(Watch(fd), Interest::READABLE) }
+            };
+            Ok(AsyncShmStream {
+                read_event: watch(shared.events[roles.read_sleep].as_raw_fd())?,
+                write_event: watch(shared.events[roles.write_sleep].as_raw_fd())?,
+                socket: watch(shared.sock.as_raw_fd())?,
+                inner,
+            })
+        }
+
+        /// The blocking stream inside.
+        pub fn get_ref(&self) -> &ShmStream {
+            &self.inner
+        }
+
+        /// Whether the socket reports the peer gone; registers the waker if not.
+        fn peer_gone(&self, cx: &mut Context<'_>) -> bool {
+            matches!(self.socket.poll_read_ready(cx), Poll::Ready(_))
+        }
+    }
+
+    impl AsyncRead for AsyncShmStream {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            let this = self.get_mut();
+            let half = &mut this.inner.read;
+            let roles = half.shared.roles;
+            loop {
+                let dst = buf.initialize_unfilled();
+                if dst.is_empty() {
+                    return Poll::Ready(Ok(()));
+                }
+                let n = half.rx.read(dst).map_err(corrupted)?;
+                if n > 0 {
+                    buf.advance(n);
+                    if half.rx.producer_parked() {
+                        half.shared.notify(roles.read_wake);
+                    }
+                    return Poll::Ready(Ok(()));
+                }
+                if half.rx.is_producer_closed() {
+                    let n = half.rx.read(buf.initialize_unfilled()).map_err(corrupted)?;
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                if half.peer_gone {
+                    return Poll::Ready(Err(peer_gone()));
+                }
+                if !half.rx.prepare_park().map_err(corrupted)? {
+                    continue;
+                }
+                // Parked: the flag stays set while we are pending, so the producer
+                // writes our eventfd, which wakes this task through tokio's epoll.
+                match this.read_event.poll_read_ready(cx) {
+                    Poll::Ready(guard) => {
+                        let mut guard = guard?;
+                        half.shared.drain(roles.read_sleep);
+                        guard.clear_ready();
+                        half.rx.unpark();
+                    }
+                    Poll::Pending => {
+                        if matches!(this.socket.poll_read_ready(cx), Poll::Ready(_)) {
+                            half.rx.unpark();
+                            half.peer_gone = true;
+                            continue;
+                        }
+                        return Poll::Pending;
+                    }
+                }
+            }
+        }
+    }
+
+    impl AsyncWrite for AsyncShmStream {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            data: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            let this = self.get_mut();
+            if this.inner.write.closed {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    "write after shutdown",
+                )));
+            }
+            if data.is_empty() {
+                return Poll::Ready(Ok(0));
+            }
+            let gone = this.peer_gone(cx);
+            let half = &mut this.inner.write;
+            let roles = half.shared.roles;
+            loop {
+                if half.tx.is_consumer_closed() {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::BrokenPipe,
+                        "the shared-memory peer closed its reading side",
+                    )));
+                }
+                let n = half.tx.write(data).map_err(corrupted)?;
+                if n > 0 {
+                    if half.tx.consumer_parked() {
+                        half.shared.notify(roles.write_wake);
+                    }
+                    return Poll::Ready(Ok(n));
+                }
+                if gone {
+                    return Poll::Ready(Err(peer_gone()));
+                }
+                if !half.tx.prepare_park().map_err(corrupted)? {
+                    continue;
+                }
+                let mut guard = match this.write_event.poll_read_ready(cx) {
+                    Poll::Ready(guard) => guard?,
+                    Poll::Pending => return Poll::Pending,
+                };
+                half.shared.drain(roles.write_sleep);
+                guard.clear_ready();
+                half.tx.unpark();
+            }
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        /// Marks the end of this side's stream: the peer reads what is left, then `0`.
+        fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            let this = self.get_mut();
+            if !this.inner.write.closed {
+                this.inner.write.close();
+            }
+            Poll::Ready(Ok(()))
+        }
+    }
 }
 
 #[cfg(test)]

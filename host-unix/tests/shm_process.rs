@@ -408,3 +408,70 @@ fn framed_mode_stays_on_the_socket_unless_both_offer_shared_memory() {
     a.send(&7u8).unwrap();
     assert_eq!(b.recv::<u8>().unwrap(), Some(7));
 }
+
+/// The tokio stream parks in the reactor (no spinning thread) and wakes for data,
+/// for space, and for a dead peer.
+#[cfg(feature = "tokio")]
+#[test]
+fn tokio_stream_parks_in_the_reactor_and_sees_a_dead_peer() {
+    use ringlink_unix::shm::tokio::AsyncShmStream;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // Echo across processes, with messages larger than the ring (both sides park).
+    let (child, listener, _p) = spawn_peer("echo");
+    let sock = accept_within(&listener, Duration::from_secs(20));
+    let s = ShmStream::offer(sock, &ShmOptions::new().capacity(4096)).unwrap();
+    rt.block_on(async {
+        let mut s = AsyncShmStream::from_std(s).unwrap();
+        for size in [1usize, 4096, 100_000] {
+            let msg: Vec<u8> = (0..size).map(|i| (i * 7 + size) as u8).collect();
+            let mut back = vec![0u8; size];
+            let (mut r, mut w) = tokio::io::split(&mut s);
+            let write = async { w.write_all(&msg).await };
+            let read = async { r.read_exact(&mut back).await.map(|_| ()) };
+            let (a, b) =
+                tokio::time::timeout(Duration::from_secs(20), async { tokio::join!(write, read) })
+                    .await
+                    .expect("echo within 20 s");
+            a.unwrap();
+            b.unwrap();
+            assert!(back == msg, "echo of {size} bytes");
+        }
+        s.shutdown().await.unwrap();
+        let mut rest = [0u8; 1];
+        assert_eq!(
+            s.read(&mut rest).await.unwrap(),
+            0,
+            "the child closes after our shutdown"
+        );
+    });
+    assert!(wait_child(child, Duration::from_secs(20)).success());
+
+    // A parked reader is woken by the peer's death, not by a timeout.
+    let (mut child, listener, _p) = spawn_peer("idle");
+    let sock = accept_within(&listener, Duration::from_secs(20));
+    let s = ShmStream::offer(sock, &ShmOptions::new()).unwrap();
+    let pid = child.id();
+    rt.block_on(async {
+        let mut s = AsyncShmStream::from_std(s).unwrap();
+        let start = Instant::now();
+        let killer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            // SAFETY: plain kill(2) of our own child.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        });
+        let mut b = [0u8; 1];
+        let err = tokio::time::timeout(Duration::from_secs(10), s.read(&mut b))
+            .await
+            .expect("woken by the dead peer")
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionReset, "{err}");
+        assert!(start.elapsed() < Duration::from_secs(10));
+        killer.join().unwrap();
+    });
+    let _ = child.wait();
+}
