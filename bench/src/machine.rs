@@ -77,6 +77,20 @@ pub fn status_kib(field: &str) -> Option<u64> {
     })
 }
 
+/// User plus system CPU time of this process so far.
+pub fn cpu_time() -> Option<std::time::Duration> {
+    // SAFETY: `rusage` is plain data; all-zero is a valid value for getrusage to overwrite.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable `rusage`.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return None;
+    }
+    let micros = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    Some(std::time::Duration::from_micros(
+        micros(usage.ru_utime) + micros(usage.ru_stime),
+    ))
+}
+
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit (10,000 connections need about
 /// 20,000 descriptors in one process) and returns the new soft limit.
 pub fn raise_open_file_limit() -> std::io::Result<u64> {
@@ -153,6 +167,17 @@ mod tests {
         let hwm = status_kib("VmHWM").expect("VmHWM on Linux");
         assert!(rss > 0 && hwm >= rss, "rss {rss} hwm {hwm}");
         assert_eq!(status_kib("NoSuchField"), None);
+    }
+
+    #[test]
+    fn cpu_time_grows_with_work() {
+        let before = cpu_time().unwrap();
+        let mut x = 0u64;
+        let start = std::time::Instant::now();
+        while start.elapsed() < std::time::Duration::from_millis(30) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        assert!(cpu_time().unwrap() > before);
     }
 
     #[test]

@@ -419,7 +419,12 @@ fn measure_socket(
             outcome
         })
     } else {
-        in_process(transport, plan, addr, timing)
+        let cpu_before = machine::cpu_time();
+        let outcome = in_process(transport, plan, addr, timing);
+        if let (Some(before), Some(after)) = (cpu_before, machine::cpu_time()) {
+            m.cpu_seconds = Some((after - before).as_secs_f64());
+        }
+        outcome
     };
     let outcome = outcome.and_then(|o| match plan.expected_bytes() {
         Some(expected) if o.received != expected => Err(BenchError::Protocol(format!(
