@@ -288,9 +288,16 @@ pub fn write_svg(path: &Path, results: &[Measurement]) -> Result<(), String> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     }
-    let root = SVGBackend::new(path, (1000, 1500)).into_drawing_area();
+    // One panel per case that has rows.
+    let present: Vec<&str> = [PING_PONG, DATA_EXCHANGE, CORE]
+        .into_iter()
+        .filter(|case| results.iter().any(|m| m.case == *case))
+        .collect();
+    let height = 500 * present.len().max(1) as u32;
+    let root = SVGBackend::new(path, (1000, height)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let panels = root.split_evenly((3, 1));
+    let panels = root.split_evenly((present.len().max(1), 1));
+    let panel = |case: &str| present.iter().position(|c| *c == case).map(|i| &panels[i]);
     let transports = |case: &str| -> Vec<&'static str> {
         let mut names: Vec<&'static str> = Vec::new();
         for m in results.iter().filter(|m| m.case == case) {
@@ -309,8 +316,8 @@ pub fn write_svg(path: &Path, results: &[Measurement]) -> Result<(), String> {
     };
 
     // pingPong: round trips/s against connections (log scale).
-    {
-        let mut chart = ChartBuilder::on(&panels[0])
+    if let Some(area) = panel(PING_PONG) {
+        let mut chart = ChartBuilder::on(area)
             .caption(
                 "pingPong: round trips/s (higher is better)",
                 ("sans-serif", 22),
@@ -362,7 +369,7 @@ pub fn write_svg(path: &Path, results: &[Measurement]) -> Result<(), String> {
     }
 
     // dataExchange: MiB/s for each (connections, chunk) pair.
-    {
+    if let Some(area) = panel(DATA_EXCHANGE) {
         let mut pairs: Vec<(u64, u64)> = Vec::new();
         for m in results.iter().filter(|m| m.case == DATA_EXCHANGE) {
             if !pairs.contains(&(m.connections, m.chunk)) {
@@ -370,7 +377,7 @@ pub fn write_svg(path: &Path, results: &[Measurement]) -> Result<(), String> {
             }
         }
         let labels = pairs.clone();
-        let mut chart = ChartBuilder::on(&panels[1])
+        let mut chart = ChartBuilder::on(area)
             .caption(
                 "dataExchange: MiB/s received (higher is better)",
                 ("sans-serif", 22),
@@ -447,8 +454,8 @@ pub fn write_svg(path: &Path, results: &[Measurement]) -> Result<(), String> {
     }
 
     // core: GiB/s against chunk size (log-log).
-    {
-        let mut chart = ChartBuilder::on(&panels[2])
+    if let Some(area) = panel(CORE) {
+        let mut chart = ChartBuilder::on(area)
             .caption(
                 "core rings between two threads: GiB/s (higher is better)",
                 ("sans-serif", 22),
