@@ -206,7 +206,7 @@ pub fn table(results: &[Measurement]) -> String {
         let _ = writeln!(out, "\n{title}");
         let _ = writeln!(
             out,
-            "{:>6} {:>6}  {:<17} {:<12} {:>8} {:>14} {:>9}  memory",
+            "{:>6} {:>6}  {:<20} {:<12} {:>8} {:>14} {:>9}  memory",
             "conns",
             "chunk",
             "transport",
@@ -240,7 +240,7 @@ pub fn table(results: &[Measurement]) -> String {
             }
             let _ = writeln!(
                 out,
-                "{conns:>6} {:>6}  {:<17} {:<12} {seconds:>8} {value:>14} {ratio:>9}  {memory}",
+                "{conns:>6} {:>6}  {:<20} {:<12} {seconds:>8} {value:>14} {ratio:>9}  {memory}",
                 bytes(m.chunk),
                 m.transport,
                 m.model,

@@ -26,6 +26,11 @@ pub trait AsyncSockets {
     type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
     /// A listening socket.
     type Listener;
+    /// Why `connections` connections cannot run on this machine (see [`Transport::unsupported`]).
+    fn unsupported(connections: usize) -> Option<String> {
+        let _ = connections;
+        None
+    }
     /// Binds `addr` (called inside the runtime).
     fn bind(addr: &Path) -> io::Result<Self::Listener>;
     /// Accepts one connection.
@@ -76,6 +81,10 @@ impl<A: AsyncSockets> Transport for AsyncDriven<A> {
 
     fn models(&self) -> &'static [&'static str] {
         &[MODEL]
+    }
+
+    fn unsupported(&self, connections: usize) -> Option<String> {
+        A::unsupported(connections)
     }
 
     fn serve(

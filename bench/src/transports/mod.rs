@@ -18,7 +18,8 @@ use async_driven::AsyncDriven;
 
 static RINGLINK_UDS: ringlink_uds::RinglinkUds = ringlink_uds::RinglinkUds;
 static RINGLINK_FRAMED: ringlink_framed::RinglinkFramed = ringlink_framed::RinglinkFramed;
-static RINGLINK_SHM: ringlink_shm::RinglinkShm = ringlink_shm::RinglinkShm;
+static RINGLINK_SHM: AsyncDriven<ringlink_shm::RinglinkShmAsync> = AsyncDriven::new();
+static RINGLINK_SHM_THREADS: ringlink_shm::RinglinkShmThreads = ringlink_shm::RinglinkShmThreads;
 static STD: std_uds::StdUds = std_uds::StdUds;
 static STD_EPOLL: std_uds::StdEpoll = std_uds::StdEpoll;
 static TOKIO: AsyncDriven<tokio_uds::TokioUds> = AsyncDriven::new();
@@ -36,9 +37,10 @@ pub fn all() -> Vec<&'static dyn Transport> {
     ]
 }
 
-/// Transports measured only when asked for by name (`--transports std-epoll`).
+/// Transports measured only when asked for by name (`--transports std-epoll`):
+/// std driven by epoll, and shared memory with a blocking thread per connection.
 pub fn extras() -> Vec<&'static dyn Transport> {
-    vec![&STD_EPOLL]
+    vec![&STD_EPOLL, &RINGLINK_SHM_THREADS]
 }
 
 /// The transport called `name`.

@@ -1,28 +1,76 @@
-//! ringlink's shared-memory transport (`ringlink_unix::shm::ShmStream`, Linux): two
-//! core rings in a sealed `memfd` mapping per connection, spin-then-park wake-ups on
-//! `eventfd`s, the socket kept only to notice a dead peer. Its reads and writes are
-//! blocking (there is no descriptor that becomes readable when a ring fills), so it
-//! runs one thread per connection on each side, like std. Each side of a connection
-//! holds five descriptors, which bounds the connection counts it can run.
+//! ringlink's shared-memory transport (`ringlink_unix::shm`, Linux): two core rings in
+//! a sealed `memfd` mapping per connection, `eventfd` wake-ups, the socket kept only to
+//! notice a dead peer. Each side of a connection holds five descriptors, which bounds
+//! the connection counts it can run.
+//!
+//! - `ringlink-shm`: `AsyncShmStream` on a current-thread tokio runtime per side, one
+//!   task per connection (a task whose ring is empty parks in the reactor, no spinning):
+//!   one thread drives all connections, as in the other rows.
+//! - `ringlink-shm-threads` (on request): the blocking `ShmStream`, one thread per
+//!   connection on each side, spinning briefly before it parks (the default options).
 
+use std::io;
 use std::path::Path;
 use std::time::Duration;
 
+use ringlink_unix::shm::tokio::AsyncShmStream;
 use ringlink_unix::shm::{ShmOptions, ShmStream};
-use ringlink_unix::{ConnectOptions, ErrorKind};
+use ringlink_unix::{ConnectOptions, ErrorKind, ListenerOptions};
 
+use super::async_driven::AsyncSockets;
 use super::ringlink_uds::{bind, to_io};
 use crate::readiness::TICK;
 use crate::threaded;
 use crate::workload::{BenchError, ClientOutcome, ClientPlan, EchoPlan, Limit, Transport};
 
-/// ringlink shared memory.
-pub struct RinglinkShm;
-
-const THREADS: &str = "threads";
 /// Descriptors of one connection, both sides in one process (socket and four eventfds each).
 const FDS_PER_CONNECTION: u64 = 10;
 
+/// Why a run of `connections` shared-memory connections cannot start here.
+fn descriptors_short(connections: usize) -> Option<String> {
+    let fds = FDS_PER_CONNECTION * connections as u64 + 64;
+    match crate::machine::open_file_limit() {
+        Some(limit) if fds > limit => {
+            Some(format!("needs ~{fds} descriptors, the limit is {limit}"))
+        }
+        _ => None,
+    }
+}
+
+/// ringlink shared memory on tokio.
+pub struct RinglinkShmAsync;
+
+impl AsyncSockets for RinglinkShmAsync {
+    const NAME: &'static str = "ringlink-shm";
+    type Stream = AsyncShmStream;
+    type Listener = ringlink_unix::tokio::Listener;
+
+    fn unsupported(connections: usize) -> Option<String> {
+        descriptors_short(connections)
+    }
+
+    fn bind(addr: &Path) -> io::Result<Self::Listener> {
+        ringlink_unix::tokio::Listener::bind(addr, ListenerOptions::new()).map_err(to_io)
+    }
+
+    async fn accept(listener: &Self::Listener) -> io::Result<Self::Stream> {
+        let stream = listener.accept().await.map_err(to_io)?;
+        // The handshake blocks this thread briefly; the client answers from its own.
+        let shm = ShmStream::offer(stream.into_std().map_err(to_io)?, &ShmOptions::new())?;
+        AsyncShmStream::from_std(shm)
+    }
+
+    async fn connect(addr: &Path) -> io::Result<Self::Stream> {
+        let connect = ConnectOptions::new().timeout(Duration::from_secs(10));
+        let shm = ShmStream::connect(addr, connect, &ShmOptions::new()).map_err(to_io)?;
+        AsyncShmStream::from_std(shm)
+    }
+}
+
+/// ringlink shared memory, blocking, a thread per connection.
+pub struct RinglinkShmThreads;
+
+const THREADS: &str = "threads";
 fn with_timeouts(mut stream: ShmStream, limit: Limit<'_>) -> ShmStream {
     let left = Some(limit.remaining().max(Duration::from_millis(1)));
     stream.set_read_timeout(left);
@@ -30,9 +78,9 @@ fn with_timeouts(mut stream: ShmStream, limit: Limit<'_>) -> ShmStream {
     stream
 }
 
-impl Transport for RinglinkShm {
+impl Transport for RinglinkShmThreads {
     fn name(&self) -> &'static str {
-        "ringlink-shm"
+        "ringlink-shm-threads"
     }
 
     fn models(&self) -> &'static [&'static str] {
