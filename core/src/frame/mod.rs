@@ -305,3 +305,68 @@ mod tests {
         assert_eq!(decode_len(&[0x00]), Ok(Some((0, 1))));
     }
 }
+
+/// Encodes `msg` as one whole frame (length header, then its postcard payload) into
+/// a fixed-capacity [`heapless::Vec`]: for a queue of outgoing frames, a DMA buffer
+/// or a UART driver that wants the frame's bytes in one piece, without a heap.
+///
+/// `N` bounds the whole frame and must leave room for a [`MAX_HEADER_LEN`] header
+/// while encoding; a message that does not fit is [`FrameError::Serialize`].
+///
+/// ```
+/// use ringlink_core::frame::{decode_len, encode_frame};
+///
+/// let frame = encode_frame::<_, 32>(&(7u8, "seven")).unwrap();
+/// let (len, header) = decode_len(&frame).unwrap().unwrap();
+/// assert_eq!(header + len as usize, frame.len());
+/// let msg: (u8, &str) = postcard::from_bytes(&frame[header..]).unwrap();
+/// assert_eq!(msg, (7, "seven"));
+/// ```
+pub fn encode_frame<T: serde::Serialize + ?Sized, const N: usize>(
+    msg: &T,
+) -> Result<heapless::Vec<u8, N>, FrameError<core::convert::Infallible>> {
+    let mut buf = heapless::Vec::<u8, N>::new();
+    if N <= MAX_HEADER_LEN || buf.resize(N, 0).is_err() {
+        return Err(FrameError::TooLarge { len: 0, max: N });
+    }
+    // Serialize behind room for the longest header, then slide the payload down
+    // to sit right after the actual header.
+    let len = postcard::to_slice(msg, &mut buf[MAX_HEADER_LEN..])
+        .map_err(FrameError::Serialize)?
+        .len();
+    let mut header = [0u8; MAX_HEADER_LEN];
+    // `len < N <= u32::MAX` on every target this builds for: `N` is an array length
+    // that fits in memory, and frame lengths are `u32` by protocol.
+    let h = encode_len(u32::try_from(len).unwrap_or(u32::MAX), &mut header);
+    buf.copy_within(MAX_HEADER_LEN..MAX_HEADER_LEN + len, h);
+    buf[..h].copy_from_slice(&header[..h]);
+    buf.truncate(h + len);
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod encode_frame_tests {
+    use super::*;
+
+    #[test]
+    fn frames_fit_exactly_and_decode() {
+        let frame = encode_frame::<_, 300>(&[9u8; 200][..]).unwrap();
+        // postcard: varint length 200 (2 bytes) + 200 bytes; frame header: 2 bytes.
+        assert_eq!(frame.len(), 2 + 2 + 200);
+        assert_eq!(decode_len(&frame).unwrap(), Some((202, 2)));
+        let back: &[u8] = postcard::from_bytes(&frame[2..]).unwrap();
+        assert_eq!(back, &[9u8; 200][..]);
+    }
+
+    #[test]
+    fn too_small_buffers_are_errors() {
+        assert!(matches!(
+            encode_frame::<_, 8>(&[1u8; 20][..]),
+            Err(FrameError::Serialize(_))
+        ));
+        assert!(matches!(
+            encode_frame::<_, 4>(&0u8),
+            Err(FrameError::TooLarge { .. })
+        ));
+    }
+}
