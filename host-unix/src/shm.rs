@@ -1041,7 +1041,7 @@ fn recv_with_fds(sock: &impl AsRawFd) -> io::Result<(u8, Vec<OwnedFd>)> {
 
 #[cfg(feature = "tokio")]
 pub mod tokio {
-    //! [`AsyncShmStream`]: a [`ShmStream`](super::ShmStream) driven by tokio's
+    //! [`AsyncShmStream`]: a [`ShmStream`] driven by tokio's
     //! reactor. A task whose ring is empty (or full) announces that it parks,
     //! exactly as the blocking stream does, and then waits for its eventfd (and the
     //! socket, for the peer's death) to become readable in tokio's epoll, so an
