@@ -206,7 +206,7 @@ pub fn table(results: &[Measurement]) -> String {
         let _ = writeln!(out, "\n{title}");
         let _ = writeln!(
             out,
-            "{:>6} {:>6}  {:<20} {:<12} {:>8} {:>14} {:>9}  memory",
+            "{:>6} {:>6}  {:<20} {:<12} {:>8} {:>14} {:>9}  notes",
             "conns",
             "chunk",
             "transport",
@@ -225,6 +225,10 @@ pub fn table(results: &[Measurement]) -> String {
             let value = m.value().map_or("-".into(), human);
             let ratio = ratio(results, m).map_or("-".into(), |r| format!("{r:.2}x"));
             let mut memory = String::new();
+            // Over a fixed-time row, CPU time / wall time: how many cores both sides kept busy.
+            if let (DATA_EXCHANGE, Some(cpu), Some(secs)) = (m.case, m.cpu_seconds, m.seconds) {
+                let _ = write!(memory, "{:.2} cores busy", cpu / secs);
+            }
             if let Some(p) = m.rss_per_connection {
                 let _ = write!(
                     memory,
@@ -248,7 +252,9 @@ pub fn table(results: &[Measurement]) -> String {
         }
     }
     if results.iter().any(|m| m.server_in_child) {
-        out.push_str("\n* server in a child process; memory: client / server peak RSS growth per connection\n");
+        out.push_str(
+            "\n* server in a child process; notes: client / server peak RSS growth per connection\n",
+        );
     }
     out
 }
