@@ -7,6 +7,7 @@
 pub mod async_driven;
 pub mod interprocess_uds;
 pub mod ringlink_framed;
+#[cfg(target_os = "linux")]
 pub mod ringlink_shm;
 pub mod ringlink_uds;
 pub mod std_uds;
@@ -18,7 +19,9 @@ use async_driven::AsyncDriven;
 
 static RINGLINK_UDS: ringlink_uds::RinglinkUds = ringlink_uds::RinglinkUds;
 static RINGLINK_FRAMED: ringlink_framed::RinglinkFramed = ringlink_framed::RinglinkFramed;
+#[cfg(target_os = "linux")]
 static RINGLINK_SHM: AsyncDriven<ringlink_shm::RinglinkShmAsync> = AsyncDriven::new();
+#[cfg(target_os = "linux")]
 static RINGLINK_SHM_THREADS: ringlink_shm::RinglinkShmThreads = ringlink_shm::RinglinkShmThreads;
 static STD: std_uds::StdUds = std_uds::StdUds;
 static STD_EPOLL: std_uds::StdEpoll = std_uds::StdEpoll;
@@ -30,6 +33,8 @@ pub fn all() -> Vec<&'static dyn Transport> {
     vec![
         &RINGLINK_UDS,
         &RINGLINK_FRAMED,
+        // The shared-memory transport exists on Linux only.
+        #[cfg(target_os = "linux")]
         &RINGLINK_SHM,
         &STD,
         &TOKIO,
@@ -40,7 +45,11 @@ pub fn all() -> Vec<&'static dyn Transport> {
 /// Transports measured only when asked for by name (`--transports std-epoll`):
 /// std driven by epoll, and shared memory with a blocking thread per connection.
 pub fn extras() -> Vec<&'static dyn Transport> {
-    vec![&STD_EPOLL, &RINGLINK_SHM_THREADS]
+    vec![
+        &STD_EPOLL,
+        #[cfg(target_os = "linux")]
+        &RINGLINK_SHM_THREADS,
+    ]
 }
 
 /// The transport called `name`.
