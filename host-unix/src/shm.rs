@@ -284,21 +284,43 @@ fn timed_out(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, format!("{what} timed out"))
 }
 
-/// Spins up to `budget` until `ready()` holds; returns whether it did.
-fn spin_until(budget: Duration, mut ready: impl FnMut() -> bool) -> bool {
-    if budget.is_zero() {
-        return false;
+/// The adaptive spin before parking: a spin that ends with the peer answering
+/// doubles the next budget (up to the configured maximum), a spin that ends in
+/// parking halves it, so a chatty connection keeps spinning and an idle or slow one
+/// parks almost at once. The spin yields the CPU between probes, so on a machine
+/// with fewer cores than busy threads it hands the core to the peer it waits for.
+#[derive(Debug, Clone, Copy)]
+struct Spin {
+    max: Duration,
+    now: Duration,
+}
+
+impl Spin {
+    const FLOOR: Duration = Duration::from_micros(1);
+
+    fn new(max: Duration) -> Spin {
+        Spin { max, now: max }
     }
-    let start = Instant::now();
-    loop {
-        for _ in 0..64 {
-            if ready() {
-                return true;
-            }
-            std::hint::spin_loop();
-        }
-        if start.elapsed() >= budget {
+
+    /// Spins up to the current budget until `ready()` holds; returns whether it did.
+    fn run(&mut self, mut ready: impl FnMut() -> bool) -> bool {
+        if self.max.is_zero() {
             return false;
+        }
+        let start = Instant::now();
+        loop {
+            for _ in 0..32 {
+                if ready() {
+                    self.now = (self.now * 2).clamp(Self::FLOOR, self.max);
+                    return true;
+                }
+                std::hint::spin_loop();
+            }
+            if start.elapsed() >= self.now {
+                self.now = (self.now / 2).max(Self::FLOOR.min(self.max));
+                return false;
+            }
+            std::thread::yield_now();
         }
     }
 }
@@ -311,7 +333,7 @@ pub struct ShmReadHalf {
     shared: Arc<Shared>,
     timeout: Option<Duration>,
     nonblocking: bool,
-    spin: Duration,
+    spin: Spin,
     peer_gone: bool,
 }
 
@@ -325,7 +347,7 @@ pub struct ShmWriteHalf {
     shared: Arc<Shared>,
     timeout: Option<Duration>,
     nonblocking: bool,
-    spin: Duration,
+    spin: Spin,
 }
 
 /// A byte stream over two rings in memory shared with the peer process.
@@ -365,9 +387,10 @@ impl ShmReadHalf {
                 return Err(io::ErrorKind::WouldBlock.into());
             }
             let rx = &mut *self.rx;
-            if spin_until(self.spin, || {
-                rx.available().map(|a| a > 0).unwrap_or(true) || rx.is_producer_closed()
-            }) {
+            if self
+                .spin
+                .run(|| rx.available().map(|a| a > 0).unwrap_or(true) || rx.is_producer_closed())
+            {
                 continue;
             }
             if deadline.is_none() {
@@ -438,9 +461,10 @@ impl ShmWriteHalf {
                 return Err(io::ErrorKind::WouldBlock.into());
             }
             let tx = &mut *self.tx;
-            if spin_until(self.spin, || {
-                tx.free().map(|f| f > 0).unwrap_or(true) || tx.is_consumer_closed()
-            }) {
+            if self
+                .spin
+                .run(|| tx.free().map(|f| f > 0).unwrap_or(true) || tx.is_consumer_closed())
+            {
                 continue;
             }
             if deadline.is_none() {
@@ -649,7 +673,7 @@ impl ShmStream {
                 shared: shared.clone(),
                 timeout: None,
                 nonblocking: false,
-                spin: options.spin,
+                spin: Spin::new(options.spin),
                 peer_gone: false,
             },
             write: ShmWriteHalf {
@@ -658,7 +682,7 @@ impl ShmStream {
                 shared,
                 timeout: None,
                 nonblocking: false,
-                spin: options.spin,
+                spin: Spin::new(options.spin),
             },
         }
     }
