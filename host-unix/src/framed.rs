@@ -723,27 +723,11 @@ fn negotiate_shm(
     {
         return Ok(None);
     }
-    let named = |peer: bool| -> Result<bool, Error> {
-        // SAFETY: an all-zero sockaddr_un is a valid buffer for get{sock,peer}name.
-        let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-        let mut len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
-        let fd = std::os::fd::AsRawFd::as_raw_fd(stream);
-        let ptr = (&mut addr as *mut libc::sockaddr_un).cast::<libc::sockaddr>();
-        // SAFETY: `addr`/`len` describe a valid, writable sockaddr_un buffer.
-        let r = unsafe {
-            if peer {
-                libc::getpeername(fd, ptr, &mut len)
-            } else {
-                libc::getsockname(fd, ptr, &mut len)
-            }
-        };
-        if r == -1 {
-            return Err(Error::from(std::io::Error::last_os_error()));
-        }
-        // An unnamed socket's address is the family alone.
-        Ok(len as usize > std::mem::size_of::<libc::sa_family_t>())
-    };
-    let (me, them) = (named(false)?, named(true)?);
+    let fd = std::os::fd::AsRawFd::as_raw_fd(stream);
+    let (me, them) = (
+        crate::sys::is_named(fd, false)?,
+        crate::sys::is_named(fd, true)?,
+    );
     let shm_options = ShmOptions::new().handshake_timeout(options.handshake_timeout);
     let (read_timeout, write_timeout) = (stream.read_timeout()?, stream.write_timeout()?);
     let mut shm = if me && !them {

@@ -103,25 +103,6 @@ impl ShmOptions {
     }
 }
 
-/// Converts a `-1` return into the current OS error, retrying on `EINTR`.
-macro_rules! sys {
-    ($call:expr) => {{
-        loop {
-            // SAFETY: each call site passes valid pointers/fds for the named syscall;
-            // see the comment at the call site for its specific invariants.
-            let r = unsafe { $call };
-            if r == -1 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                break Err(e);
-            }
-            break Ok(r);
-        }
-    }};
-}
-
 /// A shared mapping, unmapped on drop.
 struct Mapping {
     ptr: *mut u8,
@@ -249,8 +230,10 @@ impl Shared {
                 left.as_millis().saturating_add(1).min(i32::MAX as u128) as i32
             }
         };
-        // SAFETY: `fds` is a valid array of two pollfds for the duration of the call.
-        let n = sys!(libc::poll(fds.as_mut_ptr(), 2, timeout))?;
+        let n = crate::sys::retry(|| {
+            // SAFETY: `fds` is a valid array of two pollfds for the duration of the call.
+            syscall!(unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout) })
+        })?;
         if n == 0 {
             return Ok(Park::TimedOut);
         }
@@ -522,23 +505,33 @@ impl ShmStream {
         let ring_span = align_up(HEADER_SIZE + cap, PAGE);
         let len = 2 * ring_span;
 
-        // SAFETY: the name is a valid NUL-terminated string; flags are valid.
-        let memfd = sys!(libc::memfd_create(
-            c"ringlink-shm".as_ptr(),
-            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING
-        ))?;
+        let memfd = crate::sys::retry(|| {
+            // SAFETY: the name is a valid NUL-terminated string; flags are valid.
+            syscall!(unsafe {
+                libc::memfd_create(
+                    c"ringlink-shm".as_ptr(),
+                    libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+                )
+            })
+        })?;
         // SAFETY: memfd_create returned a new descriptor that nothing else owns.
         let memfd = unsafe { OwnedFd::from_raw_fd(memfd) };
-        // SAFETY: `memfd` is a valid descriptor.
-        sys!(libc::ftruncate(memfd.as_raw_fd(), len as libc::off_t))?;
-        // Sealed to its size: the peer can neither shrink it (SIGBUS on our side)
-        // nor grow it, and nobody can change the seals again.
-        // SAFETY: `memfd` is a valid memfd created with MFD_ALLOW_SEALING.
-        sys!(libc::fcntl(
-            memfd.as_raw_fd(),
-            libc::F_ADD_SEALS,
-            libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL
-        ))?;
+        crate::sys::retry(|| {
+            // SAFETY: `memfd` is a valid descriptor.
+            syscall!(unsafe { libc::ftruncate(memfd.as_raw_fd(), len as libc::off_t) })
+        })?;
+        crate::sys::retry(|| {
+            // Sealed to its size: the peer can neither shrink it (SIGBUS on our side)
+            // nor grow it, and nobody can change the seals again.
+            // SAFETY: `memfd` is a valid memfd created with MFD_ALLOW_SEALING.
+            syscall!(unsafe {
+                libc::fcntl(
+                    memfd.as_raw_fd(),
+                    libc::F_ADD_SEALS,
+                    libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL,
+                )
+            })
+        })?;
         let map = Mapping::map(memfd.as_fd(), len)?;
         // SAFETY: the mapping is fresh, page aligned, `len` bytes, and not yet shared.
         let (ring_a, ring_b) = unsafe {
@@ -883,8 +876,10 @@ fn invalid_msg(msg: &str) -> io::Error {
 }
 
 fn new_eventfd() -> io::Result<OwnedFd> {
-    // SAFETY: plain syscall with valid flags.
-    let fd = sys!(libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK))?;
+    let fd = crate::sys::retry(|| {
+        // SAFETY: plain syscall with valid flags.
+        syscall!(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })
+    })?;
     // SAFETY: eventfd returned a new descriptor that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
@@ -896,29 +891,36 @@ fn check_is_eventfd(fd: &OwnedFd) -> io::Result<()> {
     if link.as_os_str() != "anon_inode:[eventfd]" {
         return Err(invalid_msg("an event descriptor is not an eventfd"));
     }
-    let flags = sys!(libc::fcntl(fd.as_raw_fd(), libc::F_GETFL))?;
+    let flags = crate::sys::retry(|| {
+        // SAFETY: valid descriptor; F_GETFL takes no argument.
+        syscall!(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })
+    })?;
     if flags & libc::O_NONBLOCK == 0 {
-        // SAFETY: valid descriptor, valid flags.
-        sys!(libc::fcntl(
-            fd.as_raw_fd(),
-            libc::F_SETFL,
-            flags | libc::O_NONBLOCK
-        ))?;
+        crate::sys::retry(|| {
+            // SAFETY: valid descriptor, valid flags.
+            syscall!(unsafe {
+                libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK)
+            })
+        })?;
     }
     Ok(())
 }
 
 /// Checks that the mapping cannot shrink under us and has a sane size; returns it.
 fn check_sealed_memfd(fd: &OwnedFd) -> io::Result<usize> {
-    // SAFETY: valid descriptor; F_GET_SEALS takes no argument.
-    let seals = sys!(libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS))?;
+    let seals = crate::sys::retry(|| {
+        // SAFETY: valid descriptor; F_GET_SEALS takes no argument.
+        syscall!(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) })
+    })?;
     let needed = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
     if seals & needed != needed {
         return Err(invalid_msg("the mapping is not sealed against resizing"));
     }
     let mut st = MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: `st` is valid for writes of a `stat`.
-    sys!(libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()))?;
+    crate::sys::retry(|| {
+        // SAFETY: `st` is valid for writes of a `stat`.
+        syscall!(unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) })
+    })?;
     // SAFETY: fstat succeeded, so it initialised `st`.
     let st = unsafe { st.assume_init() };
     let len = usize::try_from(st.st_size).map_err(|_| invalid_msg("negative size"))?;
@@ -929,28 +931,9 @@ fn check_sealed_memfd(fd: &OwnedFd) -> io::Result<usize> {
     Ok(len)
 }
 
-fn set_socket_timeouts(sock: &impl AsRawFd, timeout: Option<Duration>) -> io::Result<()> {
-    let tv = match timeout {
-        None => libc::timeval {
-            tv_sec: 0,
-            tv_usec: 0,
-        },
-        Some(t) => libc::timeval {
-            tv_sec: t.as_secs().min(i32::MAX as u64) as libc::time_t,
-            tv_usec: t.subsec_micros().max(if t.as_secs() == 0 { 1 } else { 0 })
-                as libc::suseconds_t,
-        },
-    };
-    for opt in [libc::SO_RCVTIMEO, libc::SO_SNDTIMEO] {
-        // SAFETY: `tv` is a valid timeval for the duration of the call.
-        sys!(libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            opt,
-            (&tv as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t
-        ))?;
-    }
+fn set_socket_timeouts(sock: &Stream, timeout: Option<Duration>) -> io::Result<()> {
+    sock.set_read_timeout(timeout)?;
+    sock.set_write_timeout(timeout)?;
     Ok(())
 }
 
@@ -997,16 +980,16 @@ fn send_with_fds(sock: &impl AsRawFd, tag: u8, fds: &[RawFd]) -> io::Result<()> 
             );
         }
     }
-    // SAFETY: `msg` and everything it points to are valid for the call.
-    sys!(libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL)).map_err(map_timeout)?;
+    crate::sys::retry(|| {
+        // SAFETY: `msg` and everything it points to are valid for the call.
+        syscall!(unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) })
+    })
+    .map_err(map_timeout)?;
     Ok(())
 }
 
 fn recv_byte(sock: &impl AsRawFd, buf: &mut [u8; 1]) -> io::Result<usize> {
-    // SAFETY: `buf` is valid for 1 byte.
-    let n =
-        sys!(libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), 1, 0)).map_err(map_timeout)?;
-    Ok(n as usize)
+    crate::sys::recv(sock.as_raw_fd(), buf, false).map_err(map_timeout)
 }
 
 /// Receives one tag byte and the descriptors sent with it (owned at once, so they
@@ -1024,12 +1007,10 @@ fn recv_with_fds(sock: &impl AsRawFd) -> io::Result<(u8, Vec<OwnedFd>)> {
     msg.msg_iovlen = 1;
     msg.msg_control = cmsg_buf.as_mut_ptr().cast();
     msg.msg_controllen = std::mem::size_of_val(&cmsg_buf) as _;
-    // SAFETY: `msg` and its buffers are valid for the call.
-    let n = sys!(libc::recvmsg(
-        sock.as_raw_fd(),
-        &mut msg,
-        libc::MSG_CMSG_CLOEXEC
-    ))
+    let n = crate::sys::retry(|| {
+        // SAFETY: `msg` and its buffers are valid for the call.
+        syscall!(unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) })
+    })
     .map_err(map_timeout)?;
     let mut fds = Vec::new();
     // SAFETY: the kernel filled `msg_controllen` bytes of `cmsg_buf`; the CMSG

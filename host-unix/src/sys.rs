@@ -356,6 +356,26 @@ pub(crate) fn set_timeout(fd: RawFd, read: bool, timeout: Option<Duration>) -> i
     Ok(())
 }
 
+/// Whether the socket's own address (`peer == false`) or its peer's is a name: a
+/// path or an abstract name, as opposed to the unnamed end of a `connect` or a
+/// `socketpair`.
+#[cfg(target_os = "linux")]
+pub(crate) fn is_named(fd: RawFd, peer: bool) -> io::Result<bool> {
+    // SAFETY: an all-zero sockaddr_un is a valid buffer for get{sock,peer}name.
+    let mut addr: libc::sockaddr_un = unsafe { mem::zeroed() };
+    let mut len = mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+    let ptr = (&mut addr as *mut libc::sockaddr_un).cast::<libc::sockaddr>();
+    if peer {
+        // SAFETY: `ptr`/`len` describe a live, writable sockaddr_un.
+        syscall!(unsafe { libc::getpeername(fd, ptr, &mut len) })?;
+    } else {
+        // SAFETY: `ptr`/`len` describe a live, writable sockaddr_un.
+        syscall!(unsafe { libc::getsockname(fd, ptr, &mut len) })?;
+    }
+    // An unnamed socket's address is the family alone.
+    Ok(len as usize > mem::size_of::<libc::sa_family_t>())
+}
+
 /// Reads `SO_RCVTIMEO` (`read == true`) or `SO_SNDTIMEO`.
 pub(crate) fn timeout(fd: RawFd, read: bool) -> io::Result<Option<Duration>> {
     // SAFETY: `timeval` is plain old data; all-zero is a valid value.
