@@ -7,6 +7,7 @@
 //! reports its own peak RSS from a clean start.
 
 mod core_rings;
+mod idle;
 mod machine;
 mod readiness;
 mod report;
@@ -26,7 +27,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use machine::Machine;
-use report::{CORE, DATA_EXCHANGE, Measurement, PING_PONG, PerConnection};
+use report::{CORE, DATA_EXCHANGE, IDLE, Measurement, PING_PONG, PerConnection};
 use workload::{
     BenchError, ClientOutcome, ClientPlan, Limit, PING_PONG_ROUND_TRIPS, Stop, Transport,
 };
@@ -54,7 +55,7 @@ struct Cli {
     /// Where to write the SVG chart.
     #[arg(long, default_value = "target/ringlink-bench/results.svg")]
     svg: PathBuf,
-    /// Only these cases (comma-separated: pingPong, dataExchange, core).
+    /// Only these cases (comma-separated: pingPong, dataExchange, core, idle).
     #[arg(long, value_delimiter = ',')]
     cases: Vec<String>,
     /// Only these transports (comma-separated names; the baselines std and rtrb are
@@ -150,6 +151,9 @@ enum Job {
         imp: &'static str,
         chunk: usize,
     },
+    Idle {
+        transport: &'static str,
+    },
 }
 
 impl Job {
@@ -167,6 +171,7 @@ impl Job {
                 if *child { " (child server)" } else { "" }
             ),
             Job::Core { imp, chunk } => format!("core {imp} chunk {chunk}"),
+            Job::Idle { transport } => format!("idle {transport}"),
         }
     }
 }
@@ -244,12 +249,20 @@ fn plan_jobs(cli: &Cli) -> Vec<Job> {
             }
         }
     }
+    if wants_case(IDLE) {
+        for &transport in idle::transports() {
+            if transport == "std" || cli.transports.is_empty() || asked(transport) {
+                jobs.push(Job::Idle { transport });
+            }
+        }
+    }
     jobs.retain(|job| {
         let (connections, chunk) = match job {
             Job::Socket {
                 connections, chunk, ..
             } => (*connections, *chunk),
             Job::Core { chunk, .. } => (1, *chunk),
+            Job::Idle { .. } => (1, 1),
         };
         (cli.connections.is_empty() || cli.connections.contains(&connections))
             && (cli.chunks.is_empty() || cli.chunks.contains(&chunk))
@@ -296,8 +309,8 @@ fn run(cli: &Cli) -> i32 {
     let mut best: Vec<Option<Measurement>> = vec![None; jobs.len()];
     for round in 0..rounds {
         for (i, job) in jobs.iter().enumerate() {
-            if round > 0 && matches!(job, Job::Core { .. }) {
-                // Core rows take their best of several runs at once.
+            if round > 0 && !matches!(job, Job::Socket { .. }) {
+                // Core rows take their best of several runs at once; idle rows run once.
                 continue;
             }
             bar.set_message(if rounds > 1 {
@@ -325,6 +338,7 @@ fn run(cli: &Cli) -> i32 {
                     )
                 }
                 Job::Core { imp, chunk } => measure_core(imp, *chunk, timing),
+                Job::Idle { transport } => idle::measure(transport, idle::IDLE),
             };
             if let Some(e) = &m.error {
                 bar.println(format!("{}: FAILED: {e}", job.label()));

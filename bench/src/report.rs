@@ -15,6 +15,8 @@ pub const PING_PONG: &str = "pingPong";
 pub const DATA_EXCHANGE: &str = "dataExchange";
 /// `"core"`.
 pub const CORE: &str = "core";
+/// `"idle"`: a connected pair with nothing to send.
+pub const IDLE: &str = "idle";
 
 /// Per-connection memory of the client and the server process.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
@@ -105,6 +107,7 @@ impl Measurement {
         let failures = |m: &Measurement| m.failed_runs.max(u32::from(m.error.is_some()));
         let failed_runs = failures(&self) + failures(&other);
         let keep_self = match (self.value(), other.value()) {
+            (Some(a), Some(b)) if self.case == IDLE => a <= b,
             (Some(a), Some(b)) => a >= b,
             (Some(_), None) => true,
             (None, Some(_)) => false,
@@ -121,6 +124,8 @@ impl Measurement {
         match self.case {
             PING_PONG => self.round_trips_per_s,
             CORE => self.gib_per_s,
+            // Per cent of one core over the idle window (lower is better).
+            IDLE => Some(self.cpu_seconds? / self.seconds? * 100.0),
             _ => self.mib_per_s,
         }
     }
@@ -129,6 +134,7 @@ impl Measurement {
         match self.case {
             PING_PONG => "round trips/s",
             CORE => "GiB/s",
+            IDLE => "% of a core",
             _ => "MiB/s",
         }
     }
@@ -146,8 +152,12 @@ pub fn baseline_of(case: &str) -> &'static str {
     if case == CORE { "rtrb" } else { "std" }
 }
 
-/// `value / baseline value` for `m`, when both exist.
+/// `value / baseline value` for `m`, when both exist (none for idle rows: a
+/// baseline near zero makes no ratio).
 pub fn ratio(results: &[Measurement], m: &Measurement) -> Option<f64> {
+    if m.case == IDLE {
+        return None;
+    }
     let base = baseline_of(m.case);
     let b = results
         .iter()
@@ -198,6 +208,10 @@ pub fn table(results: &[Measurement]) -> String {
             "dataExchange: chunk echoed back on every receive, fixed time",
         ),
         (CORE, "core: in-process ring, two threads, GiB/s"),
+        (
+            IDLE,
+            "idle: a connected pair after 10,000 round trips, then nothing sent",
+        ),
     ] {
         let rows: Vec<&Measurement> = results.iter().filter(|m| m.case == case).collect();
         if rows.is_empty() {
@@ -206,7 +220,7 @@ pub fn table(results: &[Measurement]) -> String {
         let _ = writeln!(out, "\n{title}");
         let _ = writeln!(
             out,
-            "{:>6} {:>6}  {:<20} {:<12} {:>8} {:>14} {:>9}  notes",
+            "{:>6} {:>6}  {:<20} {:<15} {:>8} {:>14} {:>9}  notes",
             "conns",
             "chunk",
             "transport",
@@ -229,6 +243,9 @@ pub fn table(results: &[Measurement]) -> String {
             if let (DATA_EXCHANGE, Some(cpu), Some(secs)) = (m.case, m.cpu_seconds, m.seconds) {
                 let _ = write!(memory, "{:.2} cores busy", cpu / secs);
             }
+            if let (IDLE, Some(cpu)) = (m.case, m.cpu_seconds) {
+                let _ = write!(memory, "{:.0} us CPU in all", cpu * 1e6);
+            }
             if let Some(p) = m.rss_per_connection {
                 let _ = write!(
                     memory,
@@ -244,7 +261,7 @@ pub fn table(results: &[Measurement]) -> String {
             }
             let _ = writeln!(
                 out,
-                "{conns:>6} {:>6}  {:<20} {:<12} {seconds:>8} {value:>14} {ratio:>9}  {memory}",
+                "{conns:>6} {:>6}  {:<20} {:<15} {seconds:>8} {value:>14} {ratio:>9}  {memory}",
                 bytes(m.chunk),
                 m.transport,
                 m.model,
@@ -552,6 +569,69 @@ fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "MISSED" }
 }
 
+/// The shared-memory transport's goals: pingPong with 1 connection at least 10x
+/// std, dataExchange with 100,000-byte chunks at least 2x std, an idle pair under
+/// 1% of a core.
+fn shared_memory_goals(results: &[Measurement], out: &mut String) {
+    const SHM: &str = "ringlink-shm";
+    let find = |case: &str, t: &str, conns: u64, chunk: u64| {
+        results.iter().find(|m| {
+            m.case == case
+                && m.transport == t
+                && m.connections == conns
+                && m.chunk == chunk
+                && !m.server_in_child
+        })
+    };
+    if let Some(r) = find(PING_PONG, SHM, 1, 1).and_then(|m| ratio(results, m)) {
+        let _ = writeln!(
+            out,
+            "  {SHM} vs std, pingPong 1 conn: {r:.2}x; goal >= 10x: {}",
+            verdict(r >= 10.0)
+        );
+    }
+    let exchange: Vec<(u64, f64)> = results
+        .iter()
+        .filter(|m| m.case == DATA_EXCHANGE && m.transport == SHM && m.chunk == 100_000)
+        .filter_map(|m| Some((m.connections, ratio(results, m)?)))
+        .collect();
+    if let Some(worst) = exchange.iter().map(|e| e.1).min_by(f64::total_cmp) {
+        let rows: Vec<String> = exchange
+            .iter()
+            .map(|(c, r)| format!("{c} conns {r:.2}x"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  {SHM} vs std, dataExchange 100000-byte chunks: {}; goal >= 2x: {}",
+            rows.join(", "),
+            verdict(worst >= 2.0)
+        );
+    }
+    let idle: Vec<&Measurement> = results
+        .iter()
+        .filter(|m| m.case == IDLE && m.transport.starts_with(SHM))
+        .collect();
+    if !idle.is_empty() {
+        let worst = idle.iter().filter_map(|m| m.value()).max_by(f64::total_cmp);
+        let rows: Vec<String> = idle
+            .iter()
+            .map(|m| {
+                m.value().map_or_else(
+                    || format!("{} failed", m.transport),
+                    |v| format!("{} {v:.3}%", m.transport),
+                )
+            })
+            .collect();
+        let met = idle.iter().all(|m| m.value().is_some()) && worst.is_some_and(|w| w < 1.0);
+        let _ = writeln!(
+            out,
+            "  idle pair, CPU over the window: {}; goal < 1% of a core: {}",
+            rows.join(", "),
+            verdict(met)
+        );
+    }
+}
+
 /// The goals of the benchmark issue, checked against this run.
 pub fn goals(results: &[Measurement]) -> String {
     let mut out = String::from("\ngoals\n");
@@ -579,6 +659,7 @@ pub fn goals(results: &[Measurement]) -> String {
             }
         }
     }
+    shared_memory_goals(results, &mut out);
     let mut scal = Vec::new();
     let mut names: Vec<&'static str> = Vec::new();
     for m in results.iter().filter(|m| m.case == PING_PONG) {

@@ -2,6 +2,11 @@
 //! `UnixStream` and ringlink's shared-memory `ShmStream` are used when every
 //! connection may have its own thread. Streams must come with read and write timeouts
 //! inside the run's limit, so no thread can block forever.
+//!
+//! A connection is driven through [`Relay`]: wait for bytes and send them straight
+//! back. [`Copying`] does it as every socket user does (read into a buffer, write the
+//! buffer); a transport with a better way (shared memory's ring-to-ring `splice`)
+//! implements it itself.
 
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,6 +26,35 @@ pub fn threads_needed(connections: usize) -> u64 {
     2 * connections as u64 + 512
 }
 
+/// How one blocking connection moves the workload's bytes.
+pub trait Relay: Send {
+    /// Sends all of `data`.
+    fn send(&mut self, data: &[u8]) -> io::Result<()>;
+    /// Waits for bytes and sends them back as they are; returns how many
+    /// (`0`: the peer closed the stream). `buf` holds any chunk of the run.
+    fn relay(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+}
+
+/// [`Relay`] through a buffer: read what came, write it back.
+pub struct Copying<S>(pub S);
+
+impl<S: Read + Write + Send> Relay for Copying<S> {
+    fn send(&mut self, data: &[u8]) -> io::Result<()> {
+        self.0.write_all(data)
+    }
+
+    fn relay(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = loop {
+            match self.0.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => break other?,
+            }
+        };
+        self.0.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}
+
 fn is_timeout(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut
 }
@@ -28,7 +62,7 @@ fn is_timeout(e: &io::Error) -> bool {
 /// Accepts `plan.connections` connections with `accept` (which returns `Ok(None)` when
 /// none came within a short wait) and echoes on each in its own thread until its
 /// client closes it.
-pub fn serve<S: Read + Write + Send>(
+pub fn serve<S: Relay>(
     mut accept: impl FnMut() -> Result<Option<S>, BenchError>,
     plan: EchoPlan,
     limit: Limit<'_>,
@@ -69,21 +103,15 @@ pub fn serve<S: Read + Write + Send>(
 }
 
 /// Echoes on one blocking connection until the client closes it.
-fn echo<S: Read + Write>(mut stream: S, chunk: usize) -> Result<(), BenchError> {
+fn echo<S: Relay>(mut stream: S, chunk: usize) -> Result<(), BenchError> {
     let mut buf = vec![0_u8; chunk + 1];
     loop {
-        match stream.read(&mut buf) {
+        match stream.relay(&mut buf) {
             Ok(0) => return Ok(()),
-            Ok(n) => match stream.write_all(&buf[..n]) {
-                Ok(()) => {}
-                Err(e) if is_disconnect(&e) => return Ok(()),
-                Err(e) if is_timeout(&e) => return Err(BenchError::TimedOut("echoing")),
-                Err(e) => return Err(BenchError::Io("server write", e)),
-            },
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Ok(_) => {}
             Err(e) if is_disconnect(&e) => return Ok(()),
             Err(e) if is_timeout(&e) => return Err(BenchError::TimedOut("echoing")),
-            Err(e) => return Err(BenchError::Io("server read", e)),
+            Err(e) => return Err(BenchError::Io("server echo", e)),
         }
     }
 }
@@ -150,7 +178,7 @@ struct Counter(AtomicU64);
 
 /// Connects `plan.connections` streams with `connect`, one thread each, and times the
 /// exchange once all are connected.
-pub fn run_client<S: Read + Write>(
+pub fn run_client<S: Relay>(
     connect: impl Fn() -> Result<S, BenchError> + Sync,
     plan: ClientPlan,
     limit: Limit<'_>,
@@ -224,30 +252,29 @@ pub fn run_client<S: Read + Write>(
     })
 }
 
-/// One client connection: write the chunk, write back what comes, until `target`
-/// bytes have come back or `stop` is set.
-fn exchange<S: Read + Write>(
+/// One client connection: send the chunk, then send back what comes, until
+/// `target` bytes have come back or `stop` is set. (What comes back last is sent
+/// once more; the server echoes it into a connection about to close.)
+fn exchange<S: Relay>(
     stream: &mut S,
     chunk: usize,
     target: u64,
     counter: &AtomicU64,
     stop: &AtomicBool,
 ) -> Result<(), BenchError> {
-    let outgoing = vec![0x5a_u8; chunk];
     let mut buf = vec![0_u8; chunk + 1];
-    stream.write_all(&outgoing).during("client write")?;
+    stream.send(&vec![0x5a_u8; chunk]).during("client write")?;
     let mut received = 0_u64;
     loop {
-        let n = match stream.read(&mut buf) {
+        let n = match stream.relay(&mut buf) {
             Ok(0) => {
                 return Err(BenchError::Protocol(
                     "server closed a connection early".into(),
                 ));
             }
             Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) if is_timeout(&e) => return Err(BenchError::TimedOut("exchanging")),
-            Err(e) => return Err(BenchError::Io("client read", e)),
+            Err(e) => return Err(BenchError::Io("client exchange", e)),
         };
         received += n as u64;
         counter.store(received, Ordering::Relaxed);
@@ -263,6 +290,5 @@ fn exchange<S: Read + Write>(
         if stop.load(Ordering::Relaxed) {
             return Ok(());
         }
-        stream.write_all(&outgoing[..n]).during("client write")?;
     }
 }

@@ -615,6 +615,18 @@ impl WriteGrant<'_, '_> {
             .store(tail, Ordering::Release);
     }
 
+    /// Commits like [`commit`](Self::commit), then says whether the consumer is
+    /// parked and must be woken: the producer's half of the parking protocol
+    /// (see [`Producer::consumer_parked`]) in one step, for grant users.
+    pub fn commit_wakes(self, used: usize) -> bool {
+        let ring = self.ring;
+        self.commit(used);
+        // SeqCst fence between our Release store of `tail` and the load of the
+        // flag, paired with the fence in `Consumer::prepare_park`.
+        fence(Ordering::SeqCst);
+        ring.header.consumer.parked.load(Ordering::Relaxed) != 0
+    }
+
     /// The granted bytes.
     pub fn buf(&mut self) -> &mut [u8] {
         self.buf
@@ -823,6 +835,18 @@ impl ReadGrant<'_, '_> {
             .consumer
             .head
             .store(head, Ordering::Release);
+    }
+
+    /// Releases like [`release`](Self::release), then says whether the producer
+    /// is parked and must be woken: the consumer's half of the parking protocol
+    /// (see [`Consumer::producer_parked`]) in one step, for grant users.
+    pub fn release_wakes(self, used: usize) -> bool {
+        let ring = self.ring;
+        self.release(used);
+        // SeqCst fence between our Release store of `head` and the load of the
+        // flag, paired with the fence in `Producer::prepare_park`.
+        fence(Ordering::SeqCst);
+        ring.header.producer.parked.load(Ordering::Relaxed) != 0
     }
 
     /// The granted bytes.

@@ -229,3 +229,56 @@ fn parking_producer_never_misses_a_wakeup() {
         consumer.join().unwrap();
     });
 }
+
+/// Both sides move bytes through grants and both may park: the producer on a full
+/// ring, the consumer on an empty one. `commit_wakes` and `release_wakes` must
+/// report every parked peer, or one side sleeps forever (a loom deadlock).
+#[test]
+fn parking_through_grants_never_misses_a_wakeup() {
+    loom::model(|| {
+        let (mut tx, mut rx) = leak::<1>().split();
+        let data_event = std::sync::Arc::new(Event::default());
+        let space_event = std::sync::Arc::new(Event::default());
+        let (data, space) = (data_event.clone(), space_event.clone());
+        let consumer = thread::spawn(move || {
+            let mut got = 0u8;
+            while got < 2 {
+                match rx.read_grant() {
+                    Ok(g) => {
+                        assert_eq!(g[0], got);
+                        got += 1;
+                        if g.release_wakes(1) {
+                            space.notify();
+                        }
+                    }
+                    Err(_) => {
+                        if rx.prepare_park().unwrap() {
+                            data.wait();
+                            rx.unpark();
+                        }
+                    }
+                }
+            }
+        });
+        for b in 0..2u8 {
+            loop {
+                match tx.grant_max(1) {
+                    Ok(mut g) => {
+                        g[0] = b;
+                        if g.commit_wakes(1) {
+                            data_event.notify();
+                        }
+                        break;
+                    }
+                    Err(_) => {
+                        if tx.prepare_park().unwrap() {
+                            space_event.wait();
+                            tx.unpark();
+                        }
+                    }
+                }
+            }
+        }
+        consumer.join().unwrap();
+    });
+}

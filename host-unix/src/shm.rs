@@ -38,7 +38,9 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ringlink_core::ring::{Consumer, HEADER_SIZE, Producer, RawRing, RingError};
+use ringlink_core::ring::{
+    Consumer, GrantError, HEADER_SIZE, Producer, RawRing, ReadGrant, RingError, WriteGrant,
+};
 
 use crate::{ConnectOptions, Error, IntoName, Listener, PeerCredentials, Stream};
 
@@ -249,6 +251,78 @@ impl Shared {
     }
 }
 
+/// Bytes lent by [`ShmReadHalf::read_grant`]: read them in place, then
+/// [`release`](Self::release) what was used. Dropping the grant frees nothing.
+#[must_use = "a read grant frees nothing until released"]
+pub struct ShmReadGrant<'a> {
+    grant: ReadGrant<'a, 'static>,
+    shared: &'a Shared,
+}
+
+impl ShmReadGrant<'_> {
+    /// Frees the first `used` bytes (clamped to the grant) for the peer's writer,
+    /// waking it if it sleeps for room.
+    pub fn release(self, used: usize) {
+        if self.grant.release_wakes(used) {
+            self.shared.notify(self.shared.roles.read_wake);
+        }
+    }
+}
+
+impl std::ops::Deref for ShmReadGrant<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.grant
+    }
+}
+
+/// Ring space lent by [`ShmWriteHalf::write_grant`]: fill it in place, then
+/// [`commit`](Self::commit) what was written. Dropping the grant sends nothing.
+#[must_use = "a write grant sends nothing until committed"]
+pub struct ShmWriteGrant<'a> {
+    grant: WriteGrant<'a, 'static>,
+    shared: &'a Shared,
+}
+
+impl ShmWriteGrant<'_> {
+    /// Sends the first `used` bytes (clamped to the grant), waking the peer's
+    /// reader if it sleeps for data.
+    pub fn commit(self, used: usize) {
+        if self.grant.commit_wakes(used) {
+            self.shared.notify(self.shared.roles.write_wake);
+        }
+    }
+}
+
+impl std::ops::Deref for ShmWriteGrant<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.grant
+    }
+}
+
+impl std::ops::DerefMut for ShmWriteGrant<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.grant
+    }
+}
+
+/// A grant failed right after its side saw bytes (or room): only a peer writing
+/// into the ring's indices can cause that.
+fn grant_failed(e: GrantError) -> io::Error {
+    match e {
+        GrantError::Corrupted(e) => corrupted(e),
+        _ => moved_back(),
+    }
+}
+
+fn moved_back() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        "shared-memory connection failed: the peer moved a ring index backwards",
+    )
+}
+
 fn corrupted(e: RingError) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
@@ -342,26 +416,45 @@ pub struct ShmStream {
     write: ShmWriteHalf,
 }
 
+/// The most bytes copied between two index updates. A large read or write moves
+/// in pieces of this size, each published at once, so the peer (spinning on another
+/// core) copies the first piece while this side copies the next, and a writer
+/// waiting for space resumes before a long read ends.
+const PIECE: usize = 16 * 1024;
+
 impl ShmReadHalf {
-    /// Reads at least one byte, blocking (spin, then park) until data, end of
-    /// stream (`Ok(0)`), the timeout, or an error.
-    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
+    /// Copies out what the ring holds now (up to `buf.len()`), freeing it piece by
+    /// piece; `Ok(0)` when the ring is empty. The writer is woken after any piece
+    /// it was found parked behind: it may park again between two pieces, and only
+    /// a check after every piece keeps that from being a lost wake-up.
+    fn take(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut done = 0;
+        while done < buf.len() {
+            let end = buf.len().min(done + PIECE);
+            let want = end - done;
+            let n = self.rx.read(&mut buf[done..end]).map_err(corrupted)?;
+            done += n;
+            if n > 0 && self.rx.producer_parked() {
+                self.shared.notify(self.shared.roles.read_wake);
+            }
+            if n < want {
+                break;
+            }
         }
-        let roles = self.shared.roles;
+        Ok(done)
+    }
+
+    /// Waits (spin, then park) until the ring holds bytes (`Ok(true)`) or the peer
+    /// has closed its side and every byte has been read (`Ok(false)`).
+    fn wait_readable(&mut self) -> io::Result<bool> {
         let mut deadline = None;
         loop {
-            let n = self.rx.read(buf).map_err(corrupted)?;
-            if n > 0 {
-                if self.rx.producer_parked() {
-                    self.shared.notify(roles.read_wake);
-                }
-                return Ok(n);
+            if self.rx.available().map_err(corrupted)? > 0 {
+                return Ok(true);
             }
             if self.rx.is_producer_closed() {
-                // `closed` is stored after the last byte: one more read sees them all.
-                return self.rx.read(buf).map_err(corrupted);
+                // `closed` is stored after the last byte: one more look sees them all.
+                return Ok(self.rx.available().map_err(corrupted)? > 0);
             }
             if self.peer_gone {
                 return Err(peer_gone());
@@ -380,7 +473,7 @@ impl ShmReadHalf {
                 deadline = self.timeout.map(|t| Instant::now() + t);
             }
             if self.rx.prepare_park().map_err(corrupted)? {
-                let parked = self.shared.park(roles.read_sleep, deadline);
+                let parked = self.shared.park(self.shared.roles.read_sleep, deadline);
                 self.rx.unpark();
                 match parked? {
                     Park::Woken => {}
@@ -389,6 +482,111 @@ impl ShmReadHalf {
                 }
             }
         }
+    }
+
+    /// Reads at least one byte, blocking (spin, then park) until data, end of
+    /// stream (`Ok(0)`), the timeout, or an error.
+    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() || !self.wait_readable()? {
+            return Ok(0);
+        }
+        match self.take(buf)? {
+            0 => Err(moved_back()),
+            n => Ok(n),
+        }
+    }
+
+    /// Zero-copy read: waits like [`read`](Self::read), then lends the bytes
+    /// that lie contiguously in the ring; `Ok(None)` at the end of the stream.
+    /// Bytes stay in the ring until [`ShmReadGrant::release`] frees them.
+    ///
+    /// ```
+    /// # #[cfg(target_os = "linux")] {
+    /// use std::io::Write;
+    /// use std::os::unix::net::UnixStream;
+    /// use ringlink_unix::shm::{ShmOptions, ShmStream};
+    ///
+    /// let (a, b) = UnixStream::pair()?;
+    /// let peer = std::thread::spawn(move || ShmStream::accept_offer(b, &ShmOptions::new()));
+    /// let mut writer = ShmStream::offer(a, &ShmOptions::new())?;
+    /// let mut reader = peer.join().unwrap()?;
+    /// writer.write_all(b"in place")?;
+    /// let grant = reader.read_grant()?.expect("the writer is still open");
+    /// assert_eq!(&grant[..], b"in place");
+    /// let n = grant.len();
+    /// grant.release(n);
+    /// # }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn read_grant(&mut self) -> io::Result<Option<ShmReadGrant<'_>>> {
+        if !self.wait_readable()? {
+            return Ok(None);
+        }
+        let shared = &*self.shared;
+        match self.rx.read_grant() {
+            Ok(grant) => Ok(Some(ShmReadGrant { grant, shared })),
+            Err(e) => Err(grant_failed(e)),
+        }
+    }
+
+    /// Moves the bytes readable now into `to`, ring to ring with a single copy
+    /// (no buffer in between): what a relay or an echo does with [`read`](Self::read)
+    /// and [`write`](ShmWriteHalf::write), for half the copying. Waits like `read`
+    /// for the first byte and like `write` for room; moves at most one ring's
+    /// capacity. Returns the bytes moved, `0` at the end of the stream.
+    ///
+    /// ```
+    /// # #[cfg(target_os = "linux")] {
+    /// use std::io::{Read, Write};
+    /// use std::os::unix::net::UnixStream;
+    /// use ringlink_unix::shm::{ShmOptions, ShmStream};
+    ///
+    /// let (a, b) = UnixStream::pair()?;
+    /// let peer = std::thread::spawn(move || ShmStream::accept_offer(b, &ShmOptions::new()));
+    /// let mut client = ShmStream::offer(a, &ShmOptions::new())?;
+    /// let mut server = peer.join().unwrap()?;
+    /// client.write_all(b"echo")?;
+    /// let (rx, tx) = server.halves();
+    /// assert_eq!(rx.splice(tx)?, 4); // the server echoes without a buffer
+    /// let mut back = [0u8; 4];
+    /// client.read_exact(&mut back)?;
+    /// assert_eq!(&back, b"echo");
+    /// # }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn splice(&mut self, to: &mut ShmWriteHalf) -> io::Result<usize> {
+        if !self.wait_readable()? {
+            return Ok(0);
+        }
+        to.wait_writable()?;
+        let limit = self.rx.capacity();
+        let mut moved = 0;
+        while moved < limit {
+            let src = match self.rx.read_grant() {
+                Ok(g) => g,
+                Err(GrantError::Corrupted(e)) => return Err(corrupted(e)),
+                Err(_) => break,
+            };
+            let mut dst = match to.tx.grant_max(src.len().min(PIECE)) {
+                Ok(g) => g,
+                Err(GrantError::Corrupted(e)) => return Err(corrupted(e)),
+                Err(_) => break,
+            };
+            let n = dst.len();
+            dst.copy_from_slice(&src[..n]);
+            if dst.commit_wakes(n) {
+                to.shared.notify(to.shared.roles.write_wake);
+            }
+            if src.release_wakes(n) {
+                self.shared.notify(self.shared.roles.read_wake);
+            }
+            moved += n;
+        }
+        if moved == 0 {
+            // Both rings had room a moment ago, and only the peer can take it away.
+            return Err(moved_back());
+        }
+        Ok(moved)
     }
 
     /// Sets the read timeout (`None`: wait forever).
@@ -412,19 +610,34 @@ impl Drop for ShmReadHalf {
 }
 
 impl ShmWriteHalf {
-    /// Writes at least one byte, blocking (spin, then park) until space, the
-    /// timeout, or an error (`BrokenPipe` once the peer stopped reading).
-    pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
+    /// Copies in what fits now (up to `buf.len()`), publishing it piece by piece;
+    /// `Ok(0)` when the ring is full. The reader is woken after any piece it was
+    /// found parked behind (it may drain a piece and park again before the next).
+    fn publish(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut done = 0;
+        while done < buf.len() {
+            let end = buf.len().min(done + PIECE);
+            let want = end - done;
+            let n = self.tx.write(&buf[done..end]).map_err(corrupted)?;
+            done += n;
+            if n > 0 && self.tx.consumer_parked() {
+                self.shared.notify(self.shared.roles.write_wake);
+            }
+            if n < want {
+                break;
+            }
         }
+        Ok(done)
+    }
+
+    /// Waits (spin, then park) until the ring has room for at least one byte.
+    fn wait_writable(&mut self) -> io::Result<()> {
         if self.closed {
             return Err(io::Error::new(
                 io::ErrorKind::BrokenPipe,
                 "write after this side closed the stream",
             ));
         }
-        let roles = self.shared.roles;
         let mut deadline = None;
         loop {
             if self.tx.is_consumer_closed() {
@@ -433,12 +646,8 @@ impl ShmWriteHalf {
                     "the shared-memory peer closed its reading side",
                 ));
             }
-            let n = self.tx.write(buf).map_err(corrupted)?;
-            if n > 0 {
-                if self.tx.consumer_parked() {
-                    self.shared.notify(roles.write_wake);
-                }
-                return Ok(n);
+            if self.tx.free().map_err(corrupted)? > 0 {
+                return Ok(());
             }
             if self.nonblocking {
                 return Err(io::ErrorKind::WouldBlock.into());
@@ -454,7 +663,7 @@ impl ShmWriteHalf {
                 deadline = self.timeout.map(|t| Instant::now() + t);
             }
             if self.tx.prepare_park().map_err(corrupted)? {
-                let parked = self.shared.park(roles.write_sleep, deadline);
+                let parked = self.shared.park(self.shared.roles.write_sleep, deadline);
                 self.tx.unpark();
                 match parked? {
                     Park::Woken => {}
@@ -462,6 +671,38 @@ impl ShmWriteHalf {
                     Park::PeerGone => return Err(peer_gone()),
                 }
             }
+        }
+    }
+
+    /// Writes at least one byte, blocking (spin, then park) until space, the
+    /// timeout, or an error (`BrokenPipe` once the peer stopped reading).
+    pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        self.wait_writable()?;
+        match self.publish(buf)? {
+            0 => Err(moved_back()),
+            n => Ok(n),
+        }
+    }
+
+    /// Zero-copy write: waits like [`write`](Self::write) for room, then lends up
+    /// to `max` contiguous bytes of the ring to fill in place (fewer when less is
+    /// free or the free space wraps). Nothing is sent until
+    /// [`ShmWriteGrant::commit`]. `max` must not be zero.
+    pub fn write_grant(&mut self, max: usize) -> io::Result<ShmWriteGrant<'_>> {
+        if max == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a write grant needs at least one byte",
+            ));
+        }
+        self.wait_writable()?;
+        let shared = &*self.shared;
+        match self.tx.grant_max(max) {
+            Ok(grant) => Ok(ShmWriteGrant { grant, shared }),
+            Err(e) => Err(grant_failed(e)),
         }
     }
 
@@ -727,6 +968,22 @@ impl ShmStream {
     /// The peer's user, group and process, from the socket beside the mapping.
     pub fn peer_credentials(&self) -> Result<PeerCredentials, Error> {
         self.read.shared.sock.peer_credentials()
+    }
+
+    /// Both halves at once, borrowed: for [`ShmReadHalf::splice`] back into the
+    /// same stream (an echo) or grants on both directions.
+    pub fn halves(&mut self) -> (&mut ShmReadHalf, &mut ShmWriteHalf) {
+        (&mut self.read, &mut self.write)
+    }
+
+    /// Zero-copy read; see [`ShmReadHalf::read_grant`].
+    pub fn read_grant(&mut self) -> io::Result<Option<ShmReadGrant<'_>>> {
+        self.read.read_grant()
+    }
+
+    /// Zero-copy write; see [`ShmWriteHalf::write_grant`].
+    pub fn write_grant(&mut self, max: usize) -> io::Result<ShmWriteGrant<'_>> {
+        self.write.write_grant(max)
     }
 
     /// Splits into halves that can move to different threads.
@@ -1155,12 +1412,9 @@ pub mod tokio {
                 if dst.is_empty() {
                     return Poll::Ready(Ok(()));
                 }
-                let n = half.rx.read(dst).map_err(corrupted)?;
+                let n = half.take(dst)?;
                 if n > 0 {
                     buf.advance(n);
-                    if half.rx.producer_parked() {
-                        half.shared.notify(roles.read_wake);
-                    }
                     return Poll::Ready(Ok(()));
                 }
                 if half.rx.is_producer_closed() {
@@ -1222,11 +1476,8 @@ pub mod tokio {
                         "the shared-memory peer closed its reading side",
                     )));
                 }
-                let n = half.tx.write(data).map_err(corrupted)?;
+                let n = half.publish(data)?;
                 if n > 0 {
-                    if half.tx.consumer_parked() {
-                        half.shared.notify(roles.write_wake);
-                    }
                     return Poll::Ready(Ok(n));
                 }
                 if gone {
@@ -1298,6 +1549,97 @@ mod tests {
             "end of stream after the peer closed"
         );
         assert_eq!(s.write(b"x").unwrap_err().kind(), io::ErrorKind::BrokenPipe);
+    }
+
+    #[test]
+    fn grants_lend_ring_bytes_in_place() {
+        let (mut s, mut c) = pair(ShmOptions::new().capacity(4096));
+        assert_eq!(
+            s.write_grant(0).err().map(|e| e.kind()),
+            Some(io::ErrorKind::InvalidInput)
+        );
+        let mut g = s.write_grant(5).unwrap();
+        assert_eq!(g.len(), 5);
+        g.copy_from_slice(b"hello");
+        g.commit(5);
+        let g = c.read_grant().unwrap().unwrap();
+        assert_eq!(&g[..], b"hello");
+        g.release(2);
+        // An unreleased grant leaves its bytes readable.
+        let g = c.read_grant().unwrap().unwrap();
+        assert_eq!(&g[..], b"llo");
+        drop(g);
+        let mut b = [0; 3];
+        c.read_exact(&mut b).unwrap();
+        assert_eq!(&b, b"llo");
+        // A write grant dropped without commit sends nothing.
+        drop(s.write_grant(3).unwrap());
+        c.set_nonblocking(true);
+        assert_eq!(
+            c.read_grant().err().map(|e| e.kind()),
+            Some(io::ErrorKind::WouldBlock)
+        );
+        drop(s);
+        c.set_nonblocking(false);
+        assert!(c.read_grant().unwrap().is_none(), "end of stream");
+    }
+
+    #[test]
+    fn a_parked_reader_wakes_on_a_committed_grant() {
+        let (mut s, mut c) = pair(ShmOptions::new().spin(Duration::ZERO));
+        c.set_read_timeout(Some(Duration::from_secs(10)));
+        let reader = std::thread::spawn(move || {
+            let g = c.read_grant().unwrap().unwrap();
+            g.to_vec()
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        let mut g = s.write_grant(2).unwrap();
+        g.copy_from_slice(b"up");
+        g.commit(2);
+        assert_eq!(reader.join().unwrap(), b"up");
+    }
+
+    #[test]
+    fn splice_echoes_more_than_a_ring_and_ends_with_the_stream() {
+        let (mut server, client) = pair(ShmOptions::new().capacity(4096));
+        server.set_read_timeout(Some(Duration::from_secs(10)));
+        server.set_write_timeout(Some(Duration::from_secs(10)));
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+        let expected = data.clone();
+        let (mut rx, mut tx) = client.into_split();
+        rx.set_timeout(Some(Duration::from_secs(10)));
+        let writer = std::thread::spawn(move || {
+            tx.write_all(&data).unwrap();
+            tx.close();
+        });
+        let reader = std::thread::spawn(move || {
+            let mut back = Vec::new();
+            rx.read_to_end(&mut back).unwrap();
+            back
+        });
+        let mut moved = 0;
+        loop {
+            let (r, w) = server.halves();
+            match r.splice(w).unwrap() {
+                0 => break,
+                n => moved += n,
+            }
+        }
+        assert_eq!(moved, expected.len());
+        server.write.close();
+        writer.join().unwrap();
+        assert!(reader.join().unwrap() == expected, "echoed bytes differ");
+    }
+
+    #[test]
+    fn splice_into_a_closed_reader_is_a_broken_pipe() {
+        let (mut a, mut b) = pair(ShmOptions::new());
+        let (mut c, d) = pair(ShmOptions::new());
+        drop(d);
+        b.write_all(b"x").unwrap();
+        let (rx, _) = a.halves();
+        let (_, tx) = c.halves();
+        assert_eq!(rx.splice(tx).unwrap_err().kind(), io::ErrorKind::BrokenPipe);
     }
 
     #[test]

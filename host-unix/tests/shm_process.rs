@@ -110,6 +110,30 @@ fn child_process_entry() {
                 s.write_all(&buf[..n]).unwrap();
             }
         }
+        "splice-echo" => {
+            // Echoes ring to ring, without a buffer.
+            let mut s = ShmStream::accept_offer(connect(), &ShmOptions::new()).unwrap();
+            loop {
+                let (rx, tx) = s.halves();
+                if rx.splice(tx).unwrap() == 0 {
+                    break;
+                }
+            }
+        }
+        "grant-sink" => {
+            // Reads in place through grants until end of stream, then answers with
+            // the count and byte sum.
+            let mut s = ShmStream::accept_offer(connect(), &ShmOptions::new()).unwrap();
+            let (mut count, mut sum) = (0u64, 0u64);
+            while let Some(g) = s.read_grant().unwrap() {
+                count += g.len() as u64;
+                sum += byte_sum(&g);
+                let n = g.len();
+                g.release(n);
+            }
+            s.write_all(&count.to_le_bytes()).unwrap();
+            s.write_all(&sum.to_le_bytes()).unwrap();
+        }
         "sink" => {
             // Reads until end of stream, then answers with the count and byte sum.
             let mut s = ShmStream::accept_offer(connect(), &ShmOptions::new()).unwrap();
@@ -191,7 +215,47 @@ fn child_process_entry() {
 
 #[test]
 fn echo_across_processes() {
-    let (child, listener, _p) = spawn_peer("echo");
+    echo_sizes_through("echo");
+}
+
+#[test]
+fn splice_echo_across_processes() {
+    echo_sizes_through("splice-echo");
+}
+
+#[test]
+fn write_grants_to_read_grants_with_checksum_across_processes() {
+    let (child, listener, _p) = spawn_peer("grant-sink");
+    let sock = accept_within(&listener, Duration::from_secs(20));
+    let mut s = ShmStream::offer(sock, &ShmOptions::new()).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(30)));
+    s.set_read_timeout(Some(Duration::from_secs(30)));
+    let total: u64 = 64 << 20;
+    let (mut sent, mut sum) = (0u64, 0u64);
+    while sent < total {
+        // Odd sizes, so grants end at every offset of the ring.
+        let want = ((total - sent) as usize).min(70_001);
+        let mut g = s.write_grant(want).unwrap();
+        assert!(!g.is_empty() && g.len() <= want);
+        for (i, b) in g.iter_mut().enumerate() {
+            *b = ((sent + i as u64) % 251) as u8;
+        }
+        sum += byte_sum(&g);
+        sent += g.len() as u64;
+        let n = g.len();
+        g.commit(n);
+    }
+    let (mut r, w) = s.into_split();
+    drop(w);
+    let mut reply = [0u8; 16];
+    r.read_exact(&mut reply).unwrap();
+    assert_eq!(u64::from_le_bytes(reply[..8].try_into().unwrap()), total);
+    assert_eq!(u64::from_le_bytes(reply[8..].try_into().unwrap()), sum);
+    assert!(wait_child(child, Duration::from_secs(20)).success());
+}
+
+fn echo_sizes_through(role: &str) {
+    let (child, listener, _p) = spawn_peer(role);
     let sock = accept_within(&listener, Duration::from_secs(20));
     let mut s = ShmStream::offer(sock, &ShmOptions::new()).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10)));

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const USAGE: &str = "usage: cargo xtask bench [--quick] [--json PATH] [--svg PATH] \
-                     [--cases pingPong,dataExchange,core] [--transports NAME,...] \
+                     [--cases pingPong,dataExchange,core,idle] [--transports NAME,...] \
                      [--connections N,...] [--chunks BYTES,...]";
 
 /// What `cargo xtask bench` was asked for.

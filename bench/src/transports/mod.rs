@@ -20,9 +20,11 @@ use async_driven::AsyncDriven;
 static RINGLINK_UDS: ringlink_uds::RinglinkUds = ringlink_uds::RinglinkUds;
 static RINGLINK_FRAMED: ringlink_framed::RinglinkFramed = ringlink_framed::RinglinkFramed;
 #[cfg(target_os = "linux")]
-static RINGLINK_SHM: AsyncDriven<ringlink_shm::RinglinkShmAsync> = AsyncDriven::new();
+static RINGLINK_SHM: ringlink_shm::RinglinkShmThreads<false> = ringlink_shm::RinglinkShmThreads;
 #[cfg(target_os = "linux")]
-static RINGLINK_SHM_THREADS: ringlink_shm::RinglinkShmThreads = ringlink_shm::RinglinkShmThreads;
+static RINGLINK_SHM_TOKIO: AsyncDriven<ringlink_shm::RinglinkShmAsync> = AsyncDriven::new();
+#[cfg(target_os = "linux")]
+static RINGLINK_SHM_COPY: ringlink_shm::RinglinkShmThreads<true> = ringlink_shm::RinglinkShmThreads;
 static STD: std_uds::StdUds = std_uds::StdUds;
 static STD_EPOLL: std_uds::StdEpoll = std_uds::StdEpoll;
 static TOKIO: AsyncDriven<tokio_uds::TokioUds> = AsyncDriven::new();
@@ -36,6 +38,8 @@ pub fn all() -> Vec<&'static dyn Transport> {
         // The shared-memory transport exists on Linux only.
         #[cfg(target_os = "linux")]
         &RINGLINK_SHM,
+        #[cfg(target_os = "linux")]
+        &RINGLINK_SHM_TOKIO,
         &STD,
         &TOKIO,
         &INTERPROCESS,
@@ -43,12 +47,12 @@ pub fn all() -> Vec<&'static dyn Transport> {
 }
 
 /// Transports measured only when asked for by name (`--transports std-epoll`):
-/// std driven by epoll, and shared memory with a blocking thread per connection.
+/// std driven by epoll, and shared memory moved through a buffer (`Read`/`Write`).
 pub fn extras() -> Vec<&'static dyn Transport> {
     vec![
         &STD_EPOLL,
         #[cfg(target_os = "linux")]
-        &RINGLINK_SHM_THREADS,
+        &RINGLINK_SHM_COPY,
     ]
 }
 

@@ -3,13 +3,17 @@
 //! notice a dead peer. Each side of a connection holds five descriptors, which bounds
 //! the connection counts it can run.
 //!
-//! - `ringlink-shm`: `AsyncShmStream` on a current-thread tokio runtime per side, one
-//!   task per connection (a task whose ring is empty parks in the reactor, no spinning):
-//!   one thread drives all connections, as in the other rows.
-//! - `ringlink-shm-threads` (on request): the blocking `ShmStream`, one thread per
-//!   connection on each side, spinning briefly before it parks (the default options).
+//! - `ringlink-shm`: the blocking `ShmStream`, one thread per connection on each side
+//!   (as std's rows), spinning briefly before it parks (the default options). Each
+//!   side sends back what it receives with `ShmReadHalf::splice`: one copy, ring to
+//!   ring, where a socket needs two (read into a buffer, write the buffer).
+//! - `ringlink-shm-tokio`: `AsyncShmStream` on a current-thread tokio runtime per
+//!   side, one task per connection (a task whose ring is empty parks in the reactor,
+//!   no spinning): one thread drives all connections, as in tokio's rows.
+//! - `ringlink-shm-copy` (on request): as `ringlink-shm`, but through `Read`/`Write`
+//!   and a buffer, the way socket code moves bytes.
 
-use std::io;
+use std::io::{self, Write};
 use std::path::Path;
 use std::time::Duration;
 
@@ -20,7 +24,7 @@ use ringlink_unix::{ConnectOptions, ErrorKind, ListenerOptions};
 use super::async_driven::AsyncSockets;
 use super::ringlink_uds::{bind, to_io};
 use crate::readiness::TICK;
-use crate::threaded;
+use crate::threaded::{self, Copying, Relay};
 use crate::workload::{BenchError, ClientOutcome, ClientPlan, EchoPlan, Limit, Transport};
 
 /// Descriptors of one connection, both sides in one process (socket and four eventfds each).
@@ -41,7 +45,7 @@ fn descriptors_short(connections: usize) -> Option<String> {
 pub struct RinglinkShmAsync;
 
 impl AsyncSockets for RinglinkShmAsync {
-    const NAME: &'static str = "ringlink-shm";
+    const NAME: &'static str = "ringlink-shm-tokio";
     type Stream = AsyncShmStream;
     type Listener = ringlink_unix::tokio::Listener;
 
@@ -67,24 +71,76 @@ impl AsyncSockets for RinglinkShmAsync {
     }
 }
 
-/// ringlink shared memory, blocking, a thread per connection.
-pub struct RinglinkShmThreads;
+/// ringlink shared memory, blocking, a thread per connection; `COPY` relays
+/// through `Read`/`Write` and a buffer instead of `splice`.
+pub struct RinglinkShmThreads<const COPY: bool>;
 
-const THREADS: &str = "threads";
-fn with_timeouts(mut stream: ShmStream, limit: Limit<'_>) -> ShmStream {
-    let left = Some(limit.remaining().max(Duration::from_millis(1)));
-    stream.set_read_timeout(left);
-    stream.set_write_timeout(left);
-    stream
+/// A `ShmStream` relaying ring to ring.
+pub struct Splicing(ShmStream);
+
+impl Relay for Splicing {
+    fn send(&mut self, data: &[u8]) -> io::Result<()> {
+        self.0.write_all(data)
+    }
+
+    fn relay(&mut self, _buf: &mut [u8]) -> io::Result<usize> {
+        let (rx, tx) = self.0.halves();
+        rx.splice(tx)
+    }
 }
 
-impl Transport for RinglinkShmThreads {
+/// A connection of either flavour.
+pub enum ShmRelay {
+    /// Ring to ring.
+    Splice(Splicing),
+    /// Through a buffer.
+    Copy(Copying<ShmStream>),
+}
+
+impl Relay for ShmRelay {
+    fn send(&mut self, data: &[u8]) -> io::Result<()> {
+        match self {
+            ShmRelay::Splice(s) => s.send(data),
+            ShmRelay::Copy(s) => s.send(data),
+        }
+    }
+
+    fn relay(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            ShmRelay::Splice(s) => s.relay(buf),
+            ShmRelay::Copy(s) => s.relay(buf),
+        }
+    }
+}
+
+impl<const COPY: bool> RinglinkShmThreads<COPY> {
+    fn relay(mut stream: ShmStream, limit: Limit<'_>) -> ShmRelay {
+        let left = Some(limit.remaining().max(Duration::from_millis(1)));
+        stream.set_read_timeout(left);
+        stream.set_write_timeout(left);
+        if COPY {
+            ShmRelay::Copy(Copying(stream))
+        } else {
+            ShmRelay::Splice(Splicing(stream))
+        }
+    }
+}
+
+impl<const COPY: bool> Transport for RinglinkShmThreads<COPY> {
     fn name(&self) -> &'static str {
-        "ringlink-shm-threads"
+        if COPY {
+            "ringlink-shm-copy"
+        } else {
+            "ringlink-shm"
+        }
     }
 
     fn models(&self) -> &'static [&'static str] {
-        &[THREADS]
+        if COPY {
+            &["threads, copy"]
+        } else {
+            &["threads, splice"]
+        }
     }
 
     fn unsupported(&self, connections: usize) -> Option<String> {
@@ -118,7 +174,7 @@ impl Transport for RinglinkShmThreads {
                 Ok(stream) => {
                     let shm = ShmStream::offer(stream, &options)
                         .map_err(|e| BenchError::Io("shared-memory offer", e))?;
-                    Ok(Some(with_timeouts(shm, limit)))
+                    Ok(Some(Self::relay(shm, limit)))
                 }
                 Err(e) if e.kind() == ErrorKind::TimedOut => Ok(None),
                 Err(e) => Err(BenchError::Io("accept", to_io(e))),
@@ -141,7 +197,7 @@ impl Transport for RinglinkShmThreads {
                 let connect = ConnectOptions::new().timeout(limit.remaining());
                 let shm = ShmStream::connect(addr, connect, &options)
                     .map_err(|e| BenchError::Io("shared-memory connect", to_io(e)))?;
-                Ok(with_timeouts(shm, limit))
+                Ok(Self::relay(shm, limit))
             },
             plan,
             limit,

@@ -7,10 +7,11 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::time::Duration;
 
+use crate::readiness;
+use crate::threaded::{self, Copying};
 use crate::workload::{
     BenchError, ClientOutcome, ClientPlan, EchoPlan, IoContext, Limit, Transport, connect_retrying,
 };
-use crate::{readiness, threaded};
 
 /// std's `UnixStream`.
 pub struct StdUds;
@@ -58,7 +59,7 @@ impl Transport for StdUds {
             || match listener.accept() {
                 Ok((stream, _)) => {
                     stream.set_nonblocking(false).during("blocking stream")?;
-                    with_timeouts(stream, limit).map(Some)
+                    with_timeouts(stream, limit).map(|s| Some(Copying(s)))
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     wait_readable(&listener, limit);
@@ -88,7 +89,7 @@ impl Transport for StdUds {
             return readiness::run_client(streams, plan, limit);
         }
         threaded::run_client(
-            || with_timeouts(UnixStream::connect(addr).during("connect")?, limit),
+            || with_timeouts(UnixStream::connect(addr).during("connect")?, limit).map(Copying),
             plan,
             limit,
         )
