@@ -424,37 +424,51 @@ const PIECE: usize = 16 * 1024;
 
 impl ShmReadHalf {
     /// Copies out what the ring holds now (up to `buf.len()`), freeing it piece by
-    /// piece; `Ok(0)` when the ring is empty. The writer is woken after any piece
-    /// it was found parked behind: it may park again between two pieces, and only
-    /// a check after every piece keeps that from being a lost wake-up.
+    /// piece; `Ok(0)` when the ring is empty. A writer parked for room is looked
+    /// for after the first piece (to wake it early) and after the last (so no
+    /// wake-up is lost: it cannot park unseen once the last piece is freed), with
+    /// no fence between pieces.
     fn take(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let mut done = 0;
+        let mut pieces = 0;
         while done < buf.len() {
             let end = buf.len().min(done + PIECE);
             let want = end - done;
             let n = self.rx.read(&mut buf[done..end]).map_err(corrupted)?;
             done += n;
-            if n > 0 && self.rx.producer_parked() {
-                self.shared.notify(self.shared.roles.read_wake);
-            }
             if n < want {
                 break;
             }
+            pieces += 1;
+            if pieces == 1 && done < buf.len() {
+                self.wake_writer();
+            }
+        }
+        if done > 0 {
+            self.wake_writer();
         }
         Ok(done)
     }
 
-    /// Waits (spin, then park) until the ring holds bytes (`Ok(true)`) or the peer
-    /// has closed its side and every byte has been read (`Ok(false)`).
-    fn wait_readable(&mut self) -> io::Result<bool> {
+    /// Notifies the peer's writer if it is parked waiting for room.
+    fn wake_writer(&self) {
+        if self.rx.producer_parked() {
+            self.shared.notify(self.shared.roles.read_wake);
+        }
+    }
+
+    /// Waits (spin, then park) until the ring holds bytes and returns how many,
+    /// or `Ok(0)` once the peer has closed its side and every byte has been read.
+    fn wait_readable(&mut self) -> io::Result<usize> {
         let mut deadline = None;
         loop {
-            if self.rx.available().map_err(corrupted)? > 0 {
-                return Ok(true);
+            let available = self.rx.available().map_err(corrupted)?;
+            if available > 0 {
+                return Ok(available);
             }
             if self.rx.is_producer_closed() {
                 // `closed` is stored after the last byte: one more look sees them all.
-                return Ok(self.rx.available().map_err(corrupted)? > 0);
+                return self.rx.available().map_err(corrupted);
             }
             if self.peer_gone {
                 return Err(peer_gone());
@@ -487,7 +501,7 @@ impl ShmReadHalf {
     /// Reads at least one byte, blocking (spin, then park) until data, end of
     /// stream (`Ok(0)`), the timeout, or an error.
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() || !self.wait_readable()? {
+        if buf.is_empty() || self.wait_readable()? == 0 {
             return Ok(0);
         }
         match self.take(buf)? {
@@ -519,7 +533,7 @@ impl ShmReadHalf {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn read_grant(&mut self) -> io::Result<Option<ShmReadGrant<'_>>> {
-        if !self.wait_readable()? {
+        if self.wait_readable()? == 0 {
             return Ok(None);
         }
         let shared = &*self.shared;
@@ -555,35 +569,51 @@ impl ShmReadHalf {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn splice(&mut self, to: &mut ShmWriteHalf) -> io::Result<usize> {
-        if !self.wait_readable()? {
+        // Move what is there now, no more: a relay that kept chasing a busy peer
+        // would never return, and a last look at an empty ring costs a cache miss.
+        let available = self.wait_readable()?;
+        if available == 0 {
             return Ok(0);
         }
-        to.wait_writable()?;
-        let limit = self.rx.capacity();
+        to.check_open()?;
         let mut moved = 0;
-        while moved < limit {
+        let mut waited = false;
+        while moved < available {
             let src = match self.rx.read_grant() {
                 Ok(g) => g,
                 Err(GrantError::Corrupted(e)) => return Err(corrupted(e)),
                 Err(_) => break,
             };
-            let mut dst = match to.tx.grant_max(src.len().min(PIECE)) {
+            let mut dst = match to.tx.grant_max(src.len().min(PIECE).min(available - moved)) {
                 Ok(g) => g,
                 Err(GrantError::Corrupted(e)) => return Err(corrupted(e)),
+                Err(_) if moved == 0 && !waited => {
+                    // Nothing moved yet: wait for room, as `write` would.
+                    drop(src);
+                    to.wait_writable()?;
+                    waited = true;
+                    continue;
+                }
                 Err(_) => break,
             };
             let n = dst.len();
             dst.copy_from_slice(&src[..n]);
-            if dst.commit_wakes(n) {
-                to.shared.notify(to.shared.roles.write_wake);
-            }
-            if src.release_wakes(n) {
-                self.shared.notify(self.shared.roles.read_wake);
-            }
+            dst.commit(n);
+            src.release(n);
             moved += n;
+            if moved == n && moved < available {
+                // After the first piece: wake a parked peer early (as `publish` does).
+                to.wake_reader();
+                self.wake_writer();
+            }
+        }
+        // After the last piece: no wake-up is lost.
+        if moved > 0 {
+            to.wake_reader();
+            self.wake_writer();
         }
         if moved == 0 {
-            // Both rings had room a moment ago, and only the peer can take it away.
+            // Bytes were readable and room was made, and only the peer can take either away.
             return Err(moved_back());
         }
         Ok(moved)
@@ -611,41 +641,62 @@ impl Drop for ShmReadHalf {
 
 impl ShmWriteHalf {
     /// Copies in what fits now (up to `buf.len()`), publishing it piece by piece;
-    /// `Ok(0)` when the ring is full. The reader is woken after any piece it was
-    /// found parked behind (it may drain a piece and park again before the next).
+    /// `Ok(0)` when the ring is full. A reader parked for data is looked for after
+    /// the first piece (to wake it early) and after the last (so no wake-up is
+    /// lost), with no fence between pieces.
     fn publish(&mut self, buf: &[u8]) -> io::Result<usize> {
         let mut done = 0;
+        let mut pieces = 0;
         while done < buf.len() {
             let end = buf.len().min(done + PIECE);
             let want = end - done;
             let n = self.tx.write(&buf[done..end]).map_err(corrupted)?;
             done += n;
-            if n > 0 && self.tx.consumer_parked() {
-                self.shared.notify(self.shared.roles.write_wake);
-            }
             if n < want {
                 break;
             }
+            pieces += 1;
+            if pieces == 1 && done < buf.len() {
+                self.wake_reader();
+            }
+        }
+        if done > 0 {
+            self.wake_reader();
         }
         Ok(done)
     }
 
-    /// Waits (spin, then park) until the ring has room for at least one byte.
-    fn wait_writable(&mut self) -> io::Result<()> {
+    /// Notifies the peer's reader if it is parked waiting for data.
+    fn wake_reader(&self) {
+        if self.tx.consumer_parked() {
+            self.shared.notify(self.shared.roles.write_wake);
+        }
+    }
+
+    /// `BrokenPipe` once either side has closed this direction.
+    fn check_open(&self) -> io::Result<()> {
         if self.closed {
             return Err(io::Error::new(
                 io::ErrorKind::BrokenPipe,
                 "write after this side closed the stream",
             ));
         }
+        if self.tx.is_consumer_closed() {
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the shared-memory peer closed its reading side",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Waits (spin, then park) until the ring has room for at least one byte.
+    /// Callers try their write first: this re-reads the peer's index, which costs
+    /// a cache miss the write's cached view of the free space often avoids.
+    fn wait_writable(&mut self) -> io::Result<()> {
         let mut deadline = None;
         loop {
-            if self.tx.is_consumer_closed() {
-                return Err(io::Error::new(
-                    io::ErrorKind::BrokenPipe,
-                    "the shared-memory peer closed its reading side",
-                ));
-            }
+            self.check_open()?;
             if self.tx.free().map_err(corrupted)? > 0 {
                 return Ok(());
             }
@@ -679,6 +730,10 @@ impl ShmWriteHalf {
     pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
+        }
+        self.check_open()?;
+        if let n @ 1.. = self.publish(buf)? {
+            return Ok(n);
         }
         self.wait_writable()?;
         match self.publish(buf)? {
@@ -1629,6 +1684,43 @@ mod tests {
         server.write.close();
         writer.join().unwrap();
         assert!(reader.join().unwrap() == expected, "echoed bytes differ");
+    }
+
+    /// Without spinning, a reader with a small buffer drains a piece and parks
+    /// again while a large write is still moving its next pieces in. The writer
+    /// then waits for an answer, so only its own check after the last piece can
+    /// wake that reader: a lost wake-up shows as a read timeout here.
+    #[test]
+    fn readers_parking_between_the_pieces_of_a_large_write_are_woken() {
+        let options = ShmOptions::new().capacity(64 * 1024).spin(Duration::ZERO);
+        let (mut a, mut b) = pair(options);
+        for s in [&mut a, &mut b] {
+            s.set_read_timeout(Some(Duration::from_secs(10)));
+            s.set_write_timeout(Some(Duration::from_secs(10)));
+        }
+        const MESSAGE: usize = 40_000; // three pieces and a bit
+        const ROUNDS: usize = 300;
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 3000];
+            for round in 0..ROUNDS {
+                let mut got = 0;
+                while got < MESSAGE {
+                    let n = b
+                        .read(&mut buf[..(MESSAGE - got).min(3000)])
+                        .expect("woken");
+                    assert_eq!(buf[0], round as u8);
+                    got += n;
+                }
+                b.write_all(&[1]).unwrap();
+            }
+        });
+        for round in 0..ROUNDS {
+            a.write_all(&[round as u8; MESSAGE]).unwrap();
+            let mut ack = [0u8; 1];
+            a.read_exact(&mut ack)
+                .expect("the reader answers every message");
+        }
+        reader.join().unwrap();
     }
 
     #[test]
