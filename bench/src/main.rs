@@ -897,7 +897,12 @@ mod tests {
         let jobs = plan_jobs(&cli);
         let sockets = transports::all().len();
         let core = core_rings::CHUNKS.len() * core_rings::IMPLS.len() - 1;
-        assert_eq!(jobs.len(), sockets * (6 + 1 + 12) + core);
+        let idle = idle::transports().len();
+        assert_eq!(jobs.len(), sockets * (6 + 1 + 12) + core + idle);
+        assert!(
+            matches!(jobs.last(), Some(Job::Idle { transport: "std" })),
+            "idle rows come last, std among them"
+        );
         let cli = Cli::parse_from([
             "ringlink-bench",
             "--cases",
