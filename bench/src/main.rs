@@ -854,20 +854,33 @@ mod tests {
     }
 
     #[test]
-    fn std_falls_back_to_epoll_and_both_models_work() {
-        let dir = scratch("std-models");
-        let std = transports::by_name("std").unwrap();
-        for model in std.models() {
-            let plan = ClientPlan {
-                connections: 3,
-                chunk: 1,
-                stop: Stop::RoundTrips(20),
-                model,
-            };
-            let out = in_process(std, plan, &dir.join(format!("{model}.sock")), timing()).unwrap();
-            assert_eq!(out.received, 60, "{model}");
+    fn every_model_of_every_transport_works() {
+        let dir = scratch("models");
+        for transport in transports::all().into_iter().chain(transports::extras()) {
+            for (i, model) in transport.models().iter().enumerate() {
+                let plan = ClientPlan {
+                    connections: 3,
+                    chunk: 1,
+                    stop: Stop::RoundTrips(20),
+                    model,
+                };
+                let addr = dir.join(format!("{}-{i}.sock", transport.name()));
+                let out = in_process(transport, plan, &addr, timing())
+                    .unwrap_or_else(|e| panic!("{} {model}: {e}", transport.name()));
+                assert_eq!(out.received, 60, "{} {model}", transport.name());
+            }
         }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn shared_memory_switches_to_tokio_tasks_beyond_fifty_connections() {
+        let shm = transports::by_name("ringlink-shm").unwrap();
+        assert_eq!(shm.choose_model(50), "threads, splice");
+        assert_eq!(shm.choose_model(51), "tokio tasks");
+        let std = transports::by_name("std").unwrap();
+        assert_eq!(std.choose_model(1), "threads");
     }
 
     #[test]

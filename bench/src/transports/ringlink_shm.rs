@@ -6,7 +6,8 @@
 //! - `ringlink-shm`: the blocking `ShmStream`, one thread per connection on each side
 //!   (as std's rows), spinning briefly before it parks (the default options). Each
 //!   side sends back what it receives with `ShmReadHalf::splice`: one copy, ring to
-//!   ring, where a socket needs two (read into a buffer, write the buffer).
+//!   ring, where a socket needs two (read into a buffer, write the buffer). Beyond 50
+//!   connections it runs as `ringlink-shm-tokio` does (the "driven by" column says so).
 //! - `ringlink-shm-tokio`: `AsyncShmStream` on a current-thread tokio runtime per
 //!   side, one task per connection (a task whose ring is empty parks in the reactor,
 //!   no spinning): one thread drives all connections, as in tokio's rows.
@@ -21,7 +22,7 @@ use ringlink_unix::shm::tokio::AsyncShmStream;
 use ringlink_unix::shm::{ShmOptions, ShmStream};
 use ringlink_unix::{ConnectOptions, ErrorKind, ListenerOptions};
 
-use super::async_driven::AsyncSockets;
+use super::async_driven::{AsyncDriven, AsyncSockets};
 use super::ringlink_uds::{bind, to_io};
 use crate::readiness::TICK;
 use crate::threaded::{self, Copying, Relay};
@@ -70,6 +71,12 @@ impl AsyncSockets for RinglinkShmAsync {
         AsyncShmStream::from_std(shm)
     }
 }
+
+/// The tokio model, for `ringlink-shm` rows with many connections.
+const TOKIO_MODEL: &str = "tokio tasks";
+/// Connections up to which `ringlink-shm` runs a thread per connection.
+const MOST_THREADS: usize = 50;
+static TOKIO: AsyncDriven<RinglinkShmAsync> = AsyncDriven::new();
 
 /// ringlink shared memory, blocking, a thread per connection; `COPY` relays
 /// through `Read`/`Write` and a buffer instead of `splice`.
@@ -139,7 +146,18 @@ impl<const COPY: bool> Transport for RinglinkShmThreads<COPY> {
         if COPY {
             &["threads, copy"]
         } else {
-            &["threads, splice"]
+            &["threads, splice", TOKIO_MODEL]
+        }
+    }
+
+    /// `ringlink-shm` runs a thread per connection up to [`MOST_THREADS`]
+    /// connections and tokio tasks beyond: past a few dozen threads per core the
+    /// spinning threads only take turns, and one reactor per side does better.
+    fn choose_model(&self, connections: usize) -> &'static str {
+        if !COPY && connections > MOST_THREADS {
+            TOKIO_MODEL
+        } else {
+            self.models()[0]
         }
     }
 
@@ -166,6 +184,9 @@ impl<const COPY: bool> Transport for RinglinkShmThreads<COPY> {
         limit: Limit<'_>,
         ready: &mut dyn FnMut(),
     ) -> Result<(), BenchError> {
+        if plan.model == TOKIO_MODEL {
+            return TOKIO.serve(addr, plan, limit, ready);
+        }
         let listener = bind(addr, false)?;
         let options = ShmOptions::new();
         ready();
@@ -190,6 +211,9 @@ impl<const COPY: bool> Transport for RinglinkShmThreads<COPY> {
         plan: ClientPlan,
         limit: Limit<'_>,
     ) -> Result<ClientOutcome, BenchError> {
+        if plan.model == TOKIO_MODEL {
+            return TOKIO.run_client(addr, plan, limit);
+        }
         let options = ShmOptions::new();
         threaded::run_client(
             || {
