@@ -91,8 +91,15 @@ pub fn cpu_time() -> Option<std::time::Duration> {
     ))
 }
 
+/// Descriptors the widest row needs in one process: 5,000 shared-memory connections
+/// with both sides in the process, ten descriptors each.
+const WANTED_DESCRIPTORS: libc::rlim_t = 5_000 * 10 + 4_096;
+
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit (10,000 connections need about
-/// 20,000 descriptors in one process) and returns the new soft limit.
+/// 20,000 descriptors in one process; shared memory needs five per side) and returns
+/// the new soft limit. A privileged process first raises the hard limit itself to
+/// [`WANTED_DESCRIPTORS`] (within the kernel's `fs.nr_open`); elsewhere that
+/// attempt fails quietly and the rows that need more print "not run".
 pub fn raise_open_file_limit() -> std::io::Result<u64> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
@@ -101,6 +108,21 @@ pub fn raise_open_file_limit() -> std::io::Result<u64> {
     // SAFETY: `lim` is a valid, writable `rlimit`.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
         return Err(std::io::Error::last_os_error());
+    }
+    let nr_open = fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|s| s.trim().parse::<libc::rlim_t>().ok());
+    let wanted = nr_open.map_or(WANTED_DESCRIPTORS, |n| n.min(WANTED_DESCRIPTORS));
+    if lim.rlim_max < wanted {
+        let raised = libc::rlimit {
+            rlim_cur: wanted,
+            rlim_max: wanted,
+        };
+        // SAFETY: `raised` is a valid `rlimit`; without CAP_SYS_RESOURCE the call
+        // fails with EPERM and changes nothing.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            lim = raised;
+        }
     }
     if lim.rlim_cur < lim.rlim_max {
         lim.rlim_cur = lim.rlim_max;

@@ -35,7 +35,7 @@ use workload::{
 /// Connections of the in-process pingPong rows (Qt's, plus 1).
 const PING_PONG_CONNECTIONS: [usize; 6] = [1, 10, 50, 100, 1000, 5000];
 /// Connections of the pingPong row whose server runs in a child process.
-const CHILD_CONNECTIONS: usize = 10_000;
+pub(crate) const CHILD_CONNECTIONS: usize = 10_000;
 /// dataExchange connections and chunks (Qt's).
 const EXCHANGE_CONNECTIONS: [usize; 3] = [1, 5, 10];
 const EXCHANGE_CHUNKS: [usize; 4] = [100, 1000, 10_000, 100_000];

@@ -28,12 +28,18 @@ use crate::readiness::TICK;
 use crate::threaded::{self, Copying, Relay};
 use crate::workload::{BenchError, ClientOutcome, ClientPlan, EchoPlan, Limit, Transport};
 
-/// Descriptors of one connection, both sides in one process (socket and four eventfds each).
-const FDS_PER_CONNECTION: u64 = 10;
+/// Descriptors of one side of a connection: its socket and four eventfds.
+const FDS_PER_SIDE: u64 = 5;
 
-/// Why a run of `connections` shared-memory connections cannot start here.
+/// Why a run of `connections` shared-memory connections cannot start here. Both
+/// sides share one process, except on the child-process row, where each has its own.
 fn descriptors_short(connections: usize) -> Option<String> {
-    let fds = FDS_PER_CONNECTION * connections as u64 + 64;
+    let sides = if connections >= crate::CHILD_CONNECTIONS {
+        1
+    } else {
+        2
+    };
+    let fds = FDS_PER_SIDE * sides * connections as u64 + 64;
     match crate::machine::open_file_limit() {
         Some(limit) if fds > limit => {
             Some(format!("needs ~{fds} descriptors, the limit is {limit}"))
@@ -162,11 +168,11 @@ impl<const COPY: bool> Transport for RinglinkShmThreads<COPY> {
     }
 
     fn unsupported(&self, connections: usize) -> Option<String> {
-        let fds = FDS_PER_CONNECTION * connections as u64 + 64;
-        if let Some(limit) = crate::machine::open_file_limit()
-            && fds > limit
-        {
-            return Some(format!("needs ~{fds} descriptors, the limit is {limit}"));
+        if let Some(why) = descriptors_short(connections) {
+            return Some(why);
+        }
+        if self.choose_model(connections) == TOKIO_MODEL {
+            return None;
         }
         let threads = threaded::threads_needed(connections);
         match crate::machine::thread_budget() {
