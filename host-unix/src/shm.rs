@@ -14,6 +14,11 @@
 //! writes garbage into the mapping makes this connection fail with
 //! [`std::io::ErrorKind::InvalidData`], never an out-of-bounds access.
 //!
+//! Besides `Read`/`Write`, bytes can be used where they lie: [`ShmReadHalf::read_grant`]
+//! lends what arrived, [`ShmWriteHalf::write_grant`] lends free ring space to fill, and
+//! [`ShmReadHalf::splice`] moves what arrived into another ring with one copy (an echo
+//! or a relay without a buffer in between).
+//!
 //! ```
 //! # #[cfg(target_os = "linux")] {
 //! use std::io::{Read, Write};
