@@ -44,7 +44,6 @@
 mod sys;
 
 mod embedded;
-mod error;
 mod framed;
 mod listener;
 mod name;
@@ -54,13 +53,13 @@ mod stream;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 
-pub use error::{Error, ErrorKind};
 pub use framed::{
     DEFAULT_MAX_FRAME, FrameOptions, FramedStream, HELLO_LEN, Hello, MAGIC, PROTOCOL_VERSION,
     Transports,
 };
 pub use listener::{Access, Incoming, Listener, ListenerOptions, PeerPolicy};
 pub use name::{IntoName, Name, NameState};
+pub use ringlink_host::{Error, ErrorKind};
 pub use stream::{
     ConnectOptions, OwnedReadHalf, OwnedWriteHalf, PeerCredentials, ReadHalf, ReuniteError, Stream,
     WriteHalf,

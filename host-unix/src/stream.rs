@@ -208,19 +208,6 @@ impl Stream {
         sys::send(self.fd.as_raw_fd(), buf, false).map_err(|e| self.map_again(e))
     }
 
-    /// Writes all of `buf`, looping over partial writes.
-    ///
-    /// On error, an unknown prefix of `buf` may have been sent.
-    pub(crate) fn send_all(&self, mut buf: &[u8]) -> Result<(), Error> {
-        while !buf.is_empty() {
-            match self.send(buf)? {
-                0 => return Err(Error::os(io::Error::from(io::ErrorKind::WriteZero))),
-                n => buf = &buf[n..],
-            }
-        }
-        Ok(())
-    }
-
     /// Sends what it can of the concatenation of `parts`, starting `offset` bytes in, with
     /// one `send`/`sendmsg`; returns how many bytes went out.
     pub(crate) fn send_vectored_from(
@@ -715,6 +702,8 @@ write_half_io!(OwnedWriteHalf);
 mod tests {
     use super::*;
     use std::io::{Read, Write};
+
+    use ringlink_host::ByteStream;
 
     fn assert_send_sync<T: Send + Sync>() {}
 

@@ -36,7 +36,6 @@
 //! # }
 //! ```
 
-use std::future::poll_fn;
 use std::io::{self, IoSlice};
 use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
@@ -47,19 +46,13 @@ use std::time::Duration;
 
 use ::tokio::io::unix::AsyncFd;
 use ::tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use ringlink_host::tokio::{AsyncByteStream, AsyncConnect};
 
-use crate::framed::{
-    Decoder, closed_before_hello, decode_message, encode_message, frame_header, hello_progress,
-    no_hello,
-};
+#[cfg(test)]
+use crate::FrameOptions;
 use crate::name::IntoName;
 use crate::stream::{Attempt, Connector};
-use crate::{
-    ConnectOptions, Error, ErrorKind, FrameOptions, Hello, ListenerOptions, Name, PeerCredentials,
-    PeerPolicy,
-};
+use crate::{ConnectOptions, Error, ErrorKind, ListenerOptions, Name, PeerCredentials, PeerPolicy};
 
 /// Shortest and longest pause of `accept` while the process is out of descriptors.
 const BACKOFF_MIN: Duration = Duration::from_millis(1);
@@ -295,16 +288,11 @@ impl Stream {
             }
         }
     }
+}
 
-    /// Reads into `buf` (cancel safe: nothing is lost if the future is dropped).
-    async fn read_some(&self, buf: &mut [u8]) -> Result<usize, Error> {
-        poll_fn(|cx| {
-            let mut rb = ReadBuf::new(buf);
-            ready!(self.poll_read_shared(cx, &mut rb))?;
-            Poll::Ready(Ok::<usize, io::Error>(rb.filled().len()))
-        })
-        .await
-        .map_err(Error::from)
+impl AsyncByteStream for Stream {
+    fn poll_read_some(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        self.poll_read_shared(cx, buf)
     }
 
     /// Writes all of the concatenation of `parts`.
@@ -325,6 +313,14 @@ impl Stream {
             }
         }
         Ok(())
+    }
+}
+
+impl<N: IntoName> AsyncConnect<N> for Stream {
+    type Options = ConnectOptions;
+
+    async fn connect(name: N, options: ConnectOptions) -> Result<Stream, Error> {
+        Stream::connect(name, options).await
     }
 }
 
@@ -437,129 +433,9 @@ async_io!(OwnedWriteHalf, this => this.0);
 ///
 /// `recv_frame` and `recv` are cancel safe (bytes already received are kept);
 /// `send_frame` and `send` are not (a cancelled send may leave a partial frame, after
-/// which the connection must be dropped).
-#[derive(Debug)]
-pub struct FramedStream {
-    stream: Stream,
-    decoder: Decoder,
-    local: Hello,
-    peer: Hello,
-    scratch: Vec<u8>,
-}
-
-impl FramedStream {
-    /// Connects to `name` and performs the handshake.
-    pub async fn connect(
-        name: impl IntoName,
-        connect: ConnectOptions,
-        options: FrameOptions,
-    ) -> Result<FramedStream, Error> {
-        FramedStream::new(Stream::connect(name, connect).await?, options).await
-    }
-
-    /// Performs the handshake on a connected stream (both sides call this), waiting at most
-    /// the options' handshake timeout for the peer's hello.
-    pub async fn new(stream: Stream, options: FrameOptions) -> Result<FramedStream, Error> {
-        let mut local = Hello::new(&options);
-        // The async stream carries frames on the socket only; never offer shared memory.
-        local.transports = crate::Transports::from_bits(
-            local.transports.bits() & !crate::Transports::SHARED_MEMORY.bits(),
-        );
-        let mut decoder = Decoder::new(options.max_frame_len());
-        stream.write_parts(&[&local.encode()]).await?;
-        let timeout = options.handshake_timeout_len();
-        let handshake = async {
-            loop {
-                if let Some(peer) = hello_progress(&mut decoder)? {
-                    return Ok(peer);
-                }
-                match stream.read_some(decoder.spare()).await? {
-                    0 => return Err(closed_before_hello()),
-                    n => decoder.filled(n),
-                }
-            }
-        };
-        let peer = ::tokio::time::timeout(timeout, handshake)
-            .await
-            .map_err(|_| no_hello(timeout))??;
-        Ok(FramedStream {
-            stream,
-            decoder,
-            local,
-            peer,
-            scratch: Vec::new(),
-        })
-    }
-
-    /// Sends one frame; [`ErrorKind::FrameTooLarge`] (nothing sent) when over the peer's limit.
-    pub async fn send_frame(&mut self, payload: &[u8]) -> Result<(), Error> {
-        let (header, n) = frame_header(payload.len(), self.peer.max_frame)?;
-        if n + payload.len() <= 512 {
-            let mut small = [0u8; 512];
-            small[..n].copy_from_slice(&header[..n]);
-            small[n..n + payload.len()].copy_from_slice(payload);
-            self.stream
-                .write_parts(&[&small[..n + payload.len()]])
-                .await
-        } else {
-            self.stream.write_parts(&[&header[..n], payload]).await
-        }
-    }
-
-    /// Receives the next frame; `Ok(None)` at a clean end of stream. Cancel safe.
-    pub async fn recv_frame(&mut self) -> Result<Option<&[u8]>, Error> {
-        loop {
-            if let Some(range) = self.decoder.next_frame()? {
-                return Ok(Some(self.decoder.frame(range)));
-            }
-            let n = self.stream.read_some(self.decoder.spare()).await?;
-            if n == 0 {
-                return match self.decoder.eof() {
-                    None => Ok(None),
-                    Some(e) => Err(e),
-                };
-            }
-            self.decoder.filled(n);
-        }
-    }
-
-    /// Sends `msg` encoded with postcard as one frame.
-    pub async fn send<T: Serialize + ?Sized>(&mut self, msg: &T) -> Result<(), Error> {
-        let scratch = encode_message(msg, std::mem::take(&mut self.scratch))?;
-        let result = self.send_frame(&scratch).await;
-        self.scratch = scratch;
-        result
-    }
-
-    /// Receives one frame and decodes it as a `T`; `Ok(None)` at a clean end of stream.
-    pub async fn recv<T: DeserializeOwned>(&mut self) -> Result<Option<T>, Error> {
-        match self.recv_frame().await? {
-            None => Ok(None),
-            Some(frame) => decode_message(frame).map(Some),
-        }
-    }
-
-    /// The hello this side sent.
-    pub fn local_hello(&self) -> &Hello {
-        &self.local
-    }
-
-    /// The hello the peer sent.
-    pub fn peer_hello(&self) -> &Hello {
-        &self.peer
-    }
-
-    /// The stream underneath.
-    pub fn get_ref(&self) -> &Stream {
-        &self.stream
-    }
-
-    /// The stream and whatever bytes were received but not yet returned as frames.
-    pub fn into_parts(self) -> (Stream, Vec<u8>) {
-        let rest = self.decoder.buffered().to_vec();
-        (self.stream, rest)
-    }
-}
+/// which the connection must be dropped). Frames stay on the socket: an async side
+/// never offers shared memory (on Linux, `shm::tokio::AsyncShmStream` carries it).
+pub type FramedStream = ringlink_host::tokio::FramedStream<Stream>;
 
 #[cfg(test)]
 mod tests {

@@ -51,7 +51,6 @@
 mod sys;
 
 mod embedded;
-mod error;
 mod framed;
 mod listener;
 mod name;
@@ -59,13 +58,13 @@ mod stream;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 
-pub use error::{Error, ErrorKind};
 pub use framed::{
     DEFAULT_MAX_FRAME, FrameOptions, FramedStream, HELLO_LEN, Hello, MAGIC, PROTOCOL_VERSION,
     Transports,
 };
 pub use listener::{Access, DEFAULT_BUFFER_SIZE, Incoming, Listener, ListenerOptions};
 pub use name::{IntoName, MAX_NAME_LEN, Name, NameState, PIPE_PREFIX};
+pub use ringlink_host::{Error, ErrorKind};
 pub use stream::{
     ConnectOptions, OwnedReadHalf, OwnedWriteHalf, PeerCredentials, ReadHalf, ReuniteError, Stream,
     WriteHalf,

@@ -333,19 +333,6 @@ impl Stream {
         }
     }
 
-    /// Writes all of `buf`, looping over partial writes.
-    ///
-    /// On error, an unknown prefix of `buf` may have been sent.
-    pub(crate) fn send_all(&self, mut buf: &[u8]) -> Result<(), Error> {
-        while !buf.is_empty() {
-            match self.send(buf)? {
-                0 => return Err(Error::os(io::Error::from(io::ErrorKind::WriteZero))),
-                n => buf = &buf[n..],
-            }
-        }
-        Ok(())
-    }
-
     /// Writes all of `buf` waiting for room whatever the stream's mode (bounded by the
     /// write timeout): a frame is never torn.
     pub(crate) fn write_all_blocking(&self, mut buf: &[u8]) -> Result<(), Error> {
@@ -808,6 +795,8 @@ write_half_io!(OwnedWriteHalf);
 mod tests {
     use super::*;
     use std::io::{Read, Write};
+
+    use ringlink_host::ByteStream;
 
     fn assert_send_sync<T: Send + Sync>() {}
 

@@ -27,7 +27,7 @@ tasks:
   setup               install missing tools (apt packages as root, cargo-fuzz)
   cross               build ringlink-core for thumbv6m/thumbv7em (with and without defmt)
                       and the workspace for Windows (x86_64-pc-windows-gnu)
-  wine [FILTER]       build for Windows, run the ringlink-windows tests and the CLI under Wine
+  wine [FILTER]       build for Windows, run the ringlink-windows and ringlink-host tests and the CLI under Wine
   loom                run the loom models of the ring (core/tests/loom.rs)
   fuzz [--seconds N]  run every fuzz target for N seconds (default 60)
   tidy                check that every .rs file opens with a `//!` line

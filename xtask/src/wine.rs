@@ -11,11 +11,11 @@
 //! (`target/wine-prefix`). Every Wine process runs with a timeout, and `wineserver -k`
 //! ends whatever is left, so nothing can hang CI.
 //!
-//! Steps: the `ringlink` CLI and the test binaries of `ringlink-windows` (unit and
-//! cross-process tests, `tokio` feature on) are built and run, then its doc tests (cargo
-//! runs them with Wine as the target runner), then the CLI as a user would run it:
-//! `ringlink.exe listen NAME --echo`, `echo hi | ringlink.exe connect NAME`,
-//! `ringlink.exe probe NAME`. The whole workspace is built for Windows by
+//! Steps: the `ringlink` CLI and the test binaries of `ringlink-windows` and
+//! `ringlink-host` (unit and cross-process tests, `tokio` feature on) are built and run,
+//! then their doc tests (cargo runs them with Wine as the target runner), then the CLI
+//! as a user would run it: `ringlink.exe listen NAME --echo`,
+//! `echo hi | ringlink.exe connect NAME`, `ringlink.exe probe NAME`. The whole workspace is built for Windows by
 //! `cargo xtask cross` ([`build`]).
 //!
 //! Windows builds keep only line tables as debug info: full debug info makes mingw's
@@ -147,14 +147,22 @@ fn check_tools() -> Result<(), String> {
     }
 }
 
+/// The packages whose tests run under Wine: the named-pipe adapter, and the shared half
+/// of the host adapters (its Win32 error-code table, and the suite the adapter runs).
+const TESTED_PACKAGES: &[&str] = &["ringlink-windows", "ringlink-host"];
+
+/// Their async halves are tested too.
+const TESTED_FEATURES: &str = "ringlink-windows/tokio,ringlink-host/tokio";
+
 /// Builds the test binaries and returns their paths.
 fn build_tests() -> Result<Vec<PathBuf>, String> {
     let mut build = windows_cargo("test");
     build
-        .args(["--no-run", "--package", "ringlink-windows"])
+        .args(["--no-run"])
+        .args(TESTED_PACKAGES.iter().flat_map(|p| ["--package", p]))
         .args([
             "--features",
-            "tokio",
+            TESTED_FEATURES,
             "--message-format=json-render-diagnostics",
         ])
         .stdout(Stdio::piped())
@@ -318,17 +326,12 @@ fn run_tests(wine: &Wine, tests: &[PathBuf], filter: Option<&str>) -> Result<(),
     Ok(())
 }
 
-/// The doc tests of `ringlink-windows`, run by cargo with Wine as the target runner.
+/// The doc tests of [`TESTED_PACKAGES`], run by cargo with Wine as the target runner.
 fn doc_tests(wine: &Wine) -> Result<(), String> {
     let mut doc = windows_cargo("test");
-    doc.args([
-        "--package",
-        "ringlink-windows",
-        "--features",
-        "tokio",
-        "--doc",
-    ])
-    .env("CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER", WINE);
+    doc.args(TESTED_PACKAGES.iter().flat_map(|p| ["--package", p]))
+        .args(["--features", TESTED_FEATURES, "--doc"])
+        .env("CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER", WINE);
     wine.environment(&mut doc);
     wine.run(&mut doc, DOC_TIMEOUT, "the doc tests")
 }

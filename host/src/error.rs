@@ -1,5 +1,6 @@
-//! The one error type of `ringlink-windows`: a kind modelled on Qt's `QLocalSocket::LocalSocketError`,
-//! a message a user can act on, and the operating-system error as its source.
+//! The one error type of ringlink's host adapters: a kind modelled on Qt's
+//! `QLocalSocket::LocalSocketError`, a message a user can act on, and the operating-system
+//! error as its source. `ringlink-unix` and `ringlink-windows` re-export it as their `Error`.
 
 use std::fmt;
 use std::io;
@@ -29,8 +30,9 @@ pub enum ErrorKind {
     TimedOut,
     /// A live server already holds the name (Qt: `AddressInUseError`).
     AddressInUse,
-    /// The name cannot be used: empty, contains `\\` or NUL where it may not, or longer
-    /// than the 256 characters of a pipe name.
+    /// The name cannot be used: empty, contains a separator (`/`, `\\`) or NUL where it
+    /// may not, or too long for the platform (`sun_path` on Unix, the 256 characters of a
+    /// pipe name on Windows).
     InvalidName,
     /// A frame is longer than the receiver's limit. The frame was skipped; the
     /// connection stays usable.
@@ -95,18 +97,22 @@ impl fmt::Display for ErrorKind {
     }
 }
 
-/// An error of `ringlink-windows`: a [`kind`](Error::kind), a message naming what failed
-/// (the pipe, the limit) and the operating-system error as
+/// An error of a ringlink host adapter: a [`kind`](Error::kind), a message naming what
+/// failed (the path or pipe, the holder's pid, the limit) and the operating-system error as
 /// [`source`](std::error::Error::source).
 ///
 /// Creating an error on the hot path (`WouldBlock`, timeouts, peer closed) does not allocate.
+/// It travels through `std::io` and comes back whole:
 ///
 /// ```
-/// use ringlink_windows::{ConnectOptions, ErrorKind, Stream};
+/// use ringlink_host::{Error, ErrorKind};
 ///
-/// let err = Stream::connect("ringlink-doc-nobody-listens", ConnectOptions::new()).unwrap_err();
-/// assert_eq!(err.kind(), ErrorKind::ServerNotFound);
-/// println!("{err}"); // names the path and says how to start a server
+/// let err = Error::new(ErrorKind::FrameTooLarge, "a frame of 9 bytes is over the limit of 8");
+/// let io: std::io::Error = err.into();
+/// assert_eq!(io.kind(), std::io::ErrorKind::InvalidData);
+/// let back = Error::from(io);
+/// assert_eq!(back.kind(), ErrorKind::FrameTooLarge);
+/// assert_eq!(back.to_string(), "a frame of 9 bytes is over the limit of 8");
 /// ```
 pub struct Error {
     kind: ErrorKind,
@@ -125,7 +131,7 @@ impl Error {
     }
 
     /// An error of `kind` without a message (no allocation).
-    pub(crate) const fn bare(kind: ErrorKind) -> Error {
+    pub const fn bare(kind: ErrorKind) -> Error {
         Error {
             kind,
             message: None,
@@ -133,8 +139,11 @@ impl Error {
         }
     }
 
-    /// Classifies an operating-system error, keeping it as the source.
-    pub(crate) fn os(err: io::Error) -> Error {
+    /// Classifies an operating-system error (its raw code first, then its
+    /// `io::ErrorKind`), keeping it as the source. `EAGAIN` and its Windows counterparts
+    /// are [`ErrorKind::WouldBlock`]; a caller that set a timeout makes them
+    /// [`ErrorKind::TimedOut`] with [`with_kind`](Error::with_kind).
+    pub fn os(err: io::Error) -> Error {
         Error {
             kind: classify(&err),
             message: None,
@@ -143,13 +152,13 @@ impl Error {
     }
 
     /// Adds (or replaces) the message.
-    pub(crate) fn with_message(mut self, message: impl Into<String>) -> Error {
+    pub fn with_message(mut self, message: impl Into<String>) -> Error {
         self.message = Some(message.into().into_boxed_str());
         self
     }
 
     /// Replaces the kind, keeping message and source.
-    pub(crate) fn with_kind(mut self, kind: ErrorKind) -> Error {
+    pub fn with_kind(mut self, kind: ErrorKind) -> Error {
         self.kind = kind;
         self
     }
@@ -164,7 +173,8 @@ impl Error {
         self.source.as_ref()
     }
 
-    /// The raw Win32 error code behind this error, if any.
+    /// The raw OS error code behind this error, if any: `errno` on Unix, the Win32 error
+    /// code on Windows.
     pub fn raw_os_error(&self) -> Option<i32> {
         self.source.as_ref().and_then(io::Error::raw_os_error)
     }
@@ -175,12 +185,70 @@ impl Error {
     }
 }
 
-/// Maps an OS error to a kind: Win32 codes first (Qt maps every one of them to
+/// Maps an OS error to a kind: the platform's raw code first (Qt maps most Win32 codes to
 /// "unknown"; ringlink does not), then the portable `io::ErrorKind`.
 fn classify(err: &io::Error) -> ErrorKind {
-    use windows_sys::Win32::Foundation as w;
     if let Some(code) = err.raw_os_error() {
-        return match code as u32 {
+        return os_codes::classify(code).unwrap_or(match err.kind() {
+            io::ErrorKind::WouldBlock => ErrorKind::WouldBlock,
+            _ => ErrorKind::Other,
+        });
+    }
+    match err.kind() {
+        io::ErrorKind::NotFound => ErrorKind::ServerNotFound,
+        io::ErrorKind::ConnectionRefused => ErrorKind::ConnectionRefused,
+        io::ErrorKind::BrokenPipe
+        | io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::NotConnected
+        | io::ErrorKind::UnexpectedEof => ErrorKind::PeerClosed,
+        io::ErrorKind::PermissionDenied => ErrorKind::AccessDenied,
+        io::ErrorKind::OutOfMemory => ErrorKind::ResourceExhausted,
+        io::ErrorKind::TimedOut => ErrorKind::TimedOut,
+        io::ErrorKind::AddrInUse => ErrorKind::AddressInUse,
+        io::ErrorKind::InvalidInput => ErrorKind::InvalidName,
+        io::ErrorKind::InvalidData => ErrorKind::InvalidData,
+        io::ErrorKind::WouldBlock => ErrorKind::WouldBlock,
+        io::ErrorKind::Unsupported => ErrorKind::Unsupported,
+        _ => ErrorKind::Other,
+    }
+}
+
+/// `errno` values as kinds; unknown codes are [`ErrorKind::Other`].
+#[cfg(unix)]
+mod os_codes {
+    use super::ErrorKind;
+
+    pub(super) fn classify(code: i32) -> Option<ErrorKind> {
+        Some(match code {
+            libc::ENOENT | libc::ENOTDIR => ErrorKind::ServerNotFound,
+            libc::ECONNREFUSED => ErrorKind::ConnectionRefused,
+            libc::EPIPE | libc::ECONNRESET | libc::ENOTCONN | libc::ECONNABORTED => {
+                ErrorKind::PeerClosed
+            }
+            libc::EACCES | libc::EPERM => ErrorKind::AccessDenied,
+            libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM => {
+                ErrorKind::ResourceExhausted
+            }
+            libc::ETIMEDOUT => ErrorKind::TimedOut,
+            libc::EADDRINUSE => ErrorKind::AddressInUse,
+            libc::ENAMETOOLONG => ErrorKind::InvalidName,
+            libc::EOPNOTSUPP | libc::ENOSYS => ErrorKind::Unsupported,
+            code if code == libc::EAGAIN || code == libc::EWOULDBLOCK => ErrorKind::WouldBlock,
+            _ => return None,
+        })
+    }
+}
+
+/// Win32 error codes as kinds; unknown codes are [`ErrorKind::Other`] (or `WouldBlock`
+/// when std reads them so, as `WSAEWOULDBLOCK`).
+#[cfg(windows)]
+mod os_codes {
+    use super::ErrorKind;
+    use windows_sys::Win32::Foundation as w;
+
+    pub(super) fn classify(code: i32) -> Option<ErrorKind> {
+        Some(match code as u32 {
             w::ERROR_FILE_NOT_FOUND | w::ERROR_PATH_NOT_FOUND | w::ERROR_BAD_NETPATH => {
                 ErrorKind::ServerNotFound
             }
@@ -208,31 +276,21 @@ fn classify(err: &io::Error) -> ErrorKind {
                 ErrorKind::InvalidName
             }
             w::ERROR_NOT_SUPPORTED | w::ERROR_CALL_NOT_IMPLEMENTED => ErrorKind::Unsupported,
-            _ => match err.kind() {
-                io::ErrorKind::WouldBlock => ErrorKind::WouldBlock,
-                _ => ErrorKind::Other,
-            },
-        };
-    }
-    match err.kind() {
-        io::ErrorKind::NotFound => ErrorKind::ServerNotFound,
-        io::ErrorKind::ConnectionRefused => ErrorKind::ConnectionRefused,
-        io::ErrorKind::BrokenPipe
-        | io::ErrorKind::ConnectionReset
-        | io::ErrorKind::ConnectionAborted
-        | io::ErrorKind::NotConnected
-        | io::ErrorKind::UnexpectedEof => ErrorKind::PeerClosed,
-        io::ErrorKind::PermissionDenied => ErrorKind::AccessDenied,
-        io::ErrorKind::OutOfMemory => ErrorKind::ResourceExhausted,
-        io::ErrorKind::TimedOut => ErrorKind::TimedOut,
-        io::ErrorKind::AddrInUse => ErrorKind::AddressInUse,
-        io::ErrorKind::InvalidInput => ErrorKind::InvalidName,
-        io::ErrorKind::InvalidData => ErrorKind::InvalidData,
-        io::ErrorKind::WouldBlock => ErrorKind::WouldBlock,
-        io::ErrorKind::Unsupported => ErrorKind::Unsupported,
-        _ => ErrorKind::Other,
+            _ => return None,
+        })
     }
 }
+
+/// Elsewhere only the portable `io::ErrorKind` says what happened.
+#[cfg(not(any(unix, windows)))]
+mod os_codes {
+    use super::ErrorKind;
+
+    pub(super) fn classify(_code: i32) -> Option<ErrorKind> {
+        None
+    }
+}
+
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Error");
@@ -329,42 +387,68 @@ impl From<Error> for io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use windows_sys::Win32::Foundation as w;
 
-    fn os(code: u32) -> Error {
-        Error::os(io::Error::from_raw_os_error(code as i32))
-    }
+    /// A raw OS error meaning "the peer closed the pipe" on this platform.
+    #[cfg(unix)]
+    const PEER_GONE: i32 = libc::EPIPE;
+    #[cfg(windows)]
+    const PEER_GONE: i32 = windows_sys::Win32::Foundation::ERROR_BROKEN_PIPE as i32;
 
-    #[test]
-    fn win32_pipe_errors_get_their_own_kinds() {
-        assert_eq!(
-            os(w::ERROR_FILE_NOT_FOUND).kind(),
-            ErrorKind::ServerNotFound
-        );
-        assert_eq!(os(w::ERROR_BROKEN_PIPE).kind(), ErrorKind::PeerClosed);
-        assert_eq!(os(w::ERROR_NO_DATA).kind(), ErrorKind::PeerClosed);
-        assert_eq!(
-            os(w::ERROR_PIPE_NOT_CONNECTED).kind(),
-            ErrorKind::PeerClosed
-        );
-        assert_eq!(os(w::ERROR_ACCESS_DENIED).kind(), ErrorKind::AccessDenied);
-        assert_eq!(os(w::ERROR_PIPE_BUSY).kind(), ErrorKind::ResourceExhausted);
-        assert_eq!(os(w::ERROR_SEM_TIMEOUT).kind(), ErrorKind::TimedOut);
-        assert_eq!(os(w::ERROR_ALREADY_EXISTS).kind(), ErrorKind::AddressInUse);
-        assert_eq!(os(w::ERROR_INVALID_NAME).kind(), ErrorKind::InvalidName);
-        assert_eq!(
-            os(w::ERROR_NO_SYSTEM_RESOURCES).kind(),
-            ErrorKind::ResourceExhausted
-        );
-    }
-
+    #[cfg(any(unix, windows))]
     #[test]
     fn os_errors_round_trip_through_io_error() {
-        let e = os(w::ERROR_BROKEN_PIPE);
+        let e = Error::os(io::Error::from_raw_os_error(PEER_GONE));
+        assert_eq!(e.kind(), ErrorKind::PeerClosed);
         let io: io::Error = e.into();
         assert_eq!(io.kind(), io::ErrorKind::BrokenPipe);
-        assert_eq!(io.raw_os_error(), Some(w::ERROR_BROKEN_PIPE as i32));
+        assert_eq!(io.raw_os_error(), Some(PEER_GONE));
         assert_eq!(Error::from(io).kind(), ErrorKind::PeerClosed);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn errno_values_get_their_kinds() {
+        let kind = |code| Error::os(io::Error::from_raw_os_error(code)).kind();
+        assert_eq!(kind(libc::ENOENT), ErrorKind::ServerNotFound);
+        assert_eq!(kind(libc::ECONNREFUSED), ErrorKind::ConnectionRefused);
+        assert_eq!(kind(libc::ECONNRESET), ErrorKind::PeerClosed);
+        assert_eq!(kind(libc::EACCES), ErrorKind::AccessDenied);
+        assert_eq!(kind(libc::EMFILE), ErrorKind::ResourceExhausted);
+        assert_eq!(kind(libc::EADDRINUSE), ErrorKind::AddressInUse);
+        assert_eq!(kind(libc::ENAMETOOLONG), ErrorKind::InvalidName);
+        assert_eq!(kind(libc::EAGAIN), ErrorKind::WouldBlock);
+        assert_eq!(kind(libc::EIO), ErrorKind::Other);
+    }
+
+    #[cfg(windows)]
+    #[test]
+    fn win32_pipe_errors_get_their_own_kinds() {
+        use windows_sys::Win32::Foundation as w;
+        let kind = |code: u32| Error::os(io::Error::from_raw_os_error(code as i32)).kind();
+        assert_eq!(kind(w::ERROR_FILE_NOT_FOUND), ErrorKind::ServerNotFound);
+        assert_eq!(kind(w::ERROR_BROKEN_PIPE), ErrorKind::PeerClosed);
+        assert_eq!(kind(w::ERROR_NO_DATA), ErrorKind::PeerClosed);
+        assert_eq!(kind(w::ERROR_PIPE_NOT_CONNECTED), ErrorKind::PeerClosed);
+        assert_eq!(kind(w::ERROR_ACCESS_DENIED), ErrorKind::AccessDenied);
+        assert_eq!(kind(w::ERROR_PIPE_BUSY), ErrorKind::ResourceExhausted);
+        assert_eq!(kind(w::ERROR_SEM_TIMEOUT), ErrorKind::TimedOut);
+        assert_eq!(kind(w::ERROR_ALREADY_EXISTS), ErrorKind::AddressInUse);
+        assert_eq!(kind(w::ERROR_INVALID_NAME), ErrorKind::InvalidName);
+        assert_eq!(
+            kind(w::ERROR_NO_SYSTEM_RESOURCES),
+            ErrorKind::ResourceExhausted
+        );
+        assert_eq!(kind(w::ERROR_GEN_FAILURE), ErrorKind::Other);
+        assert_eq!(kind(10035), ErrorKind::WouldBlock, "WSAEWOULDBLOCK");
+    }
+
+    #[test]
+    fn portable_kinds_classify_errors_without_a_code() {
+        let kind = |k: io::ErrorKind| Error::os(io::Error::from(k)).kind();
+        assert_eq!(kind(io::ErrorKind::NotFound), ErrorKind::ServerNotFound);
+        assert_eq!(kind(io::ErrorKind::UnexpectedEof), ErrorKind::PeerClosed);
+        assert_eq!(kind(io::ErrorKind::WouldBlock), ErrorKind::WouldBlock);
+        assert_eq!(kind(io::ErrorKind::WriteZero), ErrorKind::Other);
     }
 
     #[test]
@@ -378,6 +462,29 @@ mod tests {
         let back = Error::from(io);
         assert_eq!(back.kind(), ErrorKind::FrameTooLarge);
         assert!(back.to_string().contains("limit of 8"));
+    }
+
+    #[test]
+    fn timeouts_keep_their_kind_in_io() {
+        let e =
+            Error::os(io::Error::from(io::ErrorKind::WouldBlock)).with_kind(ErrorKind::TimedOut);
+        let io: io::Error = e.into();
+        assert_eq!(io.kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[test]
+    fn display_prefers_the_message_then_the_os_error() {
+        let bare = Error::bare(ErrorKind::WouldBlock);
+        assert_eq!(bare.to_string(), "operation would block");
+        let os = Error::os(io::Error::new(io::ErrorKind::NotFound, "no such pipe"));
+        assert_eq!(os.to_string(), "server not found: no such pipe");
+        assert!(
+            std::error::Error::source(&os).is_none(),
+            "shown by Display already"
+        );
+        let told = os.with_message("cannot connect to demo");
+        assert_eq!(told.to_string(), "cannot connect to demo");
+        assert!(std::error::Error::source(&told).is_some());
     }
 
     #[test]
