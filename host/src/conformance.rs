@@ -374,13 +374,13 @@ impl MemoryStream {
         (MemoryHalf(stream.clone()), MemoryHalf(stream))
     }
 
-    fn read_within(
-        &self,
-        buf: &mut [u8],
-        timeout: Option<Duration>,
-        expired: ErrorKind,
-    ) -> Result<usize, Error> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+    /// Moves what has arrived into `buf`, waiting as `deadline` says for something to
+    /// arrive.
+    fn take_incoming(&self, buf: &mut [u8], deadline: Deadline) -> Result<usize, Error> {
+        let (deadline, expired) = match deadline {
+            Deadline::Now => (Some(Instant::now()), ErrorKind::WouldBlock),
+            Deadline::After(timeout) => (timeout.map(|t| Instant::now() + t), ErrorKind::TimedOut),
+        };
         let mut state = self.incoming.lock();
         loop {
             if !state.bytes.is_empty() {
@@ -401,6 +401,14 @@ impl MemoryStream {
     }
 }
 
+/// How long a read of a [`MemoryStream`] may wait.
+enum Deadline {
+    /// Not at all: nothing there is [`ErrorKind::WouldBlock`].
+    Now,
+    /// Up to the read timeout (`None`: forever), then [`ErrorKind::TimedOut`].
+    After(Option<Duration>),
+}
+
 impl Drop for MemoryStream {
     fn drop(&mut self) {
         self.incoming.close();
@@ -413,13 +421,13 @@ impl ByteStream for MemoryStream {
 
     fn recv(&self, buf: &mut [u8]) -> Result<usize, Error> {
         if self.nonblocking.load(Ordering::Relaxed) {
-            self.read_within(buf, Some(Duration::ZERO), ErrorKind::WouldBlock)
+            self.take_incoming(buf, Deadline::Now)
         } else {
             let timeout = *self
                 .read_timeout
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            self.read_within(buf, timeout, ErrorKind::TimedOut)
+            self.take_incoming(buf, Deadline::After(timeout))
         }
     }
 
@@ -441,7 +449,7 @@ impl ByteStream for MemoryStream {
     }
 
     fn try_read(&self, buf: &mut [u8]) -> Result<usize, Error> {
-        self.read_within(buf, Some(Duration::ZERO), ErrorKind::WouldBlock)
+        self.take_incoming(buf, Deadline::Now)
     }
 
     fn wait_readable(&self, timeout: Option<Duration>) -> Result<bool, Error> {

@@ -67,12 +67,7 @@ macro_rules! impl_embedded_io {
                 $crate::ByteStream::recv($stream, buf)
             }
         }
-        impl $crate::__private::embedded_io::ReadReady for $ty {
-            fn read_ready(&mut self) -> Result<bool, $crate::Error> {
-                let $this: &Self = self;
-                $crate::ByteStream::wait_readable($stream, Some(::std::time::Duration::ZERO))
-            }
-        }
+        $crate::impl_embedded_io!(@ready ReadReady::read_ready, wait_readable, $ty, |$this| $stream);
     };
     (@write $ty:ty, |$this:ident| $stream:expr) => {
         impl $crate::__private::embedded_io::Write for $ty {
@@ -88,10 +83,14 @@ macro_rules! impl_embedded_io {
                 $crate::ByteStream::send_all($stream, buf)
             }
         }
-        impl $crate::__private::embedded_io::WriteReady for $ty {
-            fn write_ready(&mut self) -> Result<bool, $crate::Error> {
+        $crate::impl_embedded_io!(@ready WriteReady::write_ready, wait_writable, $ty, |$this| $stream);
+    };
+    // `ReadReady`/`WriteReady`: ask the stream with a zero timeout.
+    (@ready $trait:ident::$method:ident, $wait:ident, $ty:ty, |$this:ident| $stream:expr) => {
+        impl $crate::__private::embedded_io::$trait for $ty {
+            fn $method(&mut self) -> Result<bool, $crate::Error> {
                 let $this: &Self = self;
-                $crate::ByteStream::wait_writable($stream, Some(::std::time::Duration::ZERO))
+                $crate::ByteStream::$wait($stream, Some(::std::time::Duration::ZERO))
             }
         }
     };

@@ -408,16 +408,34 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn errno_values_get_their_kinds() {
-        let kind = |code| Error::os(io::Error::from_raw_os_error(code)).kind();
-        assert_eq!(kind(libc::ENOENT), ErrorKind::ServerNotFound);
-        assert_eq!(kind(libc::ECONNREFUSED), ErrorKind::ConnectionRefused);
-        assert_eq!(kind(libc::ECONNRESET), ErrorKind::PeerClosed);
-        assert_eq!(kind(libc::EACCES), ErrorKind::AccessDenied);
-        assert_eq!(kind(libc::EMFILE), ErrorKind::ResourceExhausted);
-        assert_eq!(kind(libc::EADDRINUSE), ErrorKind::AddressInUse);
-        assert_eq!(kind(libc::ENAMETOOLONG), ErrorKind::InvalidName);
-        assert_eq!(kind(libc::EAGAIN), ErrorKind::WouldBlock);
-        assert_eq!(kind(libc::EIO), ErrorKind::Other);
+        let codes = [
+            libc::ENOENT,
+            libc::ECONNREFUSED,
+            libc::ECONNRESET,
+            libc::EACCES,
+            libc::EMFILE,
+            libc::EADDRINUSE,
+            libc::ENAMETOOLONG,
+            libc::EAGAIN,
+            libc::EIO,
+        ];
+        let kinds: Vec<ErrorKind> = codes
+            .into_iter()
+            .map(|code| Error::os(io::Error::from_raw_os_error(code)).kind())
+            .collect();
+        use ErrorKind::*;
+        let expected = [
+            ServerNotFound,
+            ConnectionRefused,
+            PeerClosed,
+            AccessDenied,
+            ResourceExhausted,
+            AddressInUse,
+            InvalidName,
+            WouldBlock,
+            Other,
+        ];
+        assert_eq!(kinds, expected);
     }
 
     #[cfg(windows)]

@@ -355,6 +355,7 @@ impl Decoder {
     }
 
     /// How many bytes the buffer holds at most now.
+    #[cfg(any(test, feature = "conformance"))]
     pub(crate) fn capacity(&self) -> usize {
         self.buf.len()
     }
@@ -572,10 +573,7 @@ impl<S: ByteStream> FramedStream<S> {
     /// A frame that is not a valid `T` is [`ErrorKind::InvalidData`] (the connection
     /// stays in sync).
     pub fn recv<T: DeserializeOwned>(&mut self) -> Result<Option<T>, Error> {
-        match self.recv_frame()? {
-            None => Ok(None),
-            Some(frame) => decode_message(frame).map(Some),
-        }
+        self.recv_frame()?.map(decode_message).transpose()
     }
 
     /// The hello this side sent.

@@ -6,8 +6,7 @@
 //! - [`FramedStream`]: framed mode (the [`Hello`], length-prefixed frames, postcard
 //!   messages, the shared-memory upgrade) over any [`ByteStream`].
 //! - [`impl_embedded_io!`]: the `embedded_io` traits for an adapter's streams and halves.
-//! - `tokio` (feature `tokio`): the async framed stream over an
-//!   [`AsyncByteStream`](tokio::AsyncByteStream).
+//! - `tokio` (feature `tokio`): the async framed stream over an `AsyncByteStream`.
 //!
 //! Each adapter keeps what is really its platform's: names, security, the system calls
 //! behind its [`ByteStream`] impl, and the shared-memory transport on Linux. Users see

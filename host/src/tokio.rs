@@ -77,7 +77,7 @@ impl<S: AsyncByteStream> FramedStream<S> {
         name: N,
         connect: <S as AsyncConnect<N>>::Options,
         options: FrameOptions,
-    ) -> Result<FramedStream<S>, Error>
+    ) -> Result<Self, Error>
     where
         S: AsyncConnect<N>,
     {
@@ -87,7 +87,7 @@ impl<S: AsyncByteStream> FramedStream<S> {
     /// Performs the handshake on a connected stream (both sides call this), waiting at most
     /// the options' handshake timeout for the peer's hello. [`Transports::SHARED_MEMORY`]
     /// is never offered.
-    pub async fn new(stream: S, options: FrameOptions) -> Result<FramedStream<S>, Error> {
+    pub async fn new(stream: S, options: FrameOptions) -> Result<Self, Error> {
         let mut local = Hello::new(&options);
         local.transports = without_shared_memory(local.transports);
         let mut decoder = Decoder::new(options.max_frame_len());
@@ -151,10 +151,7 @@ impl<S: AsyncByteStream> FramedStream<S> {
 
     /// Receives one frame and decodes it as a `T`; `Ok(None)` at a clean end of stream.
     pub async fn recv<T: DeserializeOwned>(&mut self) -> Result<Option<T>, Error> {
-        match self.recv_frame().await? {
-            None => Ok(None),
-            Some(frame) => decode_message(frame).map(Some),
-        }
+        self.recv_frame().await?.map(decode_message).transpose()
     }
 
     /// The hello this side sent.
