@@ -8,7 +8,8 @@
 //!   that survives `EMFILE`.
 //! - [`Stream`]: connect with a deadline, timeouts, nonblocking `try_read`/`try_write`,
 //!   split halves, `peer_credentials`, `std::io` and `embedded_io`; never `SIGPIPE`.
-//! - One [`Error`] whose [`ErrorKind`] follows Qt's `LocalSocketError`.
+//! - One [`Error`] whose [`ErrorKind`] follows Qt's `LocalSocketError` (the type is
+//!   `ringlink_host`'s, shared with `ringlink-windows`).
 //!
 //! ```
 //! use std::io::{Read, Write};
@@ -35,6 +36,16 @@
 //! server.join().unwrap()?;
 //! # std::fs::remove_dir_all(&dir)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! A name nobody serves is an error of its own kind, with a message naming it:
+//!
+//! ```
+//! use ringlink_unix::{ConnectOptions, ErrorKind, Stream};
+//!
+//! let err = Stream::connect("/nonexistent/ringlink-doc", ConnectOptions::new()).unwrap_err();
+//! assert_eq!(err.kind(), ErrorKind::ServerNotFound);
+//! println!("{err}"); // names the path and says how to start a server
 //! ```
 #![cfg(unix)]
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]

@@ -14,7 +14,8 @@
 //! - [`FramedStream`]: the framed protocol (hello, then length-prefixed frames and
 //!   postcard messages), byte for byte the one `ringlink-unix` speaks.
 //! - One [`Error`] whose [`ErrorKind`] follows Qt's `LocalSocketError`; Win32 errors are
-//!   mapped to kinds, not to "unknown".
+//!   mapped to kinds, not to "unknown" (the type is `ringlink_host`'s, shared with
+//!   `ringlink-unix`).
 //!
 //! ```
 //! # // The crate is empty off Windows; the example runs on Windows (and under Wine).
@@ -41,6 +42,18 @@
 //! # Ok(())
 //! # }
 //! # #[cfg(not(windows))] fn main() {}
+//! ```
+//!
+//! A name nobody serves is an error of its own kind, with a message naming it:
+//!
+//! ```
+//! # #[cfg(windows)] {
+//! use ringlink_windows::{ConnectOptions, ErrorKind, Stream};
+//!
+//! let err = Stream::connect("ringlink-doc-nobody-listens", ConnectOptions::new()).unwrap_err();
+//! assert_eq!(err.kind(), ErrorKind::ServerNotFound);
+//! println!("{err}");
+//! # }
 //! ```
 // Off Windows the crate is empty, so its links have nothing to point at.
 #![cfg_attr(not(windows), allow(rustdoc::broken_intra_doc_links))]
