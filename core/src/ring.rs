@@ -94,16 +94,47 @@ pub struct RingHeader {
     consumer: ConsumerLine,
 }
 
+/// The identifying fields of a header.
+#[derive(Clone, Copy)]
+struct MetaFields {
+    magic: u32,
+    version: u16,
+    header_size: u16,
+    capacity: u32,
+}
+
+impl MetaFields {
+    /// What a shared ring ([`RawRing`]) carries, for the attaching side to check.
+    #[cfg_attr(loom, allow(dead_code))] // loom models use local rings only
+    const fn shared(capacity: u32) -> Self {
+        MetaFields {
+            magic: MAGIC,
+            version: LAYOUT_VERSION,
+            // The header is 384 bytes; checked by a const assertion below.
+            header_size: HEADER_SIZE as u16,
+            capacity,
+        }
+    }
+
+    /// What a local [`Ring`] carries: nothing. No one attaches to it, and an
+    /// all-zero ring is placed in `.bss`, so a `static` one costs no flash.
+    const LOCAL: Self = MetaFields {
+        magic: 0,
+        version: 0,
+        header_size: 0,
+        capacity: 0,
+    };
+}
+
 impl RingHeader {
     #[cfg(not(loom))]
-    const fn new(capacity: u32) -> Self {
+    const fn new(meta: MetaFields) -> Self {
         RingHeader {
             meta: Meta {
-                magic: MAGIC,
-                version: LAYOUT_VERSION,
-                // The header is 384 bytes; checked by a const assertion below.
-                header_size: HEADER_SIZE as u16,
-                capacity,
+                magic: meta.magic,
+                version: meta.version,
+                header_size: meta.header_size,
+                capacity: meta.capacity,
                 taken: AtomicU32::new(0),
             },
             producer: ProducerLine {
@@ -120,13 +151,13 @@ impl RingHeader {
     }
 
     #[cfg(loom)]
-    fn new(capacity: u32) -> Self {
+    fn new(meta: MetaFields) -> Self {
         RingHeader {
             meta: Meta {
-                magic: MAGIC,
-                version: LAYOUT_VERSION,
-                header_size: HEADER_SIZE as u16,
-                capacity,
+                magic: meta.magic,
+                version: meta.version,
+                header_size: meta.header_size,
+                capacity: meta.capacity,
                 taken: AtomicU32::new(0),
             },
             producer: ProducerLine {
@@ -267,7 +298,7 @@ impl<const N: usize> Ring<N> {
         #[allow(clippy::let_unit_value)]
         let () = Self::CAPACITY_OK;
         Ring {
-            header: RingHeader::new(N as u32),
+            header: RingHeader::new(MetaFields::LOCAL),
             data: UnsafeCell::new([0; N]),
         }
     }
@@ -278,7 +309,7 @@ impl<const N: usize> Ring<N> {
         #[allow(clippy::let_unit_value)]
         let () = Self::CAPACITY_OK;
         Ring {
-            header: RingHeader::new(N as u32),
+            header: RingHeader::new(MetaFields::LOCAL),
             data: UnsafeCell::new([0; N]),
             shadow: core::array::from_fn(|_| crate::sync::shadow::Cell::new(())),
         }
@@ -968,7 +999,7 @@ impl<'a> RawRing<'a> {
         // the caller grants exclusive access during initialisation.
         unsafe {
             mem.cast::<RingHeader>()
-                .write(RingHeader::new(capacity as u32))
+                .write(RingHeader::new(MetaFields::shared(capacity as u32)))
         };
         // SAFETY: the header was just written; forwarded caller contract.
         unsafe { Self::attach(mem, len) }
