@@ -394,6 +394,21 @@ impl RingRef<'_> {
     fn mask(&self) -> u32 {
         self.cap - 1
     }
+
+    /// The producer's half of the parking protocol, after it published: a
+    /// SeqCst fence between its Release store of `tail` and the load of the
+    /// consumer's flag, paired with the fence in [`Consumer::prepare_park`].
+    fn consumer_parked(&self) -> bool {
+        fence(Ordering::SeqCst);
+        self.header.consumer.parked.load(Ordering::Relaxed) != 0
+    }
+
+    /// The consumer's half, after it freed space: the mirror of
+    /// [`RingRef::consumer_parked`], paired with [`Producer::prepare_park`].
+    fn producer_parked(&self) -> bool {
+        fence(Ordering::SeqCst);
+        self.header.producer.parked.load(Ordering::Relaxed) != 0
+    }
 }
 
 /// The writing half of a ring. **Owns `tail`.**
@@ -517,8 +532,7 @@ impl<'a> Producer<'a> {
     /// After committing: whether the consumer announced it sleeps waiting for
     /// data, so the caller must notify it. See [`Producer::prepare_park`].
     pub fn consumer_parked(&self) -> bool {
-        fence(Ordering::SeqCst);
-        self.ring.header.consumer.parked.load(Ordering::Relaxed) != 0
+        self.ring.consumer_parked()
     }
 
     /// A grant of exactly `len` contiguous writable bytes.
@@ -652,10 +666,7 @@ impl WriteGrant<'_, '_> {
     pub fn commit_wakes(self, used: usize) -> bool {
         let ring = self.ring;
         self.commit(used);
-        // SeqCst fence between our Release store of `tail` and the load of the
-        // flag, paired with the fence in `Consumer::prepare_park`.
-        fence(Ordering::SeqCst);
-        ring.header.consumer.parked.load(Ordering::Relaxed) != 0
+        ring.consumer_parked()
     }
 
     /// The granted bytes.
@@ -778,8 +789,7 @@ impl<'a> Consumer<'a> {
     /// After releasing: whether the producer announced it sleeps waiting for
     /// space, so the caller must notify it.
     pub fn producer_parked(&self) -> bool {
-        fence(Ordering::SeqCst);
-        self.ring.header.producer.parked.load(Ordering::Relaxed) != 0
+        self.ring.producer_parked()
     }
 
     /// A grant of all readable bytes that lie contiguously at `head`.
@@ -874,10 +884,7 @@ impl ReadGrant<'_, '_> {
     pub fn release_wakes(self, used: usize) -> bool {
         let ring = self.ring;
         self.release(used);
-        // SeqCst fence between our Release store of `head` and the load of the
-        // flag, paired with the fence in `Producer::prepare_park`.
-        fence(Ordering::SeqCst);
-        ring.header.producer.parked.load(Ordering::Relaxed) != 0
+        ring.producer_parked()
     }
 
     /// The granted bytes.
