@@ -427,32 +427,46 @@ pub struct ShmStream {
 /// waiting for space resumes before a long read ends.
 const PIECE: usize = 16 * 1024;
 
+/// Moves up to `len` bytes in pieces of at most [`PIECE`]: `step` moves the bytes
+/// of one range and says how many it moved, stopping at the first short piece.
+/// `wake` looks for a parked peer after the first piece (to wake it early) and
+/// after the last (so no wake-up is lost: the peer cannot park unseen once the last
+/// piece is published), with no fence between pieces.
+fn in_pieces<H>(
+    half: &mut H,
+    len: usize,
+    mut step: impl FnMut(&mut H, std::ops::Range<usize>) -> io::Result<usize>,
+    wake: fn(&H),
+) -> io::Result<usize> {
+    let mut done = 0;
+    while done < len {
+        let end = len.min(done + PIECE);
+        let n = step(half, done..end)?;
+        let first = done == 0;
+        done += n;
+        if done < end {
+            break;
+        }
+        if first && done < len {
+            wake(half);
+        }
+    }
+    if done > 0 {
+        wake(half);
+    }
+    Ok(done)
+}
+
 impl ShmReadHalf {
     /// Copies out what the ring holds now (up to `buf.len()`), freeing it piece by
-    /// piece; `Ok(0)` when the ring is empty. A writer parked for room is looked
-    /// for after the first piece (to wake it early) and after the last (so no
-    /// wake-up is lost: it cannot park unseen once the last piece is freed), with
-    /// no fence between pieces.
+    /// piece (see [`in_pieces`]); `Ok(0)` when the ring is empty.
     fn take(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut done = 0;
-        let mut pieces = 0;
-        while done < buf.len() {
-            let end = buf.len().min(done + PIECE);
-            let want = end - done;
-            let n = self.rx.read(&mut buf[done..end]).map_err(corrupted)?;
-            done += n;
-            if n < want {
-                break;
-            }
-            pieces += 1;
-            if pieces == 1 && done < buf.len() {
-                self.wake_writer();
-            }
-        }
-        if done > 0 {
-            self.wake_writer();
-        }
-        Ok(done)
+        in_pieces(
+            self,
+            buf.len(),
+            |half, piece| half.rx.read(&mut buf[piece]).map_err(corrupted),
+            ShmReadHalf::wake_writer,
+        )
     }
 
     /// Notifies the peer's writer if it is parked waiting for room.
@@ -612,15 +626,13 @@ impl ShmReadHalf {
                 self.wake_writer();
             }
         }
-        // After the last piece: no wake-up is lost.
-        if moved > 0 {
-            to.wake_reader();
-            self.wake_writer();
-        }
         if moved == 0 {
             // Bytes were readable and room was made, and only the peer can take either away.
             return Err(moved_back());
         }
+        // After the last piece: no wake-up is lost.
+        to.wake_reader();
+        self.wake_writer();
         Ok(moved)
     }
 
@@ -645,30 +657,15 @@ impl Drop for ShmReadHalf {
 }
 
 impl ShmWriteHalf {
-    /// Copies in what fits now (up to `buf.len()`), publishing it piece by piece;
-    /// `Ok(0)` when the ring is full. A reader parked for data is looked for after
-    /// the first piece (to wake it early) and after the last (so no wake-up is
-    /// lost), with no fence between pieces.
+    /// Copies in what fits now (up to `buf.len()`), publishing it piece by piece
+    /// (see [`in_pieces`]); `Ok(0)` when the ring is full.
     fn publish(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let mut done = 0;
-        let mut pieces = 0;
-        while done < buf.len() {
-            let end = buf.len().min(done + PIECE);
-            let want = end - done;
-            let n = self.tx.write(&buf[done..end]).map_err(corrupted)?;
-            done += n;
-            if n < want {
-                break;
-            }
-            pieces += 1;
-            if pieces == 1 && done < buf.len() {
-                self.wake_reader();
-            }
-        }
-        if done > 0 {
-            self.wake_reader();
-        }
-        Ok(done)
+        in_pieces(
+            self,
+            buf.len(),
+            |half, piece| half.tx.write(&buf[piece]).map_err(corrupted),
+            ShmWriteHalf::wake_reader,
+        )
     }
 
     /// Notifies the peer's reader if it is parked waiting for data.
