@@ -95,6 +95,23 @@ fn measure_window(
     Ok((t0.elapsed(), cpu1.saturating_sub(cpu0)))
 }
 
+/// Times the window once the client has warmed up, then waits for both sides
+/// and reports the first failure (the window's, the client's, the server's).
+fn window_of(
+    warmed: &mpsc::Receiver<Result<(), String>>,
+    idle: Duration,
+    client: thread::ScopedJoinHandle<'_, io::Result<()>>,
+    server: thread::ScopedJoinHandle<'_, io::Result<()>>,
+) -> Result<(Duration, Duration), String> {
+    let window = measure_window(warmed, idle);
+    let client = client.join().map_err(|_| "the client panicked")?;
+    let server = server.join().map_err(|_| "the server panicked")?;
+    let window = window?;
+    client.map_err(|e| format!("client: {e}"))?;
+    server.map_err(|e| format!("server: {e}"))?;
+    Ok(window)
+}
+
 fn echo_until_closed(mut s: impl Read + Write) -> io::Result<()> {
     let mut b = [0_u8; 64];
     loop {
@@ -126,12 +143,9 @@ fn blocking_pair<S: Blocking>(
             .map_err(|e| format!("server timeout: {e}"))?;
         let server = scope.spawn(move || echo_until_closed(server));
         let client = scope.spawn(move || -> io::Result<()> {
-            let warm = warm_up(&mut client);
-            let failed = warm.as_ref().err().map(|e| format!("warm-up: {e}"));
-            let _ = tx.send(warm.map_err(|e| format!("warm-up: {e}")));
-            if let Some(e) = failed {
-                return Err(io::Error::other(e));
-            }
+            let warm = warm_up(&mut client).map_err(|e| format!("warm-up: {e}"));
+            let _ = tx.send(warm.clone());
+            warm.map_err(io::Error::other)?;
             client.read_timeout(idle + MARGIN)?;
             match client.read(&mut [0_u8; 1]) {
                 Err(e) if is_timeout(&e) => Ok(()),
@@ -140,13 +154,7 @@ fn blocking_pair<S: Blocking>(
             }
             // Dropping the client ends the server's echo loop.
         });
-        let window = measure_window(&warmed, idle);
-        let client = client.join().map_err(|_| "the client panicked")?;
-        let server = server.join().map_err(|_| "the server panicked")?;
-        let window = window?;
-        client.map_err(|e| format!("client: {e}"))?;
-        server.map_err(|e| format!("server: {e}"))?;
-        Ok(window)
+        window_of(&warmed, idle, client, server)
     })
 }
 
@@ -162,7 +170,7 @@ mod shm {
     use ringlink_unix::shm::{ShmOptions, ShmStream};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    use super::{Blocking, MARGIN, WARM_UP, measure_window};
+    use super::{Blocking, MARGIN, WARM_UP, window_of};
 
     impl Blocking for ShmStream {
         fn read_timeout(&mut self, timeout: Duration) -> io::Result<()> {
@@ -232,13 +240,7 @@ mod shm {
                     }
                 })
             });
-            let window = measure_window(&warmed, idle);
-            let client = client.join().map_err(|_| "the client panicked")?;
-            let server = server.join().map_err(|_| "the server panicked")?;
-            let window = window?;
-            client.map_err(|e| format!("client: {e}"))?;
-            server.map_err(|e| format!("server: {e}"))?;
-            Ok(window)
+            window_of(&warmed, idle, client, server)
         })
     }
 }
