@@ -88,41 +88,23 @@ static TOKIO: AsyncDriven<RinglinkShmAsync> = AsyncDriven::new();
 /// through `Read`/`Write` and a buffer instead of `splice`.
 pub struct RinglinkShmThreads<const COPY: bool>;
 
-/// A `ShmStream` relaying ring to ring.
-pub struct Splicing(ShmStream);
-
-impl Relay for Splicing {
-    fn send(&mut self, data: &[u8]) -> io::Result<()> {
-        self.0.write_all(data)
-    }
-
-    fn relay(&mut self, _buf: &mut [u8]) -> io::Result<usize> {
-        let (rx, tx) = self.0.halves();
-        rx.splice(tx)
-    }
-}
-
-/// A connection of either flavour.
-pub enum ShmRelay {
-    /// Ring to ring.
-    Splice(Splicing),
-    /// Through a buffer.
-    Copy(Copying<ShmStream>),
+/// A `ShmStream` of either flavour: `splice` ring to ring, or through a buffer.
+pub struct ShmRelay {
+    stream: ShmStream,
+    copy: bool,
 }
 
 impl Relay for ShmRelay {
     fn send(&mut self, data: &[u8]) -> io::Result<()> {
-        match self {
-            ShmRelay::Splice(s) => s.send(data),
-            ShmRelay::Copy(s) => s.send(data),
-        }
+        self.stream.write_all(data)
     }
 
     fn relay(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            ShmRelay::Splice(s) => s.relay(buf),
-            ShmRelay::Copy(s) => s.relay(buf),
+        if self.copy {
+            return Copying(&mut self.stream).relay(buf);
         }
+        let (rx, tx) = self.stream.halves();
+        rx.splice(tx)
     }
 }
 
@@ -131,11 +113,7 @@ impl<const COPY: bool> RinglinkShmThreads<COPY> {
         let left = Some(limit.remaining().max(Duration::from_millis(1)));
         stream.set_read_timeout(left);
         stream.set_write_timeout(left);
-        if COPY {
-            ShmRelay::Copy(Copying(stream))
-        } else {
-            ShmRelay::Splice(Splicing(stream))
-        }
+        ShmRelay { stream, copy: COPY }
     }
 }
 
