@@ -269,11 +269,17 @@ impl Listener {
     /// `accept` backs off (1 ms doubling to 100 ms), keeps the queued connections waiting
     /// and resumes once descriptors are free; a nonblocking one returns
     /// [`ErrorKind::ResourceExhausted`] so its caller can back off.
+    ///
+    /// A connection that fails on its own (its peer gave up while queued) is skipped, so
+    /// a blocking `accept` fails only when the listener itself cannot go on, and a loop
+    /// over [`incoming`](Self::incoming) that stops at the first error keeps serving
+    /// through descriptor exhaustion.
     pub fn accept(&self) -> Result<Stream, Error> {
         self.accept_until(None)
     }
 
-    /// Like [`accept`](Self::accept), giving up with [`ErrorKind::TimedOut`] after `timeout`.
+    /// Like [`accept`](Self::accept), giving up with [`ErrorKind::TimedOut`] after `timeout`,
+    /// also when the deadline passes while it backs off out of descriptors.
     pub fn accept_timeout(&self, timeout: Duration) -> Result<Stream, Error> {
         self.accept_until(Some(
             Instant::now()
@@ -303,6 +309,9 @@ impl Listener {
                         ErrorKind::WouldBlock => Ok(None),
                         // A peer that gave up while queued: not this listener's problem.
                         ErrorKind::PeerClosed => continue,
+                        // Linux hands a dequeued connection's pending error to accept:
+                        // that connection is gone, the listener is fine.
+                        _ if err.raw_os_error() == Some(libc::EPROTO) => continue,
                         ErrorKind::ResourceExhausted => Err(err.with_message(format!(
                             "accept on {} failed: out of file descriptors or kernel memory; back off and retry",
                             self.name
@@ -317,45 +326,51 @@ impl Listener {
     fn accept_until(&self, deadline: Option<Instant>) -> Result<Stream, Error> {
         let mut pause = BACKOFF_MIN;
         loop {
-            match self.accept_pending() {
+            let err = match self.accept_pending() {
                 Ok(Some(stream)) => return Ok(stream),
                 Ok(None) if self.is_nonblocking() => {
                     return Err(Error::bare(ErrorKind::WouldBlock));
                 }
                 Ok(None) => {
                     pause = BACKOFF_MIN;
-                    let timeout = match deadline {
-                        Some(d) => {
-                            let left = d.saturating_duration_since(Instant::now());
-                            if left.is_zero() {
-                                return Err(Error::new(
-                                    ErrorKind::TimedOut,
-                                    format!("no connection to {} arrived in time", self.name),
-                                ));
-                            }
-                            Some(left)
-                        }
-                        None => None,
-                    };
-                    sys::poll(self.fd.as_raw_fd(), true, timeout).map_err(Error::os)?;
-                }
-                Err(e) if e.kind() == ErrorKind::ResourceExhausted && !self.is_nonblocking() => {
-                    // The connection stays queued in the backlog; try again once some
-                    // descriptor may have been closed. Never spin.
-                    let mut nap = pause;
-                    if let Some(d) = deadline {
-                        let left = d.saturating_duration_since(Instant::now());
-                        if left.is_zero() {
-                            return Err(e);
-                        }
-                        nap = nap.min(left);
+                    let left = self.time_left(deadline)?;
+                    match sys::poll(self.fd.as_raw_fd(), true, left) {
+                        Ok(_) => continue,
+                        Err(e) => Error::os(e).with_message(format!(
+                            "waiting for connections to {} failed",
+                            self.name
+                        )),
                     }
-                    std::thread::sleep(nap);
-                    pause = (pause * 2).min(BACKOFF_MAX);
                 }
-                Err(e) => return Err(e),
+                Err(e) => e,
+            };
+            if err.kind() != ErrorKind::ResourceExhausted || self.is_nonblocking() {
+                return Err(err);
             }
+            // Out of descriptors or kernel memory: the connections stay queued in the
+            // backlog; try again once some descriptor may have been closed. Never spin,
+            // and keep the promise of `accept_timeout`: its deadline is `TimedOut`.
+            let nap = match self.time_left(deadline)? {
+                Some(left) => pause.min(left),
+                None => pause,
+            };
+            std::thread::sleep(nap);
+            pause = (pause * 2).min(BACKOFF_MAX);
         }
+    }
+
+    /// What is left of `deadline` (`None`: no deadline), or [`ErrorKind::TimedOut`] once
+    /// it has passed.
+    fn time_left(&self, deadline: Option<Instant>) -> Result<Option<Duration>, Error> {
+        let Some(d) = deadline else { return Ok(None) };
+        let left = d.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Error::new(
+                ErrorKind::TimedOut,
+                format!("no connection to {} arrived in time", self.name),
+            ));
+        }
+        Ok(Some(left))
     }
 
     /// Applies the peer policy and the connection limit to a fresh connection.

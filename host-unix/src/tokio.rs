@@ -81,21 +81,33 @@ impl Listener {
     }
 
     /// Accepts the next connection that passes the peer policy and the connection limit.
-    /// Out of descriptors, it sleeps (1 ms doubling to 100 ms) and tries again.
+    /// Out of descriptors or kernel memory, it sleeps (1 ms doubling to 100 ms) and tries
+    /// again; a connection that cannot be registered with the runtime is closed and
+    /// skipped. So it fails only when the listener itself cannot go on, and
+    /// `while let Ok(stream) = listener.accept().await` keeps serving.
     pub async fn accept(&self) -> Result<Stream, Error> {
         let mut pause = BACKOFF_MIN;
         loop {
             let mut guard = self.inner.readable().await.map_err(Error::os)?;
             match guard.get_inner().accept_pending() {
-                Ok(Some(stream)) => return Stream::from_std(stream),
-                Ok(None) => guard.clear_ready(),
-                Err(e) if e.kind() == ErrorKind::ResourceExhausted => {
-                    drop(guard);
-                    ::tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(BACKOFF_MAX);
+                Ok(Some(stream)) => match Stream::from_std(stream) {
+                    Ok(stream) => return Ok(stream),
+                    // Registering with the reactor failed (epoll out of memory or
+                    // watches): that connection is closed, the listener goes on after
+                    // a pause, as when out of descriptors.
+                    Err(_) => {}
+                },
+                Ok(None) => {
+                    guard.clear_ready();
+                    pause = BACKOFF_MIN;
+                    continue;
                 }
+                Err(e) if e.kind() == ErrorKind::ResourceExhausted => {}
                 Err(e) => return Err(e),
             }
+            drop(guard);
+            ::tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(BACKOFF_MAX);
         }
     }
 

@@ -314,12 +314,16 @@ impl Listener {
     ///
     /// Waits for one unless the listener is nonblocking ([`ErrorKind::WouldBlock`] then).
     /// Connections over `max_connections` are closed and skipped (see
-    /// [`refused_count`](Self::refused_count)).
+    /// [`refused_count`](Self::refused_count)). Out of resources, or when one client
+    /// breaks its pipe instance, a blocking `accept` backs off (1 ms doubling to 100 ms)
+    /// with a fresh instance and goes on, so it fails only when the listener itself cannot
+    /// go on; a nonblocking one returns the error so its caller can back off.
     pub fn accept(&self) -> Result<Stream, Error> {
         self.accept_until(None)
     }
 
-    /// Like [`accept`](Self::accept), giving up with [`ErrorKind::TimedOut`] after `timeout`.
+    /// Like [`accept`](Self::accept), giving up with [`ErrorKind::TimedOut`] after `timeout`,
+    /// also when the deadline passes while it backs off.
     pub fn accept_timeout(&self, timeout: Duration) -> Result<Stream, Error> {
         self.accept_until(Instant::now().checked_add(timeout))
     }
@@ -330,26 +334,50 @@ impl Listener {
     }
 
     fn accept_until(&self, deadline: Option<Instant>) -> Result<Stream, Error> {
+        let mut pause = BACKOFF_MIN;
         loop {
             let wait = if self.is_nonblocking() {
                 Some(Duration::ZERO)
             } else {
                 deadline.map(|d| d.saturating_duration_since(Instant::now()))
             };
-            let Some(handle) = self.connect_next(wait)? else {
-                if self.is_nonblocking() {
+            let handle = match self.connect_next(wait) {
+                Ok(Some(handle)) => handle,
+                Ok(None) if self.is_nonblocking() => {
                     return Err(Error::bare(ErrorKind::WouldBlock));
                 }
-                return Err(Error::new(
-                    ErrorKind::TimedOut,
-                    format!("no connection to {} arrived in time", self.config.name),
-                ));
+                Ok(None) => return Err(self.timed_out()),
+                Err(e) if self.is_nonblocking() || !is_transient(&e) => return Err(e),
+                Err(_) => {
+                    // Out of resources, or one client broke its instance: back off and
+                    // try again (a fresh instance is created), never spinning, and keep
+                    // the promise of `accept_timeout`: its deadline is `TimedOut`.
+                    let mut nap = pause;
+                    if let Some(d) = deadline {
+                        let left = d.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            return Err(self.timed_out());
+                        }
+                        nap = nap.min(left);
+                    }
+                    std::thread::sleep(nap);
+                    pause = (pause * 2).min(BACKOFF_MAX);
+                    continue;
+                }
             };
+            pause = BACKOFF_MIN;
             let stream = Stream::from_handle(handle, Side::Server);
             if let Some(stream) = self.admit(stream) {
                 return Ok(stream);
             }
         }
+    }
+
+    fn timed_out(&self) -> Error {
+        Error::new(
+            ErrorKind::TimedOut,
+            format!("no connection to {} arrived in time", self.config.name),
+        )
     }
 
     /// Waits up to `wait` for a client on the pending instance; once one is connected,
@@ -369,9 +397,16 @@ impl Listener {
         let Some(instance) = pending.as_mut() else {
             unreachable!("filled just above");
         };
-        let state = instance.poll_connect(wait).map_err(|e| {
-            Error::os(e).with_message(format!("accept on {} failed", self.config.name))
-        })?;
+        let state = match instance.poll_connect(wait) {
+            Ok(state) => state,
+            Err(e) => {
+                // This instance is unusable now; the next accept creates a fresh one.
+                *pending = None;
+                return Err(
+                    Error::os(e).with_message(format!("accept on {} failed", self.config.name))
+                );
+            }
+        };
         if state == ConnectState::Waiting {
             return Ok(None);
         }
@@ -428,6 +463,19 @@ impl Listener {
     pub fn is_nonblocking(&self) -> bool {
         self.nonblocking.load(Ordering::Relaxed)
     }
+}
+
+/// Shortest and longest pause of a blocking `accept` after a transient failure.
+const BACKOFF_MIN: Duration = Duration::from_millis(1);
+const BACKOFF_MAX: Duration = Duration::from_millis(100);
+
+/// Whether an accept failure concerns one connection or a passing shortage (out of
+/// resources, a client that broke its instance), not the listener itself.
+fn is_transient(e: &Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::ResourceExhausted | ErrorKind::PeerClosed
+    )
 }
 
 /// Iterator over incoming connections, from [`Listener::incoming`]. Never ends.

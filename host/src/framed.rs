@@ -266,6 +266,9 @@ pub(crate) fn no_hello(timeout: Duration) -> Error {
 ///
 /// Holds at most one frame plus its header (the buffer never grows past
 /// `max_frame + MAX_HEADER_LEN`); oversized frames are skipped as they stream by.
+/// The buffer grows only when it is full of received bytes, and at most doubles, so its
+/// size follows what the peer actually sent (at most twice that, plus
+/// [`INITIAL_BUFFER`]), never the length a header claims.
 #[derive(Debug)]
 pub(crate) struct Decoder {
     buf: Vec<u8>,
@@ -279,11 +282,15 @@ pub(crate) struct Decoder {
     broken: bool,
 }
 
+/// What a receive buffer starts with, before any byte arrived.
 const INITIAL_BUFFER: usize = 8 * 1024;
 
 impl Decoder {
     pub(crate) fn new(max: u32) -> Decoder {
-        let cap = INITIAL_BUFFER.min(max as usize + MAX_HEADER_LEN);
+        // Room for a hello whatever the frame limit.
+        let cap = INITIAL_BUFFER
+            .min(max as usize + MAX_HEADER_LEN)
+            .max(HELLO_LEN);
         Decoder {
             buf: vec![0; cap],
             start: 0,
@@ -374,14 +381,16 @@ impl Decoder {
             Ok(Some((len, header))) if self.skip == 0 && len <= self.max => header + len as usize,
             _ => MAX_HEADER_LEN,
         };
-        if self.buf.len() - self.start < need || self.end == self.buf.len() {
+        if self.start > 0 && (self.buf.len() - self.start < need || self.end == self.buf.len()) {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
         }
-        if self.buf.len() < need {
-            let limit = self.max as usize + MAX_HEADER_LEN;
-            let new_len = need.max(self.buf.len() * 2).min(limit.max(need));
+        // Grow only once the buffer is full of bytes that arrived, and at most double: a
+        // header claiming a large frame costs nothing until its payload is really sent.
+        // (`need` is bounded by the frame limit.)
+        if self.end == self.buf.len() && self.buf.len() < need {
+            let new_len = need.min(self.buf.len().saturating_mul(2));
             self.buf.resize(new_len, 0);
         }
         &mut self.buf[self.end..]
@@ -770,6 +779,44 @@ mod tests {
         decoder.filled(2);
         let err = hello_progress(&mut decoder).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ProtocolMismatch);
+    }
+
+    /// Feeds `bytes` through `spare`/`filled` as a socket would, in reads of at most 4 KiB.
+    fn feed(decoder: &mut Decoder, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let spare = decoder.spare();
+            let n = spare.len().min(bytes.len()).min(4096);
+            assert!(n > 0, "the decoder always has room for more of a frame");
+            spare[..n].copy_from_slice(&bytes[..n]);
+            decoder.filled(n);
+            bytes = &bytes[n..];
+        }
+    }
+
+    #[test]
+    fn the_buffer_follows_the_bytes_received_not_the_claimed_length() {
+        let mut decoder = Decoder::new(DEFAULT_MAX_FRAME);
+        let mut header = [0u8; MAX_HEADER_LEN];
+        let n = encode_len(DEFAULT_MAX_FRAME, &mut header);
+        feed(&mut decoder, &header[..n]);
+        assert!(decoder.next_frame().unwrap().is_none());
+        let _ = decoder.spare();
+        assert_eq!(decoder.capacity(), INITIAL_BUFFER, "a bare header grows nothing");
+
+        let payload: Vec<u8> = (0..DEFAULT_MAX_FRAME).map(|i| i as u8).collect();
+        let mut received = n;
+        for chunk in payload.chunks(100_000) {
+            feed(&mut decoder, chunk);
+            received += chunk.len();
+            assert!(
+                decoder.capacity() <= 2 * received + INITIAL_BUFFER,
+                "{} bytes of buffer for {received} bytes received",
+                decoder.capacity()
+            );
+        }
+        let range = decoder.next_frame().unwrap().expect("the whole frame arrived");
+        assert_eq!(decoder.frame(range), &payload[..]);
+        assert!(decoder.capacity() <= DEFAULT_MAX_FRAME as usize + MAX_HEADER_LEN);
     }
 
     #[test]
