@@ -801,7 +801,11 @@ mod tests {
         feed(&mut decoder, &header[..n]);
         assert!(decoder.next_frame().unwrap().is_none());
         let _ = decoder.spare();
-        assert_eq!(decoder.capacity(), INITIAL_BUFFER, "a bare header grows nothing");
+        assert_eq!(
+            decoder.capacity(),
+            INITIAL_BUFFER,
+            "a bare header grows nothing"
+        );
 
         let payload: Vec<u8> = (0..DEFAULT_MAX_FRAME).map(|i| i as u8).collect();
         let mut received = n;
@@ -814,7 +818,10 @@ mod tests {
                 decoder.capacity()
             );
         }
-        let range = decoder.next_frame().unwrap().expect("the whole frame arrived");
+        let range = decoder
+            .next_frame()
+            .unwrap()
+            .expect("the whole frame arrived");
         assert_eq!(decoder.frame(range), &payload[..]);
         assert!(decoder.capacity() <= DEFAULT_MAX_FRAME as usize + MAX_HEADER_LEN);
     }

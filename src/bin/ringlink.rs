@@ -44,7 +44,8 @@ enum Command {
         /// Who may open the socket file.
         #[arg(long, value_enum, default_value_t = AccessArg::Owner)]
         access: AccessArg,
-        /// Close connections beyond this many open at once.
+        /// Close connections beyond this many open at once [default: 1024, or fewer when
+        /// the descriptor limit (ulimit -n) is lower].
         #[arg(long, value_name = "N")]
         max_connections: Option<usize>,
     },
@@ -121,10 +122,20 @@ fn main() {
     std::process::exit(imp::run(cli));
 }
 
+/// Writes one line to stderr. A closed or full stderr never stops ringlink (a server
+/// piped into `head -1` keeps serving), so failures are ignored, unlike `eprintln!`,
+/// which panics on them.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::writeln!(::std::io::stderr(), $($arg)*);
+    }};
+}
+
 #[cfg(not(any(unix, windows)))]
 mod imp {
     pub fn run(_: super::Cli) -> i32 {
-        eprintln!("ringlink: this command supports Unix and Windows only");
+        say!("ringlink: this command supports Unix and Windows only");
         2
     }
 }
@@ -134,7 +145,7 @@ mod imp {
     use std::io::{self, BufRead, Read, Write};
     use std::net::Shutdown;
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
 
     use host::{
         Access, ConnectOptions, Error, ErrorKind, FrameOptions, FramedStream, Listener,
@@ -193,7 +204,7 @@ mod imp {
             text.push_str(&format!(": {s}"));
             source = s.source();
         }
-        eprintln!("{text}");
+        say!("{text}");
     }
 
     fn resolve(args: &NameArgs) -> Result<Name, Error> {
@@ -237,10 +248,10 @@ mod imp {
             AccessArg::Group => Access::Group,
             AccessArg::Everyone => Access::Everyone,
         };
-        let mut options = ListenerOptions::new().access(access);
-        if let Some(max) = max_connections {
-            options = options.max_connections(max);
-        }
+        let max_connections = max_connections.unwrap_or_else(default_max_connections);
+        let options = ListenerOptions::new()
+            .access(access)
+            .max_connections(max_connections);
         let listener = Listener::bind(&name, options)?;
         catch_stop_signals();
         let mode = if framed { "framed" } else { "raw" };
@@ -249,20 +260,21 @@ mod imp {
         } else {
             "printing what clients send"
         };
-        eprintln!(
-            "ringlink: listening on {} ({mode}, {what}, {}; Ctrl-C to stop)",
+        say!(
+            "ringlink: listening on {} ({mode}, {what}, {}, at most {max_connections} connections; Ctrl-C to stop)",
             listener.name(),
             access_text(access)
         );
         let next_id = AtomicU64::new(1);
         let mut refused_seen = 0;
+        let mut failures = FailureLog::default();
         while !STOP.load(Ordering::SeqCst) {
             let stream = match listener.accept_timeout(Duration::from_millis(200)) {
                 Ok(s) => s,
                 Err(e) if e.kind() == ErrorKind::TimedOut => {
                     let refused = listener.refused_count();
                     if refused > refused_seen {
-                        eprintln!(
+                        say!(
                             "ringlink: refused {} connection(s) (peer policy or connection limit)",
                             refused - refused_seen
                         );
@@ -270,7 +282,13 @@ mod imp {
                     }
                     continue;
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    // Whatever failed (descriptors, memory, one bad connection), the
+                    // server goes on: say so (not on every retry) and pause.
+                    failures.note(&e);
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
             };
             let id = next_id.fetch_add(1, Ordering::Relaxed);
             let peer = match stream.peer_credentials() {
@@ -285,24 +303,88 @@ mod imp {
                 Ok(c) => format!("pid {}", c.pid),
                 Err(e) => format!("unknown peer ({e})"),
             };
-            eprintln!("ringlink: connection #{id} from {peer}");
-            std::thread::spawn(move || {
-                let result = if framed {
-                    serve_framed(stream, echo)
-                } else {
-                    serve_raw(&stream, echo)
-                };
-                match result {
-                    Ok((inb, outb)) => {
-                        eprintln!("ringlink: connection #{id} closed ({inb} bytes in, {outb} out)")
+            say!("ringlink: connection #{id} from {peer}");
+            // Out of threads, the closure and the stream in it are dropped: this
+            // connection is closed (the client reads end of stream) and the server goes on.
+            let started = std::thread::Builder::new()
+                .name(format!("connection #{id}"))
+                .stack_size(CONNECTION_STACK)
+                .spawn(move || {
+                    let result = if framed {
+                        serve_framed(stream, echo)
+                    } else {
+                        serve_raw(&stream, echo)
+                    };
+                    match result {
+                        Ok((inb, outb)) => {
+                            say!("ringlink: connection #{id} closed ({inb} bytes in, {outb} out)")
+                        }
+                        Err(e) => say!("ringlink: connection #{id} ended: {e}"),
                     }
-                    Err(e) => eprintln!("ringlink: connection #{id} ended: {e}"),
-                }
-            });
+                });
+            if let Err(e) = started {
+                say!("ringlink: connection #{id} refused: cannot start a thread for it ({e})");
+            }
         }
-        eprintln!("ringlink: stopping; removing {}", listener.name());
+        say!("ringlink: stopping; removing {}", listener.name());
         drop(listener);
         Ok(130)
+    }
+
+    /// Stack of each connection's thread: serving needs little, and many connections
+    /// should not reserve much address space.
+    const CONNECTION_STACK: usize = 256 * 1024;
+
+    /// The connection limit of `listen` without `--max-connections`: 1024, or what the
+    /// descriptor limit leaves room for (one descriptor per connection, a few for the
+    /// server itself), so a flood is refused before the process runs out of descriptors.
+    fn default_max_connections() -> usize {
+        const DEFAULT: usize = 1024;
+        #[cfg(unix)]
+        {
+            /// Descriptors the server keeps for itself (stdio, the socket, its lock file).
+            const RESERVED: usize = 16;
+            // SAFETY: `rlimit` is plain old data; all-zero is a valid value.
+            let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
+            // SAFETY: `limit` is a live out-parameter for the whole call.
+            if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0
+                && limit.rlim_cur != libc::RLIM_INFINITY
+            {
+                let fds = usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX);
+                return DEFAULT.min(fds.saturating_sub(RESERVED).max(1));
+            }
+        }
+        DEFAULT
+    }
+
+    /// Says that accept failed, once per kind of failure and then at most every 10 s,
+    /// so a server that keeps hitting a limit does not flood its log.
+    #[derive(Default)]
+    struct FailureLog {
+        last: Option<(ErrorKind, Instant)>,
+        repeated: u64,
+    }
+
+    impl FailureLog {
+        fn note(&mut self, e: &Error) {
+            let now = Instant::now();
+            match self.last {
+                Some((kind, at))
+                    if kind == e.kind() && now.duration_since(at) < Duration::from_secs(10) =>
+                {
+                    self.repeated += 1;
+                }
+                _ => {
+                    let again = match self.repeated {
+                        0 => String::new(),
+                        n => format!(" (and {n} more failures before this one)"),
+                    };
+                    say!("ringlink: accept failed: {e}{again}; still listening");
+                    self.last = Some((e.kind(), now));
+                    self.repeated = 0;
+                }
+            }
+        }
     }
 
     fn access_text(access: Access) -> &'static str {
@@ -342,7 +424,7 @@ mod imp {
                 Ok(Some(f)) => f.to_vec(),
                 Ok(None) => return Ok((inb, outb)),
                 Err(e) if e.kind() == ErrorKind::FrameTooLarge => {
-                    eprintln!("ringlink: {e}");
+                    say!("ringlink: {e}");
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -433,29 +515,46 @@ mod imp {
         }
     }
 
-    /// Like [`connect_raw`] with one frame per line; with `idle`, also stops once stdin has
-    /// ended and no frame arrived for `idle`.
+    /// Like [`connect_raw`] with one frame per line (its bytes as they are, UTF-8 or
+    /// not; without the `\n` or `\r\n`); with `idle`, also stops once stdin has ended and
+    /// no frame arrived for `idle`. A line over the server's frame limit is not sent, and
+    /// that, or a failure to read stdin, makes the exit status 1.
     fn connect_framed(stream: Stream, idle: Option<Duration>) -> Result<i32, Error> {
         let sender = stream.try_clone()?;
         let mut framed = FramedStream::new(stream, FrameOptions::new())?;
         let peer_max = framed.peer_hello().max_frame;
         let stdin_done = std::sync::Arc::new(AtomicBool::new(false));
-        let done = stdin_done.clone();
+        let stdin_failed = std::sync::Arc::new(AtomicBool::new(false));
+        let (done, failed) = (stdin_done.clone(), stdin_failed.clone());
         std::thread::spawn(move || {
-            let mut header = [0u8; ringlink::core::frame::MAX_HEADER_LEN];
-            for line in io::stdin().lock().lines() {
-                let Ok(line) = line else { break };
-                if line.len() > peer_max as usize {
-                    eprintln!(
-                        "ringlink: line of {} bytes is over the server's frame limit of {peer_max}; skipped",
-                        line.len()
-                    );
-                    continue;
+            let mut input = io::stdin().lock();
+            let mut line = Vec::new();
+            loop {
+                match read_frame_line(&mut input, &mut line, peer_max) {
+                    Ok(Line::End) => break,
+                    Ok(Line::Frame) => {}
+                    Ok(Line::TooLong(len)) => {
+                        say!(
+                            "ringlink: error: a line of {len} bytes is over the server's frame limit of {peer_max}; not sent"
+                        );
+                        failed.store(true, Ordering::SeqCst);
+                        continue;
+                    }
+                    Err(e) => {
+                        say!("ringlink: error: cannot read stdin: {e}; stopped sending");
+                        failed.store(true, Ordering::SeqCst);
+                        break;
+                    }
                 }
-                let n = ringlink::core::frame::encode_len(line.len() as u32, &mut header);
+                // `read_frame_line` checked the length against the peer's `u32` limit.
+                let Ok(len) = u32::try_from(line.len()) else {
+                    unreachable!("a line over the frame limit is TooLong");
+                };
+                let mut header = [0u8; ringlink::core::frame::MAX_HEADER_LEN];
+                let n = ringlink::core::frame::encode_len(len, &mut header);
                 let mut w = &sender;
                 if w.write_all(&header[..n])
-                    .and_then(|()| w.write_all(line.as_bytes()))
+                    .and_then(|()| w.write_all(&line))
                     .is_err()
                 {
                     return;
@@ -469,14 +568,15 @@ mod imp {
         if let Some(idle) = idle {
             framed.get_ref().set_read_timeout(Some(idle))?;
         }
+        let status = || i32::from(stdin_failed.load(Ordering::SeqCst));
         let mut out = io::stdout().lock();
         loop {
             let frame = match framed.recv_frame() {
                 Ok(Some(frame)) => frame,
-                Ok(None) => return Ok(0),
+                Ok(None) => return Ok(status()),
                 Err(e) if idle.is_some() && e.kind() == ErrorKind::TimedOut => {
                     if stdin_done.load(Ordering::SeqCst) {
-                        return Ok(0);
+                        return Ok(status());
                     }
                     continue;
                 }
@@ -487,6 +587,58 @@ mod imp {
                 .and_then(|()| out.flush())
                 .map_err(Error::from)?;
         }
+    }
+
+    /// What [`read_frame_line`] found.
+    enum Line {
+        /// A line is in the buffer, its end of line removed.
+        Frame,
+        /// A line of this many bytes was over the limit and skipped.
+        TooLong(u64),
+        /// End of input.
+        End,
+    }
+
+    /// Reads one line of raw bytes into `line`, holding at most `max` bytes (plus its end
+    /// of line) however long the line is.
+    fn read_frame_line(input: &mut impl BufRead, line: &mut Vec<u8>, max: u32) -> io::Result<Line> {
+        line.clear();
+        let limit = u64::from(max) + 2; // the line and "\r\n"
+        let n = input.by_ref().take(limit).read_until(b'\n', line)?;
+        if n == 0 {
+            return Ok(Line::End);
+        }
+        if line.last() != Some(&b'\n') && n as u64 == limit {
+            // Longer than any frame the server takes: skip the rest of it.
+            let mut skipped = limit;
+            loop {
+                let buf = input.fill_buf()?;
+                if buf.is_empty() {
+                    break;
+                }
+                let (used, end) = match buf.iter().position(|&b| b == b'\n') {
+                    Some(i) => (i + 1, true),
+                    None => (buf.len(), false),
+                };
+                input.consume(used);
+                skipped += used as u64;
+                if end {
+                    break;
+                }
+            }
+            line.clear();
+            return Ok(Line::TooLong(skipped));
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+        }
+        if line.len() as u64 > u64::from(max) {
+            return Ok(Line::TooLong(line.len() as u64));
+        }
+        Ok(Line::Frame)
     }
 
     fn probe(args: &NameArgs) -> Result<i32, Error> {
