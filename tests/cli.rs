@@ -1,15 +1,22 @@
 //! The `ringlink` command used as a newcomer would: `listen --echo` in one process,
 //! `echo hi | ringlink connect` in another, then `probe`, `ls`, framed mode, a clear
-//! failure for a missing server, and Ctrl-C removing the name.
+//! failure for a missing server, and Ctrl-C removing the name. Then as an attacker
+//! would: `listen` out of descriptors, out of threads, with its stderr closed, and
+//! flooded with frame headers that claim 1 MiB each; `connect --framed` fed bytes that
+//! are not UTF-8.
 //!
 //! (An integration test of the facade package, kept with the other cross-process tests.)
 #![cfg(unix)]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use ringlink_tests::{cannot_run, eventually, is_root, raise_fd_limit, set_fd_limit};
 
 const RINGLINK: &str = env!("CARGO_BIN_EXE_ringlink");
 
@@ -41,15 +48,18 @@ impl Drop for Runtime {
 struct Server {
     child: Child,
     lines: mpsc::Receiver<String>,
+    /// The "listening on" line.
+    banner: String,
 }
 
 impl Server {
-    fn start(mut cmd: Command) -> Server {
-        let mut child = cmd
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+    fn start(cmd: Command) -> Server {
+        Server::try_start(cmd).unwrap()
+    }
+
+    /// Like [`start`](Self::start), giving back the error when the process cannot start.
+    fn try_start(mut cmd: Command) -> std::io::Result<Server> {
+        let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn()?;
         let stderr = child.stderr.take().unwrap();
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
@@ -57,9 +67,13 @@ impl Server {
                 let _ = tx.send(line);
             }
         });
-        let server = Server { child, lines };
-        server.expect("listening on", Duration::from_secs(20));
-        server
+        let mut server = Server {
+            child,
+            lines,
+            banner: String::new(),
+        };
+        server.banner = server.expect("listening on", Duration::from_secs(20));
+        Ok(server)
     }
 
     fn expect(&self, needle: &str, timeout: Duration) -> String {
@@ -79,6 +93,21 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Whether the server process is still running.
+    fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Panics with the server's exit status and what it said if it is not running.
+    fn assert_running(&mut self, when: &str) {
+        if let Some(status) = self.child.try_wait().unwrap() {
+            let said: Vec<String> = self.lines.try_iter().collect();
+            panic!("`ringlink listen` died {when}: {status}; it said {said:?}");
+        }
     }
 }
 
@@ -338,4 +367,318 @@ fn qt_local_sockets_and_ringlink_talk_both_ways() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from Qt\n");
     server.expect("closed (14 bytes in, 14 out)", Duration::from_secs(10));
+}
+
+/// A raw client of the plain name `name` in `rt`: attacker code, no ringlink inside.
+fn raw_client(rt: &Runtime, name: &str) -> UnixStream {
+    let c = UnixStream::connect(rt.0.join("ringlink").join(name)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+    c
+}
+
+fn echo_ok(c: &mut UnixStream, byte: u8) {
+    c.write_all(&[byte]).unwrap();
+    let mut b = [0u8; 1];
+    c.read_exact(&mut b).unwrap();
+    assert_eq!(b[0], byte);
+}
+
+/// Whether a client's connection was closed by the server (end of stream or reset).
+fn closed_by_server(c: &mut UnixStream) -> bool {
+    match c.read(&mut [0u8; 1]) {
+        Ok(0) => true,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        Ok(_) => false,
+    }
+}
+
+/// Starts `cmd` with at most `n` descriptors (soft and hard limit).
+fn with_fd_limit(cmd: &mut Command, n: u64) {
+    // SAFETY: runs between fork and exec and only calls `setrlimit`, which is
+    // async-signal-safe and allocates nothing.
+    unsafe { cmd.pre_exec(move || set_fd_limit(n)) };
+}
+
+#[test]
+fn listen_keeps_serving_through_descriptor_exhaustion() {
+    raise_fd_limit(4096);
+    let rt = Runtime::new("nofile");
+    let mut listen = rt.command();
+    // A limit above the descriptors, so the server really runs out of them.
+    listen.args(["listen", "n", "--echo", "--max-connections", "1000"]);
+    with_fd_limit(&mut listen, 64);
+    let mut server = Server::start(listen);
+
+    let mut clients: Vec<UnixStream> = (0..150).map(|_| raw_client(&rt, "n")).collect();
+    for (i, c) in clients.iter_mut().enumerate() {
+        c.write_all(&[i as u8]).unwrap();
+    }
+    let mut b = [0u8; 1];
+    clients[0].read_exact(&mut b).unwrap();
+    // Out of descriptors with ~90 clients queued, `listen` goes through several of its
+    // 200 ms accept rounds: each one must end as a plain timeout, not a fatal error.
+    std::thread::sleep(Duration::from_secs(1));
+    server.assert_running("while out of descriptors");
+    let last = clients.last().unwrap();
+    last.set_nonblocking(true).unwrap();
+    assert!(
+        (&*last).read(&mut [0u8; 1]).is_err(),
+        "the last client cannot have been served yet"
+    );
+    last.set_nonblocking(false).unwrap();
+
+    // Free descriptors: the queued clients are served, then new ones.
+    let mut rest = clients.split_off(100);
+    drop(clients);
+    let started = Instant::now();
+    for (k, c) in rest.iter_mut().enumerate() {
+        let mut b = [0u8; 1];
+        c.read_exact(&mut b)
+            .unwrap_or_else(|e| panic!("queued client {} not served: {e}", 100 + k));
+        assert_eq!(b[0], (100 + k) as u8);
+    }
+    eprintln!(
+        "queued clients served {:?} after descriptors were freed",
+        started.elapsed()
+    );
+    drop(rest);
+    echo_ok(&mut raw_client(&rt, "n"), 42);
+    server.assert_running("after descriptors were freed");
+}
+
+#[test]
+fn listen_caps_connections_below_its_descriptor_limit() {
+    let rt = Runtime::new("cap");
+    let mut listen = rt.command();
+    listen.args(["listen", "c", "--echo"]);
+    with_fd_limit(&mut listen, 64);
+    let mut server = Server::start(listen);
+    assert!(
+        server.banner.contains("at most 48 connections"),
+        "{}",
+        server.banner
+    );
+    // Clients over the cap are refused at once instead of waiting for descriptors.
+    let mut clients: Vec<UnixStream> = (0..60).map(|_| raw_client(&rt, "c")).collect();
+    for (i, c) in clients.iter_mut().take(48).enumerate() {
+        echo_ok(c, i as u8);
+    }
+    for (i, c) in clients.iter_mut().enumerate().skip(48) {
+        assert!(closed_by_server(c), "client {i} over the cap is refused");
+    }
+    server.expect("refused 12 connection(s)", Duration::from_secs(10));
+    server.assert_running("at its connection cap");
+}
+
+#[test]
+fn a_connection_without_a_thread_is_refused_and_listen_goes_on() {
+    let rt = Runtime::new("nproc");
+    let mut listen = rt.command();
+    listen.args(["listen", "t", "--echo", "--access", "everyone"]);
+    let nproc = |n: u64| {
+        let lim = libc::rlimit {
+            rlim_cur: n as libc::rlim_t,
+            rlim_max: n as libc::rlim_t,
+        };
+        // SAFETY: `lim` is a live, initialised `rlimit`.
+        match unsafe { libc::setrlimit(libc::RLIMIT_NPROC, &lim) } {
+            0 => Ok(()),
+            _ => Err(std::io::Error::last_os_error()),
+        }
+    };
+    // How many connection threads can start.
+    let threads = if is_root() {
+        // Root ignores RLIMIT_NPROC: run `listen` as a user id of its own, which has no
+        // other process, so a limit of 2 leaves room for one connection thread.
+        let uid = 61_000 + std::process::id() % 4_000;
+        std::os::unix::fs::chown(&rt.0, Some(uid), Some(uid)).unwrap();
+        // SAFETY: runs between fork and exec and only makes system calls that are
+        // async-signal-safe and allocate nothing.
+        unsafe {
+            listen.pre_exec(move || {
+                nproc(2)?;
+                let ok = libc::setgroups(0, std::ptr::null()) == 0
+                    && libc::setgid(uid) == 0
+                    && libc::setuid(uid) == 0;
+                if ok {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            })
+        };
+        1
+    } else {
+        // Every process of this user counts, so with a limit of 1 no thread can start.
+        // SAFETY: as above.
+        unsafe { listen.pre_exec(move || nproc(1)) };
+        0
+    };
+    let mut server = match Server::try_start(listen) {
+        Ok(server) => server,
+        Err(e) => {
+            return cannot_run(
+                "a_connection_without_a_thread_is_refused_and_listen_goes_on",
+                &format!("cannot start `ringlink listen` under another user or RLIMIT_NPROC: {e}"),
+            );
+        }
+    };
+    let mut served: Vec<UnixStream> = (0..threads).map(|_| raw_client(&rt, "t")).collect();
+    for (i, c) in served.iter_mut().enumerate() {
+        echo_ok(c, i as u8);
+    }
+    for _ in 0..3 {
+        let mut refused = raw_client(&rt, "t");
+        assert!(closed_by_server(&mut refused), "no thread, no service");
+        server.expect("cannot start a thread", Duration::from_secs(10));
+        server.assert_running("after a thread could not start");
+    }
+    if threads > 0 {
+        // Once a connection ends its thread is gone, and the next client is served.
+        drop(served);
+        let again = eventually(Duration::from_secs(10), || {
+            let mut c = raw_client(&rt, "t");
+            c.write_all(&[7]).ok()?;
+            let mut b = [0u8; 1];
+            c.read_exact(&mut b).ok().filter(|_| b[0] == 7)
+        });
+        assert!(again.is_some(), "a client is served once a thread is free");
+    }
+    server.assert_running("at the end");
+}
+
+#[test]
+fn a_closed_stderr_never_stops_listen() {
+    let rt = Runtime::new("stderr");
+    let mut listen = rt.command();
+    listen.args(["listen", "e", "--echo"]);
+    let mut child = listen
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    // Read one line and close the pipe, as `ringlink listen 2>&1 | head -1` does.
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let (_, lines) = mpsc::channel();
+    let mut server = Server {
+        child,
+        lines,
+        banner: first,
+    };
+    assert!(server.banner.contains("listening on"), "{}", server.banner);
+    for i in 0..3 {
+        // Each connection is logged twice, into the closed pipe.
+        echo_ok(&mut raw_client(&rt, "e"), i);
+    }
+    server.assert_running("with its stderr closed");
+    assert!(server.is_running());
+}
+
+/// How many threads of `pid` are blocked in `recvfrom(2)`, from `/proc` (Linux).
+fn threads_receiving(pid: u32) -> Option<usize> {
+    let mut n = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let call = std::fs::read_to_string(task.ok()?.path().join("syscall")).ok()?;
+        let number: i64 = call.split_whitespace().next()?.parse().unwrap_or(-1);
+        n += usize::from(number == libc::SYS_recvfrom);
+    }
+    Some(n)
+}
+
+/// Resident memory of `pid` in KiB, from `/proc` (Linux).
+fn resident_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[test]
+fn frame_headers_that_claim_a_mebibyte_cost_listen_nothing() {
+    const CLIENTS: usize = 1000;
+    const CHECK: &str = "frame_headers_that_claim_a_mebibyte_cost_listen_nothing";
+    if raise_fd_limit(4096) < 2 * CLIENTS as u64 + 100 {
+        return cannot_run(
+            CHECK,
+            "the descriptor limit is too low for 1000 connections",
+        );
+    }
+    let rt = Runtime::new("claim");
+    let mut listen = rt.command();
+    listen.args(["listen", "m", "--framed"]);
+    let mut server = Server::start(listen);
+    let pid = server.child.id();
+    if threads_receiving(pid).is_none() || resident_kib(pid).is_none() {
+        return cannot_run(CHECK, "no /proc/<pid>/task/*/syscall or VmRSS here");
+    }
+    // A ringlink hello (magic, version 1, max frame 1 MiB, socket transport), then the
+    // header of a 1 MiB frame whose payload never comes.
+    let mut attack = b"RLNK\x01\0\0\0".to_vec();
+    attack.extend_from_slice(&(1u32 << 20).to_le_bytes());
+    attack.extend_from_slice(&1u32.to_le_bytes());
+    let mut header = [0u8; ringlink::core::frame::MAX_HEADER_LEN];
+    let n = ringlink::core::frame::encode_len(1 << 20, &mut header);
+    assert_eq!(n, 3);
+    attack.extend_from_slice(&header[..n]);
+    let base = resident_kib(pid).unwrap();
+    let clients: Vec<UnixStream> = (0..CLIENTS)
+        .map(|_| {
+            let mut c = raw_client(&rt, "m");
+            c.write_all(&attack).unwrap();
+            c
+        })
+        .collect();
+    // Once every connection's thread waits for the payload, it has taken whatever
+    // memory the claim makes it take.
+    let waiting = eventually(Duration::from_secs(30), || {
+        threads_receiving(pid).filter(|&n| n >= CLIENTS)
+    });
+    assert!(
+        waiting.is_some(),
+        "only {:?} of {CLIENTS} connections reached their payload",
+        threads_receiving(pid)
+    );
+    let rss = resident_kib(pid).unwrap();
+    eprintln!(
+        "listen: {} KiB resident before, {rss} KiB with {CLIENTS} connections each claiming a 1 MiB frame",
+        base
+    );
+    assert!(
+        rss < 64 * 1024,
+        "{rss} KiB resident: memory follows what peers claim, not what they sent"
+    );
+    server.assert_running("under the claims");
+    drop(clients);
+}
+
+#[test]
+fn framed_connect_sends_lines_that_are_not_utf8_as_they_are() {
+    let rt = Runtime::new("bytes");
+    let mut listen = rt.command();
+    listen.args(["listen", "b", "--echo", "--framed"]);
+    let _server = Server::start(listen);
+    let mut connect = rt.command();
+    connect.args(["connect", "b", "--framed"]);
+    let input = b"caf\xe9\n\xff\xfe binary\r\nlast\n";
+    let out = run_with_input(connect, input);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(out.stdout, b"caf\xe9\n\xff\xfe binary\nlast\n");
+
+    // A line over the server's frame limit is not sent, and the exit status says so.
+    let mut connect = rt.command();
+    connect.args(["connect", "b", "--framed"]);
+    let mut input = b"before\n".to_vec();
+    input.extend(std::iter::repeat_n(b'x', (1 << 20) + 1));
+    input.extend_from_slice(b"\nafter\n");
+    let out = run_with_input(connect, &input);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(out.stdout, b"before\nafter\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("1048577 bytes is over the server's frame limit"),
+        "{err}"
+    );
 }

@@ -90,13 +90,14 @@ impl Listener {
         loop {
             let mut guard = self.inner.readable().await.map_err(Error::os)?;
             match guard.get_inner().accept_pending() {
-                Ok(Some(stream)) => match Stream::from_std(stream) {
-                    Ok(stream) => return Ok(stream),
-                    // Registering with the reactor failed (epoll out of memory or
-                    // watches): that connection is closed, the listener goes on after
+                Ok(Some(stream)) => {
+                    // Registering with the reactor can fail (epoll out of memory or
+                    // watches): that connection is closed, and the listener goes on after
                     // a pause, as when out of descriptors.
-                    Err(_) => {}
-                },
+                    if let Ok(stream) = Stream::from_std(stream) {
+                        return Ok(stream);
+                    }
+                }
                 Ok(None) => {
                     guard.clear_ready();
                     pause = BACKOFF_MIN;
