@@ -76,14 +76,17 @@ impl Server {
         Ok(server)
     }
 
-    fn expect(&self, needle: &str, timeout: Duration) -> String {
+    fn expect(&mut self, needle: &str, timeout: Duration) -> String {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
                 Ok(line) if line.contains(needle) => return line,
                 Ok(_) => continue,
-                Err(_) => panic!("`ringlink listen` never said {needle:?}"),
+                Err(_) => panic!(
+                    "`ringlink listen` never said {needle:?} (exit status: {:?})",
+                    self.child.try_wait()
+                ),
             }
         }
     }
@@ -106,7 +109,8 @@ impl Server {
     fn assert_running(&mut self, when: &str) {
         if let Some(status) = self.child.try_wait().unwrap() {
             let said: Vec<String> = self.lines.try_iter().collect();
-            panic!("`ringlink listen` died {when}: {status}; it said {said:?}");
+            let last = &said[said.len().saturating_sub(3)..];
+            panic!("`ringlink listen` died {when}: {status}; its last words: {last:?}");
         }
     }
 }
@@ -140,7 +144,7 @@ fn echo_hi_through_listen_and_connect() {
     let rt = Runtime::new("echo");
     let mut listen = rt.command();
     listen.args(["listen", "demo", "--echo"]);
-    let server = Server::start(listen);
+    let mut server = Server::start(listen);
 
     let mut connect = rt.command();
     connect.args(["connect", "demo"]);
@@ -357,7 +361,7 @@ fn qt_local_sockets_and_ringlink_talk_both_ways() {
     listen
         .args(["listen", "rlname", "--qt", "--echo"])
         .env("TMPDIR", &rt.0);
-    let server = Server::start(listen);
+    let mut server = Server::start(listen);
     let mut client = Command::new(python);
     client
         .arg(rt.0.join("client.py"))
@@ -623,32 +627,46 @@ fn frame_headers_that_claim_a_mebibyte_cost_listen_nothing() {
     let n = ringlink::core::frame::encode_len(1 << 20, &mut header);
     assert_eq!(n, 3);
     attack.extend_from_slice(&header[..n]);
+    const LIMIT_KIB: u64 = 64 * 1024;
     let base = resident_kib(pid).unwrap();
-    let clients: Vec<UnixStream> = (0..CLIENTS)
-        .map(|_| {
-            let mut c = raw_client(&rt, "m");
-            c.write_all(&attack).unwrap();
-            c
-        })
-        .collect();
+    let mut clients = Vec::with_capacity(CLIENTS);
+    for i in 0..CLIENTS {
+        let mut c = raw_client(&rt, "m");
+        c.write_all(&attack).unwrap();
+        clients.push(c);
+        if i % 100 == 99 {
+            let rss = resident_kib(pid).unwrap();
+            assert!(
+                rss < LIMIT_KIB,
+                "{rss} KiB resident after {} connections: memory follows what peers claim",
+                i + 1
+            );
+        }
+    }
     // Once every connection's thread waits for the payload, it has taken whatever
-    // memory the claim makes it take.
-    let waiting = eventually(Duration::from_secs(30), || {
-        threads_receiving(pid).filter(|&n| n >= CLIENTS)
+    // memory the claim makes it take; a server over the bound fails at once.
+    let settled = eventually(Duration::from_secs(30), || {
+        let rss = resident_kib(pid)?;
+        let waiting = threads_receiving(pid)?;
+        (rss >= LIMIT_KIB || waiting >= CLIENTS).then_some((rss, waiting))
     });
+    let Some((rss, waiting)) = settled else {
+        panic!(
+            "only {:?} of {CLIENTS} connections reached their payload",
+            threads_receiving(pid)
+        );
+    };
+    eprintln!(
+        "listen: {base} KiB resident before, {rss} KiB with {waiting} of {CLIENTS} connections each claiming a 1 MiB frame"
+    );
     assert!(
-        waiting.is_some(),
-        "only {:?} of {CLIENTS} connections reached their payload",
-        threads_receiving(pid)
+        rss < LIMIT_KIB,
+        "{rss} KiB resident with {waiting} connections waiting: memory follows what peers claim, not what they sent"
     );
     let rss = resident_kib(pid).unwrap();
-    eprintln!(
-        "listen: {} KiB resident before, {rss} KiB with {CLIENTS} connections each claiming a 1 MiB frame",
-        base
-    );
     assert!(
-        rss < 64 * 1024,
-        "{rss} KiB resident: memory follows what peers claim, not what they sent"
+        rss < LIMIT_KIB,
+        "{rss} KiB resident once all connections wait"
     );
     server.assert_running("under the claims");
     drop(clients);
