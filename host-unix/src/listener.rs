@@ -11,7 +11,12 @@
 //!     let mut stream = stream?;
 //!     let peer = stream.peer_credentials()?;
 //!     println!("connection from uid {} pid {:?}", peer.uid, peer.pid);
-//!     std::thread::spawn(move || std::io::copy(&mut &stream, &mut &stream));
+//!     // Out of threads, this one connection is closed and the server goes on.
+//!     let served = std::thread::Builder::new()
+//!         .spawn(move || std::io::copy(&mut &stream, &mut &stream));
+//!     if let Err(e) = served {
+//!         eprintln!("connection refused: cannot start a thread: {e}");
+//!     }
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

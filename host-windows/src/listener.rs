@@ -10,7 +10,12 @@
 //! for stream in listener.incoming() {
 //!     let stream = stream?;
 //!     println!("connection from pid {}", stream.peer_process_id()?);
-//!     std::thread::spawn(move || std::io::copy(&mut &stream, &mut &stream));
+//!     // Out of threads, this one connection is closed and the server goes on.
+//!     let served = std::thread::Builder::new()
+//!         .spawn(move || std::io::copy(&mut &stream, &mut &stream));
+//!     if let Err(e) = served {
+//!         eprintln!("connection refused: cannot start a thread: {e}");
+//!     }
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
