@@ -18,16 +18,20 @@
 //!
 //! # How a name is taken
 //!
-//! For a filesystem name, `bind` first takes an exclusive `flock` on `<path>.lock`
-//! (never waiting). While another live server holds it, `bind` fails with
-//! [`ErrorKind::AddressInUse`] naming the path and the holder's pid. Holding the lock,
-//! it removes a socket left behind by a dead server (only if nothing accepts on it: a
-//! server that does not use ringlink's lock, such as a Qt application, is never
-//! evicted), binds with the socket's mode already set (`fchmod` before `bind` on Linux;
-//! elsewhere inside a private temporary directory, then linked into place), listens, and
-//! writes its pid into the lock file. Dropping the listener removes the socket and the
-//! lock file. If the process dies instead, the kernel drops the lock and the next
-//! `bind` reclaims the name.
+//! For a filesystem name, `bind` first takes an exclusive `flock` on the name's lock file
+//! (never waiting): `<path>.lock`, or, for a socket in a directory that others can write
+//! to (such as `/tmp`, where Qt names live), a file in this user's private directory, where
+//! nobody else can plant one. The lock file is used only when it is a regular file of this
+//! user with a single link; it is opened without following a link or waiting on a FIFO.
+//! While another live server holds it, `bind` fails with [`ErrorKind::AddressInUse`]
+//! naming the path and the holder's pid. Holding the lock, it removes a socket of this
+//! user left behind by a dead server (only if nothing accepts on it: a server that does
+//! not use ringlink's lock, such as a Qt application, is never evicted, and another user's
+//! socket is never removed), binds with the socket's mode already set (`fchmod` before
+//! `bind` on Linux; elsewhere inside a private temporary directory, then linked into
+//! place), listens, and writes its pid into the lock file. Dropping the listener removes
+//! the socket and the lock file. If the process dies instead, the kernel drops the lock
+//! and the next `bind` reclaims the name.
 
 use std::fs;
 use std::io;
@@ -204,7 +208,8 @@ impl Listener {
     ///
     /// Fails with [`ErrorKind::AddressInUse`] while another server lives at the name (the
     /// message names the path and the holder's pid), [`ErrorKind::AccessDenied`] when the
-    /// directory or lock file belongs to someone else, and [`ErrorKind::InvalidName`] for
+    /// directory or lock file belongs to someone else or is not what ringlink made (a FIFO,
+    /// a link), or another user's dead socket sits at the name, and [`ErrorKind::InvalidName`] for
     /// names that cannot be a socket address.
     pub fn bind(name: impl IntoName, options: ListenerOptions) -> Result<Listener, Error> {
         let name = name.into_name()?;

@@ -212,13 +212,13 @@ fn check_trusted(stat: &sys::FileStat, path: &Path) -> Result<(), Error> {
     ))
 }
 
-fn file_type(mode: u32) -> &'static str {
-    match mode & (libc::S_IFMT as u32) {
-        m if m == libc::S_IFIFO as u32 => "a FIFO",
-        m if m == libc::S_IFDIR as u32 => "a directory",
-        m if m == libc::S_IFCHR as u32 => "a character device",
-        m if m == libc::S_IFBLK as u32 => "a block device",
-        m if m == libc::S_IFSOCK as u32 => "a socket",
+fn file_type(mode: libc::mode_t) -> &'static str {
+    match mode & libc::S_IFMT {
+        libc::S_IFIFO => "a FIFO",
+        libc::S_IFDIR => "a directory",
+        libc::S_IFCHR => "a character device",
+        libc::S_IFBLK => "a block device",
+        libc::S_IFSOCK => "a socket",
         _ => "not a regular file",
     }
 }

@@ -126,7 +126,10 @@ impl Name {
     /// (`$TMPDIR`, else `/tmp`). Use it to talk to a Qt application in raw byte mode.
     ///
     /// That directory is shared by all users, which is why this is opt-in: the socket itself
-    /// is still owner-only unless the listener widens its [`Access`](crate::Access).
+    /// is still owner-only unless the listener widens its [`Access`](crate::Access), its lock
+    /// file lives in this user's [private directory](Name::private_dir) where nobody else can
+    /// plant one, and a client refuses a server of another user there unless it opts out
+    /// ([`ConnectOptions::verify_server_user`](crate::ConnectOptions::verify_server_user)).
     pub fn qt(name: &str) -> Result<Name, Error> {
         if name.starts_with('/') {
             return Name::from_path(name);

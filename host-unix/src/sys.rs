@@ -553,7 +553,7 @@ pub(crate) struct FileStat {
     /// Device and inode: the file's identity.
     pub(crate) id: (u64, u64),
     /// `st_mode`: file type and permission bits.
-    pub(crate) mode: u32,
+    pub(crate) mode: libc::mode_t,
     /// The owner's user id.
     pub(crate) uid: u32,
     /// How many names (hard links) the file has; 0 once it was removed.
@@ -563,7 +563,7 @@ pub(crate) struct FileStat {
 impl FileStat {
     /// Whether it is a regular file (not a FIFO, directory, device or socket).
     pub(crate) fn is_regular(&self) -> bool {
-        self.mode & (libc::S_IFMT as u32) == libc::S_IFREG as u32
+        self.mode & libc::S_IFMT == libc::S_IFREG
     }
 }
 
@@ -575,7 +575,7 @@ pub(crate) fn fstat(fd: BorrowedFd<'_>) -> io::Result<FileStat> {
     syscall!(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
     Ok(FileStat {
         id: (st.st_dev as u64, st.st_ino as u64),
-        mode: st.st_mode as u32,
+        mode: st.st_mode,
         uid: st.st_uid,
         nlink: st.st_nlink as u64,
     })
