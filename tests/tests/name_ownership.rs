@@ -166,6 +166,9 @@ fn a_fifo_at_the_lock_path_is_refused_and_never_blocks_listen_or_probe() {
     let _foreign = std::os::unix::net::UnixListener::bind(&sock).unwrap();
     let (_probe, line) = child_says(dir.path(), &["probe", path]);
     assert_eq!(line, "state live", "no pid from a FIFO");
+    let (list, line) = child_says(dir.path(), &["list", dir.path().to_str().unwrap()]);
+    assert_eq!(line, "s live", "listing probes each name");
+    assert_eq!(list.line("end of the listing", REPORT), "end");
     assert!(is_fifo(&lock), "the FIFO is left alone");
     assert!(started.elapsed() < REPORT, "took {:?}", started.elapsed());
 }

@@ -28,7 +28,7 @@ mod unix {
     };
 
     const USAGE: &str = "usage: ringlink-test-child \
-        <echo|sink|flood|bind-race|sigpipe|probe|uid-connect|uid-serve> ARGS";
+        <echo|sink|flood|bind-race|sigpipe|probe|list|uid-connect|uid-serve> ARGS";
 
     pub fn main() {
         let args: Vec<String> = std::env::args().skip(1).collect();
@@ -54,6 +54,7 @@ mod unix {
             "bind-race" => bind_race(arg(1), &commands),
             "sigpipe" => sigpipe(arg(1)),
             "probe" => probe(arg(1)),
+            "list" => list(arg(1)),
             "uid-connect" => uid_connect(
                 arg(1),
                 arg(2).parse().unwrap_or_else(|_| fail("bad uid")),
@@ -390,6 +391,23 @@ mod unix {
     fn probe(arg: &str) {
         match Name::new(arg).and_then(|n| n.state()) {
             Ok(state) => say(&format!("state {state}")),
+            Err(e) => say(&format!("error {:?} {e}", e.kind())),
+        }
+    }
+
+    /// `list DIR`: what `ringlink ls` shows: one `LABEL STATE` line per socket of this user
+    /// in `DIR`, then `end` (or `error KIND MESSAGE`).
+    fn list(dir: &str) {
+        match Name::list_dir(std::path::Path::new(dir)) {
+            Ok(names) => {
+                for (label, name) in names {
+                    match name.state() {
+                        Ok(state) => say(&format!("{label} {state}")),
+                        Err(e) => say(&format!("{label} error {:?}", e.kind())),
+                    }
+                }
+                say("end");
+            }
             Err(e) => say(&format!("error {:?} {e}", e.kind())),
         }
     }
