@@ -57,6 +57,7 @@ mod sys;
 mod embedded;
 mod framed;
 mod listener;
+mod lock;
 mod name;
 #[cfg(target_os = "linux")]
 pub mod shm;

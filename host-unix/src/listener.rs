@@ -23,27 +23,32 @@
 //!
 //! # How a name is taken
 //!
-//! For a filesystem name, `bind` first takes an exclusive `flock` on `<path>.lock`
-//! (never waiting). While another live server holds it, `bind` fails with
-//! [`ErrorKind::AddressInUse`] naming the path and the holder's pid. Holding the lock,
-//! it removes a socket left behind by a dead server (only if nothing accepts on it: a
-//! server that does not use ringlink's lock, such as a Qt application, is never
-//! evicted), binds with the socket's mode already set (`fchmod` before `bind` on Linux;
-//! elsewhere inside a private temporary directory, then linked into place), listens, and
-//! writes its pid into the lock file. Dropping the listener removes the socket and the
-//! lock file. If the process dies instead, the kernel drops the lock and the next
-//! `bind` reclaims the name.
+//! For a filesystem name, `bind` first takes an exclusive `flock` on the name's lock file
+//! (never waiting): `<path>.lock`, or, for a socket in a directory that others can write
+//! to (such as `/tmp`, where Qt names live), a file in this user's private directory, where
+//! nobody else can plant one. The lock file is used only when it is a regular file of this
+//! user with a single link; it is opened without following a link or waiting on a FIFO.
+//! While another live server holds it, `bind` fails with [`ErrorKind::AddressInUse`]
+//! naming the path and the holder's pid. Holding the lock, it removes a socket of this
+//! user left behind by a dead server (only if nothing accepts on it: a server that does
+//! not use ringlink's lock, such as a Qt application, is never evicted, and another user's
+//! socket is never removed), binds with the socket's mode already set (`fchmod` before
+//! `bind` on Linux; elsewhere inside a private temporary directory, then linked into
+//! place), listens, and writes its pid into the lock file. Dropping the listener removes
+//! the socket and the lock file. If the process dies instead, the kernel drops the lock
+//! and the next `bind` reclaims the name.
 
-use std::fs::{self, File};
-use std::io::{self, Read};
+use std::fs;
+use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::name::{IntoName, lock_path_of};
+use crate::lock::{LockPlace, NameLock, reclaim_stale};
+use crate::name::IntoName;
 use crate::stream::PeerCredentials;
 use crate::sys;
 use crate::{Error, ErrorKind, Name, Stream};
@@ -208,7 +213,8 @@ impl Listener {
     ///
     /// Fails with [`ErrorKind::AddressInUse`] while another server lives at the name (the
     /// message names the path and the holder's pid), [`ErrorKind::AccessDenied`] when the
-    /// directory or lock file belongs to someone else, and [`ErrorKind::InvalidName`] for
+    /// directory or lock file belongs to someone else or is not what ringlink made (a FIFO,
+    /// a link), or another user's dead socket sits at the name, and [`ErrorKind::InvalidName`] for
     /// names that cannot be a socket address.
     pub fn bind(name: impl IntoName, options: ListenerOptions) -> Result<Listener, Error> {
         let name = name.into_name()?;
@@ -226,8 +232,7 @@ impl Listener {
             }
             Some(path) => {
                 name.prepare_for_bind()?;
-                let lock_path = lock_path_of(path);
-                let lock = NameLock::acquire(&lock_path, &name)?;
+                let lock = NameLock::acquire(&LockPlace::of(&name, path)?, &name)?;
                 reclaim_stale(path, &name)?;
                 let mode = options.access.mode();
                 if cfg!(any(target_os = "linux", target_os = "android"))
@@ -558,46 +563,6 @@ pub(crate) fn bind_via_private_dir(
     result
 }
 
-/// With the lock held, removes a socket left at `path` by a dead ringlink server. A
-/// non-socket file, or a socket something still accepts on, is left alone.
-fn reclaim_stale(path: &Path, name: &Name) -> Result<(), Error> {
-    let meta = match fs::symlink_metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::os(e).with_message(format!("cannot inspect {name}"))),
-    };
-    if !meta.file_type().is_socket() {
-        return Err(Error::new(
-            ErrorKind::AddressInUse,
-            format!(
-                "{name} exists and is not a socket; ringlink will not replace it: remove it or pick another name"
-            ),
-        ));
-    }
-    let probe = sys::socket(true).map_err(Error::os)?;
-    let addr = name.sockaddr()?;
-    match sys::connect(probe.as_raw_fd(), &addr) {
-        Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => match fs::remove_file(path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => {
-                Err(Error::os(e).with_message(format!("cannot remove the stale socket {name}")))
-            }
-        },
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
-        Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM)) => Err(Error::os(e)
-            .with_message(format!(
-                "{name} is a socket this user may not use; ringlink will not replace it"
-            ))),
-        Ok(()) | Err(_) => Err(Error::new(
-            ErrorKind::AddressInUse,
-            format!(
-                "a server that does not hold ringlink's lock (not ringlink, or Qt) is listening at {name}; stop it or pick another name"
-            ),
-        )),
-    }
-}
-
 /// The socket file and lock of a bound filesystem name, removed on drop.
 #[derive(Debug)]
 struct NameGuard {
@@ -618,108 +583,14 @@ impl Drop for NameGuard {
     }
 }
 
-/// An exclusive `flock` on `<path>.lock`, holding the writer's pid.
-#[derive(Debug)]
-pub(crate) struct NameLock {
-    file: File,
-    path: PathBuf,
-}
-
-impl NameLock {
-    /// Takes the lock without waiting, or explains who holds it.
-    fn acquire(path: &Path, name: &Name) -> Result<NameLock, Error> {
-        // A holder that is shutting down removes the file; a lock taken on a removed file
-        // guards nothing, so check the file we locked is still the one at `path`.
-        for _ in 0..32 {
-            let fd = sys::open_lock_file(path, 0o600).map_err(|e| lock_open_error(e, path))?;
-            let locked = sys::try_lock_exclusive(fd.as_fd()).map_err(|e| {
-                Error::os(e).with_message(format!("cannot lock {}", path.display()))
-            })?;
-            let file = File::from(fd);
-            if !locked {
-                let holder = match read_pid(&file) {
-                    Some(pid) => format!("pid {pid}"),
-                    None => "pid not known yet".to_string(),
-                };
-                return Err(Error::new(
-                    ErrorKind::AddressInUse,
-                    format!(
-                        "ringlink name {name} is in use by a live server ({holder}); stop that server or pick another name"
-                    ),
-                ));
-            }
-            let ours = sys::fstat_id(file.as_fd()).map_err(Error::os)?;
-            match fs::symlink_metadata(path) {
-                Ok(m) if (m.dev(), m.ino()) == ours => {
-                    return Ok(NameLock {
-                        file,
-                        path: path.to_path_buf(),
-                    });
-                }
-                _ => continue,
-            }
-        }
-        Err(Error::new(
-            ErrorKind::AddressInUse,
-            format!(
-                "the lock file {} keeps being replaced by another process",
-                path.display()
-            ),
-        ))
-    }
-
-    /// Records this process as the holder (best effort: the lock itself is what counts).
-    fn write_pid(&self) {
-        let text = format!("{}\n", sys::pid());
-        let _ = self.file.set_len(0);
-        let _ = self.file.write_all_at(text.as_bytes(), 0);
-    }
-}
-
-impl Drop for NameLock {
-    fn drop(&mut self) {
-        // Remove the file while still holding the lock; a process that opened it just
-        // before notices the replacement (see `acquire`).
-        if let (Ok(ours), Ok(meta)) = (
-            sys::fstat_id(self.file.as_fd()),
-            fs::symlink_metadata(&self.path),
-        ) {
-            if (meta.dev(), meta.ino()) == ours {
-                let _ = fs::remove_file(&self.path);
-            }
-        }
-    }
-}
-
-fn read_pid(mut file: &File) -> Option<i32> {
-    let mut text = String::new();
-    file.read_to_string(&mut text).ok()?;
-    text.trim().parse().ok()
-}
-
-/// The pid recorded in the lock file of a filesystem name, if any.
-pub(crate) fn lock_holder_pid(lock_path: &Path) -> Option<i32> {
-    let file = File::open(lock_path).ok()?;
-    read_pid(&file)
-}
-
-fn lock_open_error(e: io::Error, path: &Path) -> Error {
-    let why = match e.raw_os_error() {
-        Some(libc::ELOOP) => "it is a symbolic link".to_string(),
-        Some(libc::EACCES | libc::EPERM) => "it belongs to another user".to_string(),
-        _ => "it cannot be opened".to_string(),
-    };
-    Error::os(e).with_message(format!(
-        "cannot use the lock file {}: {why}",
-        path.display()
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ConnectOptions;
+    use crate::lock::lock_holder_pid;
+    use crate::name::lock_path_of;
     use std::io::{Read, Write};
+    use std::os::unix::fs::FileTypeExt;
 
     fn temp_name(tag: &str) -> (PathBuf, Name) {
         static N: AtomicUsize = AtomicUsize::new(0);
@@ -749,7 +620,7 @@ mod tests {
         assert!(meta.file_type().is_socket());
         assert_eq!(meta.mode() & 0o777, 0o600);
         let lock = lock_path_of(&path);
-        assert_eq!(lock_holder_pid(&lock), Some(sys::pid()));
+        assert_eq!(lock_holder_pid(&name), Some(sys::pid()));
         let client = Stream::connect(&name, ConnectOptions::new()).unwrap();
         let server = listener.accept_timeout(Duration::from_secs(5)).unwrap();
         (&client).write_all(b"hi").unwrap();

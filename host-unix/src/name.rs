@@ -65,7 +65,8 @@ impl Name {
 
     /// A plain name in the user's private directory ([`Name::private_dir`]).
     ///
-    /// The name must be non-empty, contain no `/` or NUL, not be `.` or `..`, and not end in
+    /// The name must be non-empty, contain no `/`, NUL or other control character (a
+    /// newline would break every listing of names), not be `.` or `..`, and not end in
     /// `.lock` (those are ringlink's lock files).
     pub fn private(name: &str) -> Result<Name, Error> {
         check_plain(name)?;
@@ -85,7 +86,8 @@ impl Name {
         })
     }
 
-    /// A filesystem path, used exactly as given.
+    /// A filesystem path, used exactly as given. It may not contain NUL or another control
+    /// character.
     pub fn from_path(path: impl AsRef<Path>) -> Result<Name, Error> {
         let path = path.as_ref();
         if path.as_os_str().is_empty() {
@@ -94,12 +96,22 @@ impl Name {
                 "invalid ringlink name: the path is empty",
             ));
         }
-        if path.as_os_str().as_bytes().contains(&0) {
+        let bytes = path.as_os_str().as_bytes();
+        if bytes.contains(&0) {
             return Err(Error::new(
                 ErrorKind::InvalidName,
                 format!(
                     "invalid ringlink name {}: the path contains a NUL byte",
                     path.display()
+                ),
+            ));
+        }
+        if bytes.iter().any(u8::is_ascii_control) {
+            return Err(Error::new(
+                ErrorKind::InvalidName,
+                format!(
+                    "invalid ringlink name {:?}: the path contains a control character (such as a newline)",
+                    path.as_os_str()
                 ),
             ));
         }
@@ -114,7 +126,10 @@ impl Name {
     /// (`$TMPDIR`, else `/tmp`). Use it to talk to a Qt application in raw byte mode.
     ///
     /// That directory is shared by all users, which is why this is opt-in: the socket itself
-    /// is still owner-only unless the listener widens its [`Access`](crate::Access).
+    /// is still owner-only unless the listener widens its [`Access`](crate::Access), its lock
+    /// file lives in this user's [private directory](Name::private_dir) where nobody else can
+    /// plant one, and a client refuses a server of another user there unless it opts out
+    /// ([`ConnectOptions::verify_server_user`](crate::ConnectOptions::verify_server_user)).
     pub fn qt(name: &str) -> Result<Name, Error> {
         if name.starts_with('/') {
             return Name::from_path(name);
@@ -186,11 +201,6 @@ impl Name {
         matches!(self.inner, Inner::Abstract(_))
     }
 
-    /// The lock file guarding a filesystem name: the socket path with `.lock` appended.
-    pub(crate) fn lock_path(&self) -> Option<PathBuf> {
-        self.path().map(lock_path_of)
-    }
-
     /// The private directory, when this is a plain name.
     pub(crate) fn private_dir_of(&self) -> Option<&Path> {
         match &self.inner {
@@ -216,17 +226,7 @@ impl Name {
     /// Creates the private directory (mode `0700`) if needed, then checks it.
     pub(crate) fn prepare_for_bind(&self) -> Result<(), Error> {
         if let Some(dir) = self.private_dir_of() {
-            match fs::DirBuilder::new().mode(0o700).create(dir) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(e) => {
-                    return Err(Error::os(e).with_message(format!(
-                        "cannot create ringlink's private directory {}",
-                        dir.display()
-                    )));
-                }
-            }
-            check_private_dir(dir)?;
+            create_private_dir(dir)?;
         }
         Ok(())
     }
@@ -250,10 +250,15 @@ pub enum NameState {
         /// The server's process id, when ringlink recorded it.
         pid: Option<i32>,
     },
-    /// A socket exists but nothing accepts on it: its server died. The next bind reclaims it.
+    /// A socket of this user exists but nothing accepts on it: its server died. The next
+    /// bind reclaims it.
     Stale,
     /// Nothing exists at the name.
     Absent,
+    /// Something ringlink will not replace sits at the name: a file that is not a socket
+    /// (a regular file, a FIFO, a symbolic link), or a dead socket of another user.
+    /// [`Listener::bind`](crate::Listener::bind) refuses the name until it is removed.
+    Occupied,
 }
 
 impl fmt::Display for NameState {
@@ -263,6 +268,7 @@ impl fmt::Display for NameState {
             NameState::Live { pid: None } => f.write_str("live"),
             NameState::Stale => f.write_str("stale"),
             NameState::Absent => f.write_str("absent"),
+            NameState::Occupied => f.write_str("occupied"),
         }
     }
 }
@@ -270,17 +276,37 @@ impl fmt::Display for NameState {
 impl Name {
     /// Looks whether a server lives at this name, without disturbing it: a connection
     /// attempt that is closed at once (the server may see a connection that sends nothing).
+    ///
+    /// It agrees with [`Listener::bind`](crate::Listener::bind): [`NameState::Stale`] only
+    /// for a socket the next bind reclaims, [`NameState::Occupied`] for what bind refuses.
+    /// It never blocks on, follows or writes anything at the name or its lock file.
     pub fn state(&self) -> Result<NameState, Error> {
         let addr = self.sockaddr()?;
+        let mut owner = None;
+        if let Some(path) = self.path() {
+            use std::os::unix::fs::FileTypeExt;
+            match fs::symlink_metadata(path) {
+                Ok(meta) if !meta.file_type().is_socket() => return Ok(NameState::Occupied),
+                Ok(meta) => owner = Some(meta.uid()),
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
+                    return Ok(NameState::Absent);
+                }
+                Err(e) => return Err(Error::os(e).with_message(format!("cannot probe {self}"))),
+            }
+        }
         let probe = sys::socket(true).map_err(Error::os)?;
-        let pid = || {
-            self.lock_path()
-                .and_then(|p| crate::listener::lock_holder_pid(&p))
+        let live = || {
+            Ok(NameState::Live {
+                pid: crate::lock::lock_holder_pid(self),
+            })
         };
         match sys::connect(std::os::fd::AsRawFd::as_raw_fd(&probe), &addr) {
-            Ok(()) => Ok(NameState::Live { pid: pid() }),
+            Ok(()) => live(),
             Err(e) => match e.raw_os_error() {
-                Some(libc::EAGAIN | libc::EINPROGRESS) => Ok(NameState::Live { pid: pid() }),
+                Some(libc::EAGAIN | libc::EINPROGRESS) => live(),
+                Some(libc::ECONNREFUSED) if owner.is_some_and(|uid| uid != sys::euid()) => {
+                    Ok(NameState::Occupied)
+                }
                 Some(libc::ECONNREFUSED) => Ok(NameState::Stale),
                 Some(libc::ENOENT | libc::ENOTDIR) => Ok(NameState::Absent),
                 _ => Err(Error::os(e).with_message(format!("cannot probe {self}"))),
@@ -419,6 +445,8 @@ fn check_plain(name: &str) -> Result<(), Error> {
         "a plain name cannot contain '/'"
     } else if name.contains('\0') {
         "the name contains a NUL byte"
+    } else if name.chars().any(char::is_control) {
+        "the name contains a control character (such as a newline)"
     } else if name == "." || name == ".." {
         "'.' and '..' are not names"
     } else {
@@ -444,6 +472,22 @@ fn check_len(path: &Path) -> Result<(), Error> {
         ));
     }
     Ok(())
+}
+
+/// Creates `dir` with mode `0700` unless it exists, then checks it is private (see
+/// [`check_private_dir`]).
+pub(crate) fn create_private_dir(dir: &Path) -> Result<(), Error> {
+    match fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => {
+            return Err(Error::os(e).with_message(format!(
+                "cannot create ringlink's private directory {}",
+                dir.display()
+            )));
+        }
+    }
+    check_private_dir(dir)
 }
 
 /// Refuses a private directory that is a symlink, not a directory, owned by another
@@ -501,7 +545,6 @@ mod tests {
         let name = Name::new("demo").unwrap();
         let dir = Name::private_dir().unwrap();
         assert_eq!(name.path().unwrap(), dir.join("demo"));
-        assert_eq!(name.lock_path().unwrap(), dir.join("demo.lock"));
     }
 
     #[test]
@@ -513,11 +556,24 @@ mod tests {
 
     #[test]
     fn bad_names_are_refused_with_invalid_name() {
-        for bad in ["", ".", "..", "a\0b", "x.lock"] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a\0b",
+            "x.lock",
+            "a\nb",
+            "tab\there",
+            "del\u{7f}",
+        ] {
             let err = Name::private(bad).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidName, "{bad:?}");
         }
         assert_eq!(Name::qt("").unwrap_err().kind(), ErrorKind::InvalidName);
+        assert_eq!(Name::qt("a\nb").unwrap_err().kind(), ErrorKind::InvalidName);
+        let err = Name::new("/tmp/a\nb").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidName);
+        assert!(err.to_string().contains("control character"), "{err}");
     }
 
     #[test]

@@ -63,6 +63,7 @@ pub struct PeerCredentials {
 pub struct ConnectOptions {
     timeout: Duration,
     wait_for_server: bool,
+    verify_server_user: bool,
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
     nonblocking: bool,
@@ -70,11 +71,13 @@ pub struct ConnectOptions {
 
 impl ConnectOptions {
     /// The defaults: a 30 s connect deadline (Qt's `waitForConnected` default), fail at once
-    /// when no server exists, no read or write timeout, blocking I/O.
+    /// when no server exists, only servers running as this user, no read or write
+    /// timeout, blocking I/O.
     pub const fn new() -> ConnectOptions {
         ConnectOptions {
             timeout: Duration::from_secs(30),
             wait_for_server: false,
+            verify_server_user: true,
             read_timeout: None,
             write_timeout: None,
             nonblocking: false,
@@ -94,6 +97,18 @@ impl ConnectOptions {
     /// [`ErrorKind::ServerNotFound`].
     pub const fn wait_for_server(mut self, wait: bool) -> ConnectOptions {
         self.wait_for_server = wait;
+        self
+    }
+
+    /// Whether to refuse a server that does not run as the user this process runs as (on
+    /// by default). Anyone may create a socket in a shared directory such as `/tmp`, where
+    /// Qt names live, or squat a Linux abstract name, and wait for clients; so right after
+    /// `connect`, before a byte is sent, the client asks the kernel who listens
+    /// (`SO_PEERCRED` on Linux, `getpeereid` on the BSDs and macOS) and refuses another
+    /// user with [`ErrorKind::AccessDenied`]. Turn it off to reach a server of another user
+    /// on purpose (the same option exists on Windows, where it checks the pipe's owner).
+    pub const fn verify_server_user(mut self, verify: bool) -> ConnectOptions {
+        self.verify_server_user = verify;
         self
     }
 
@@ -150,7 +165,8 @@ impl Stream {
     /// Fails with [`ErrorKind::ServerNotFound`] when no socket exists,
     /// [`ErrorKind::ConnectionRefused`] when the socket is stale (its server died),
     /// [`ErrorKind::AccessDenied`] when the socket or its directory belongs to someone
-    /// else, and [`ErrorKind::TimedOut`] when the deadline passes (waiting for the server
+    /// else or the server runs as another user (see [`ConnectOptions::verify_server_user`]),
+    /// and [`ErrorKind::TimedOut`] when the deadline passes (waiting for the server
     /// with [`ConnectOptions::wait_for_server`], or for room in a full backlog).
     pub fn connect(name: impl IntoName, options: ConnectOptions) -> Result<Stream, Error> {
         let name = name.into_name()?;
@@ -445,6 +461,32 @@ impl<'a> Connector<'a> {
     pub(crate) fn explain(&self, err: Error) -> Error {
         explain_connect_error(err, self.name)
     }
+
+    /// The last step of every connect, before a byte is sent: refuses a server that runs as
+    /// another user, unless the options opt out ([`ConnectOptions::verify_server_user`]).
+    pub(crate) fn check_server(&self, fd: BorrowedFd<'_>) -> Result<(), Error> {
+        if !self.options.verify_server_user {
+            return Ok(());
+        }
+        let (uid, _, pid) = sys::peer_credentials(fd.as_raw_fd()).map_err(|e| {
+            Error::os(e).with_message(format!("cannot learn who serves {}", self.name))
+        })?;
+        let own = sys::euid();
+        if uid == own {
+            return Ok(());
+        }
+        let pid = pid.map_or(String::new(), |p| format!(", pid {p}"));
+        Err(Error::new(
+            ErrorKind::AccessDenied,
+            format!(
+                "refusing to connect to {}: its server runs as uid {uid}{pid}, not as this user \
+                 (uid {own}); another user may have planted the socket (use \
+                 ConnectOptions::verify_server_user(false), or `ringlink connect --any-server`, \
+                 to connect anyway)",
+                self.name
+            ),
+        ))
+    }
 }
 
 /// Connects a fresh blocking socket to `name`, honouring the deadline and `wait_for_server`.
@@ -452,17 +494,21 @@ fn connect_fd(name: &Name, options: &ConnectOptions) -> Result<OwnedFd, Error> {
     let mut connector = Connector::new(name, *options)?;
     loop {
         match connector.attempt(true)? {
-            Attempt::Connected(fd) => return Ok(fd),
+            Attempt::Connected(fd) => {
+                connector.check_server(fd.as_fd())?;
+                return Ok(fd);
+            }
             Attempt::RetryAfter(pause) => std::thread::sleep(pause),
             // Only nonblocking attempts report this; handled for completeness.
             Attempt::InProgress(fd) => {
                 if !sys::poll(fd.as_raw_fd(), false, connector.remaining()?).map_err(Error::os)? {
                     return Err(connector.timed_out());
                 }
-                return match sys::take_error(fd.as_raw_fd()).map_err(Error::os)? {
-                    None => Ok(fd),
-                    Some(e) => Err(connector.explain(Error::os(e))),
-                };
+                if let Some(e) = sys::take_error(fd.as_raw_fd()).map_err(Error::os)? {
+                    return Err(connector.explain(Error::os(e)));
+                }
+                connector.check_server(fd.as_fd())?;
+                return Ok(fd);
             }
         }
     }

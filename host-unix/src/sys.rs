@@ -513,11 +513,19 @@ pub(crate) fn fchmod(fd: BorrowedFd<'_>, mode: u32) -> io::Result<()> {
     Ok(())
 }
 
-/// Opens (creating with `mode`) a file for reading and writing without following a
-/// symbolic link at its last component; close-on-exec.
-pub(crate) fn open_lock_file(path: &Path, mode: u32) -> io::Result<OwnedFd> {
+/// Opens a lock file so that nothing at `path` can make the call block or follow a link:
+/// `O_NOFOLLOW` (a symbolic link fails with `ELOOP`), `O_NONBLOCK` (a FIFO opens at once
+/// instead of waiting for a peer), `O_NOCTTY` (a terminal never becomes ours) and
+/// `O_CLOEXEC`. With `create` it opens read-write, creating the file with that mode;
+/// without, read-only. The caller checks what it got with [`fstat`] before using it.
+pub(crate) fn open_lock_file(path: &Path, create: Option<u32>) -> io::Result<OwnedFd> {
     let c = cstring(path)?;
-    let flags = libc::O_RDWR | libc::O_CREAT | libc::O_CLOEXEC | libc::O_NOFOLLOW;
+    let mut flags = libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC;
+    flags |= match create {
+        Some(_) => libc::O_RDWR | libc::O_CREAT,
+        None => libc::O_RDONLY,
+    };
+    let mode = create.unwrap_or(0);
     let fd = retry(|| {
         // SAFETY: `c` is a NUL-terminated path that outlives the call; the mode is an int.
         syscall!(unsafe { libc::open(c.as_ptr(), flags, mode as libc::c_uint) })
@@ -539,13 +547,38 @@ pub(crate) fn try_lock_exclusive(fd: BorrowedFd<'_>) -> io::Result<bool> {
     }
 }
 
-/// `(device, inode)` of an open file.
-pub(crate) fn fstat_id(fd: BorrowedFd<'_>) -> io::Result<(u64, u64)> {
+/// What `fstat` tells about an open file: enough to decide whether to trust it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileStat {
+    /// Device and inode: the file's identity.
+    pub(crate) id: (u64, u64),
+    /// `st_mode`: file type and permission bits.
+    pub(crate) mode: libc::mode_t,
+    /// The owner's user id.
+    pub(crate) uid: u32,
+    /// How many names (hard links) the file has; 0 once it was removed.
+    pub(crate) nlink: u64,
+}
+
+impl FileStat {
+    /// Whether it is a regular file (not a FIFO, directory, device or socket).
+    pub(crate) fn is_regular(&self) -> bool {
+        self.mode & libc::S_IFMT == libc::S_IFREG
+    }
+}
+
+/// `fstat(2)` of an open file.
+pub(crate) fn fstat(fd: BorrowedFd<'_>) -> io::Result<FileStat> {
     // SAFETY: `stat` is plain old data; all-zero is a valid value.
     let mut st: libc::stat = unsafe { mem::zeroed() };
     // SAFETY: `st` is a live out-parameter.
     syscall!(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
-    Ok((st.st_dev as u64, st.st_ino as u64))
+    Ok(FileStat {
+        id: (st.st_dev as u64, st.st_ino as u64),
+        mode: st.st_mode,
+        uid: st.st_uid,
+        nlink: st.st_nlink as u64,
+    })
 }
 
 fn cstring(path: &Path) -> io::Result<CString> {

@@ -158,14 +158,15 @@ pub struct Stream {
 }
 
 impl Stream {
-    /// Connects like [`crate::Stream::connect`] (deadline, `wait_for_server`, the same
-    /// errors) without blocking the runtime.
+    /// Connects like [`crate::Stream::connect`] (deadline, `wait_for_server`, the check of
+    /// the server's user, the same errors) without blocking the runtime.
     pub async fn connect(name: impl IntoName, options: ConnectOptions) -> Result<Stream, Error> {
         let name = name.into_name()?;
         let mut connector = Connector::new(&name, options)?;
         loop {
             match connector.attempt(false)? {
                 Attempt::Connected(fd) => {
+                    connector.check_server(fd.as_fd())?;
                     return Stream::from_std(crate::Stream::from_fd(fd, true));
                 }
                 Attempt::InProgress(fd) => {
@@ -181,6 +182,7 @@ impl Stream {
                     if let Some(e) = stream.inner.get_ref().take_error()? {
                         return Err(connector.explain(e));
                     }
+                    connector.check_server(stream.inner.get_ref().as_fd())?;
                     return Ok(stream);
                 }
                 Attempt::RetryAfter(pause) => ::tokio::time::sleep(pause).await,

@@ -41,7 +41,8 @@ impl Name {
         }
     }
 
-    /// A plain name: `\\.\pipe\<name>`. It must be non-empty and contain no `\` or NUL.
+    /// A plain name: `\\.\pipe\<name>`. It must be non-empty and contain no `\`, NUL or other
+    /// control character (a newline would break every listing of names).
     ///
     /// Pipe names live in one namespace shared by every user of the machine; what keeps
     /// them private is the pipe's access control list, which ringlink's
@@ -220,6 +221,14 @@ impl Name {
     }
 
     fn checked(full: String) -> Result<Name, Error> {
+        if full.chars().any(char::is_control) {
+            return Err(Error::new(
+                ErrorKind::InvalidName,
+                format!(
+                    "invalid ringlink name {full:?}: it contains a control character (such as a newline)"
+                ),
+            ));
+        }
         let len = full.encode_utf16().count();
         if len > MAX_NAME_LEN {
             return Err(Error::new(
@@ -273,6 +282,9 @@ pub enum NameState {
     Stale,
     /// Nothing listens at the name.
     Absent,
+    /// Something ringlink will not replace holds the name. Windows never reports this (a
+    /// pipe name holds nothing but pipes); it exists for parity with Unix.
+    Occupied,
 }
 
 impl fmt::Display for NameState {
@@ -282,6 +294,7 @@ impl fmt::Display for NameState {
             NameState::Live { pid: None } => f.write_str("live"),
             NameState::Stale => f.write_str("stale"),
             NameState::Absent => f.write_str("absent"),
+            NameState::Occupied => f.write_str("occupied"),
         }
     }
 }
@@ -359,7 +372,16 @@ mod tests {
 
     #[test]
     fn bad_names_are_refused_with_invalid_name() {
-        for bad in ["", "a\\b", "a\0b", r"\\.\pipe\", r"\\host\pipe\x", r"C:\x"] {
+        for bad in [
+            "",
+            "a\\b",
+            "a\0b",
+            "a\nb",
+            "\\\\.\\pipe\\x\ty",
+            r"\\.\pipe\",
+            r"\\host\pipe\x",
+            r"C:\x",
+        ] {
             let err = Name::new(bad).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidName, "{bad:?}");
         }

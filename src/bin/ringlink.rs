@@ -80,6 +80,11 @@ enum Command {
         /// With --keep-open: exit this many seconds after stdin ended and nothing arrived.
         #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
         idle: f64,
+        /// Connect even when the server runs as another user. By default such a server is
+        /// refused before anything is sent: anyone can plant a socket in a shared directory
+        /// (Qt names live in /tmp) or squat a pipe name.
+        #[arg(long)]
+        any_server: bool,
     },
     /// Exit 0 when a live server answers on NAME, 1 otherwise (prints what it found).
     Probe {
@@ -177,6 +182,7 @@ mod imp {
                 timeout,
                 keep_open,
                 idle,
+                any_server,
             } => connect(
                 &name,
                 framed,
@@ -184,6 +190,7 @@ mod imp {
                 timeout,
                 // Named pipes have no half-close: Windows always keeps the connection open.
                 (keep_open || name.qt || cfg!(windows)).then_some(idle),
+                any_server,
             ),
             Command::Probe { name } => probe(&name),
             Command::Ls { qt } => ls(qt),
@@ -458,11 +465,15 @@ mod imp {
         wait: bool,
         timeout: f64,
         keep_open_idle: Option<f64>,
+        any_server: bool,
     ) -> Result<i32, Error> {
         let name = resolve(args)?;
         let timeout = seconds("--timeout", timeout)?;
         let idle = keep_open_idle.map(|i| seconds("--idle", i)).transpose()?;
-        let options = ConnectOptions::new().timeout(timeout).wait_for_server(wait);
+        let options = ConnectOptions::new()
+            .timeout(timeout)
+            .wait_for_server(wait)
+            .verify_server_user(!any_server);
         let stream = Stream::connect(&name, options)?;
         if framed {
             connect_framed(stream, idle)
@@ -653,6 +664,14 @@ mod imp {
                 println!("{name}: stale (its server died; the next `ringlink listen` reclaims it)");
                 Ok(1)
             }
+            NameState::Occupied => {
+                println!(
+                    "{name}: occupied by something ringlink will not replace (a file that is not a \
+                     socket, or another user's dead socket); `ringlink listen` refuses it: remove it \
+                     or pick another name"
+                );
+                Ok(1)
+            }
             _ => {
                 println!("{name}: no server");
                 Ok(1)
@@ -675,9 +694,14 @@ mod imp {
             eprintln!("ringlink: no names in {}", dir.display());
             return Ok(0);
         }
+        // A file name may hold any byte but '/' and NUL: print it escaped, one line per name.
+        let names: Vec<(String, Name)> = names
+            .into_iter()
+            .map(|(label, name)| (label.escape_debug().to_string(), name))
+            .collect();
         let width = names
             .iter()
-            .map(|(label, _)| label.len())
+            .map(|(label, _)| label.chars().count())
             .max()
             .unwrap_or(4)
             .max(4);

@@ -1,14 +1,17 @@
 //! File modes and who may connect: private directories are 0700, sockets and lock files
 //! 0600, insecure directories are refused, and (as root) a process running as another
-//! user is kept out both by the file modes and by the peer policy at accept.
+//! user is kept out both by the file modes and by the peer policy at accept, while a
+//! client refuses a server of another user unless it opts out.
 #![cfg(unix)]
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::process::Command;
 use std::time::Duration;
 
-use ringlink_tests::{TempDir, TestChild, is_root};
-use ringlink_unix::{Access, ErrorKind, Listener, ListenerOptions, PeerPolicy};
+use ringlink_tests::{TempDir, TestChild, cannot_run, is_root};
+use ringlink_unix::{
+    Access, ConnectOptions, ErrorKind, Listener, ListenerOptions, PeerPolicy, Stream,
+};
 
 const CHILD: &str = env!("CARGO_BIN_EXE_ringlink-test-child");
 
@@ -84,13 +87,16 @@ fn wider_access_is_explicit_and_exact() {
     }
 }
 
+/// The uid the cross-user tests switch to.
+const OTHER: &str = "65534";
+
 #[test]
 fn another_user_is_refused_by_file_mode_and_by_peer_policy() {
     if !is_root() {
-        eprintln!(
-            "SKIPPED another_user_is_refused_by_file_mode_and_by_peer_policy: switching to uid 65534 needs root"
+        return cannot_run(
+            "another_user_is_refused_by_file_mode_and_by_peer_policy",
+            "switching to uid 65534 needs root",
         );
-        return;
     }
     let tmp = TempDir::new("perm-user");
     // Let other users traverse the directory, so only the socket's own protection counts.
@@ -103,7 +109,8 @@ fn another_user_is_refused_by_file_mode_and_by_peer_policy() {
     let line = child.line("connect result", Duration::from_secs(20));
     assert!(line.starts_with("connect-error AccessDenied"), "{line}");
 
-    // World-accessible socket, but the same-user policy: refused at accept.
+    // World-accessible socket, but the same-user policy: refused at accept (the client
+    // opts out of its own check of the server's user to get that far).
     let sock = tmp.sock("policy");
     let listener = Listener::bind(
         &sock,
@@ -112,7 +119,8 @@ fn another_user_is_refused_by_file_mode_and_by_peer_policy() {
             .peer_policy(PeerPolicy::SameUser),
     )
     .unwrap();
-    let child = TestChild::spawn(CHILD, &["uid-connect", sock.to_str().unwrap(), "65534"]);
+    let path = sock.to_str().unwrap();
+    let child = TestChild::spawn(CHILD, &["uid-connect", path, OTHER, "--any-server"]);
     let err = listener.accept_timeout(Duration::from_secs(3)).unwrap_err();
     assert_eq!(
         err.kind(),
@@ -135,10 +143,103 @@ fn another_user_is_refused_by_file_mode_and_by_peer_policy() {
             .peer_policy(PeerPolicy::Uids(vec![65534])),
     )
     .unwrap();
-    let child = TestChild::spawn(CHILD, &["uid-connect", sock.to_str().unwrap(), "65534"]);
+    let child = TestChild::spawn(CHILD, &["uid-connect", path, OTHER, "--any-server"]);
     let stream = listener.accept_timeout(Duration::from_secs(20)).unwrap();
     assert_eq!(stream.peer_credentials().unwrap().uid, 65534);
     std::io::Write::write_all(&mut &stream, b"hello").unwrap();
     let line = child.line("connect result", Duration::from_secs(20));
     assert_eq!(line, "data");
+
+    // Without opting out, that user's client refuses this (root's) server itself.
+    let child = TestChild::spawn(CHILD, &["uid-connect", path, OTHER]);
+    let line = child.line("connect result", Duration::from_secs(20));
+    assert!(
+        line.starts_with("connect-error AccessDenied") && line.contains("runs as uid 0"),
+        "{line}"
+    );
+    // The kernel completed its connect, but it sent nothing before closing.
+    let refused = listener.accept_timeout(Duration::from_secs(20)).unwrap();
+    refused
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = [0u8; 5];
+    assert_eq!(std::io::Read::read(&mut &refused, &mut buf).unwrap(), 0);
+}
+
+/// A directory like `/tmp`: world-writable and sticky, inside a test directory others may
+/// traverse. Returns the test directory (keep it alive) and the shared one.
+fn shared_dir(tag: &str) -> (TempDir, std::path::PathBuf) {
+    let tmp = TempDir::new(tag);
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let shared = tmp.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    (tmp, shared)
+}
+
+/// A server of uid 65534 at `sock`, with its private directory in `shared` (not `/tmp`).
+fn foreign_server(sock: &std::path::Path, shared: &std::path::Path) -> TestChild {
+    let mut cmd = Command::new(CHILD);
+    cmd.args(["uid-serve", sock.to_str().unwrap(), OTHER])
+        .env_remove("XDG_RUNTIME_DIR")
+        .env("TMPDIR", shared);
+    let server = TestChild::spawn_with(&mut cmd);
+    server.wait_ready();
+    server
+}
+
+#[test]
+fn a_client_refuses_another_users_server_in_a_shared_directory_unless_it_opts_out() {
+    if !is_root() {
+        return cannot_run(
+            "a_client_refuses_another_users_server_in_a_shared_directory_unless_it_opts_out",
+            "running a server as uid 65534 needs root",
+        );
+    }
+    let (_tmp, shared) = shared_dir("perm-squat");
+    let sock = shared.join("app");
+    let _server = foreign_server(&sock, &shared);
+    let owner = std::fs::symlink_metadata(&sock).unwrap().uid();
+    assert_eq!(owner, 65534, "the planted socket belongs to the other user");
+
+    let options = ConnectOptions::new().timeout(Duration::from_secs(5));
+    let err = Stream::connect(&sock, options).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AccessDenied, "{err}");
+    let text = err.to_string();
+    assert!(text.contains("runs as uid 65534"), "{text}");
+    assert!(
+        text.contains("verify_server_user(false)"),
+        "says how to opt out: {text}"
+    );
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let err = runtime
+        .block_on(ringlink_unix::tokio::Stream::connect(&sock, options))
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        ErrorKind::AccessDenied,
+        "async connect too: {err}"
+    );
+
+    // Opting out reaches it (and it is really that user's server).
+    let stream = Stream::connect(&sock, options.verify_server_user(false)).unwrap();
+    assert_eq!(stream.peer_credentials().unwrap().uid, 65534);
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    std::io::Write::write_all(&mut &stream, b"ping").unwrap();
+    let mut back = [0u8; 4];
+    std::io::Read::read_exact(&mut &stream, &mut back).unwrap();
+    assert_eq!(&back, b"ping");
+    runtime.block_on(async {
+        let stream =
+            ringlink_unix::tokio::Stream::connect(&sock, options.verify_server_user(false))
+                .await
+                .unwrap();
+        assert_eq!(stream.peer_credentials().unwrap().uid, 65534);
+    });
 }

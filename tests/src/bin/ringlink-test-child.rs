@@ -27,8 +27,8 @@ mod unix {
         PeerPolicy, Stream,
     };
 
-    const USAGE: &str =
-        "usage: ringlink-test-child <echo|sink|flood|bind-race|sigpipe|uid-connect> ARGS";
+    const USAGE: &str = "usage: ringlink-test-child \
+        <echo|sink|flood|bind-race|sigpipe|probe|list|uid-connect|uid-serve> ARGS";
 
     pub fn main() {
         let args: Vec<String> = std::env::args().skip(1).collect();
@@ -53,9 +53,14 @@ mod unix {
             "try-bind" => try_bind(arg(1)),
             "bind-race" => bind_race(arg(1), &commands),
             "sigpipe" => sigpipe(arg(1)),
-            "uid-connect" => {
-                uid_connect(arg(1), arg(2).parse().unwrap_or_else(|_| fail("bad uid")))
-            }
+            "probe" => probe(arg(1)),
+            "list" => list(arg(1)),
+            "uid-connect" => uid_connect(
+                arg(1),
+                arg(2).parse().unwrap_or_else(|_| fail("bad uid")),
+                args.get(3).map(String::as_str) == Some("--any-server"),
+            ),
+            "uid-serve" => uid_serve(arg(1), arg(2).parse().unwrap_or_else(|_| fail("bad uid"))),
             _ => fail(USAGE),
         }
     }
@@ -381,9 +386,34 @@ mod unix {
         say("no error after 1000 writes");
     }
 
-    /// `uid-connect PATH UID`: drops to `UID` (needs root), connects to `PATH` and reports
-    /// `connect-error KIND`, `closed` (refused at accept) or `data`.
-    fn uid_connect(path: &str, uid: u32) {
+    /// `probe NAME`: prints `state STATE` (what `Name::state` says) or `error KIND MESSAGE`,
+    /// then exits. Used to show that probing never blocks on what sits at a name.
+    fn probe(arg: &str) {
+        match Name::new(arg).and_then(|n| n.state()) {
+            Ok(state) => say(&format!("state {state}")),
+            Err(e) => say(&format!("error {:?} {e}", e.kind())),
+        }
+    }
+
+    /// `list DIR`: what `ringlink ls` shows: one `LABEL STATE` line per socket of this user
+    /// in `DIR`, then `end` (or `error KIND MESSAGE`).
+    fn list(dir: &str) {
+        match Name::list_dir(std::path::Path::new(dir)) {
+            Ok(names) => {
+                for (label, name) in names {
+                    match name.state() {
+                        Ok(state) => say(&format!("{label} {state}")),
+                        Err(e) => say(&format!("{label} error {:?}", e.kind())),
+                    }
+                }
+                say("end");
+            }
+            Err(e) => say(&format!("error {:?} {e}", e.kind())),
+        }
+    }
+
+    /// Drops every privilege to `uid` (and the group of the same number); needs root.
+    fn drop_to(uid: u32) {
         // SAFETY: plain system calls with integer/null arguments; a failure is reported.
         let dropped = unsafe {
             libc::setgroups(0, std::ptr::null()) == 0
@@ -396,9 +426,32 @@ mod unix {
                 io::Error::last_os_error()
             ));
         }
+    }
+
+    /// `uid-serve PATH UID`: drops to `UID` (needs root), binds `PATH` for every user and
+    /// echoes, as another user's server planted in a shared directory would.
+    fn uid_serve(path: &str, uid: u32) {
+        drop_to(uid);
+        let options = ListenerOptions::new()
+            .access(Access::Everyone)
+            .peer_policy(PeerPolicy::Any);
+        let listener =
+            Listener::bind(name(path), options).unwrap_or_else(|e| fail(&format!("bind: {e}")));
+        say("ready");
+        while let Ok(stream) = listener.accept() {
+            std::thread::spawn(move || echo_bytes(&stream));
+        }
+    }
+
+    /// `uid-connect PATH UID [--any-server]`: drops to `UID` (needs root), connects to `PATH`
+    /// (checking the server's user unless `--any-server`) and reports `connect-error KIND`,
+    /// `closed` (refused at accept) or `data`.
+    fn uid_connect(path: &str, uid: u32, any_server: bool) {
+        drop_to(uid);
         let options = ConnectOptions::new()
             .timeout(Duration::from_secs(5))
-            .read_timeout(Some(Duration::from_secs(5)));
+            .read_timeout(Some(Duration::from_secs(5)))
+            .verify_server_user(!any_server);
         match Stream::connect(name(path), options) {
             Err(e) => say(&format!("connect-error {:?} {e}", e.kind())),
             Ok(stream) => {
