@@ -577,6 +577,19 @@ mod tests {
     }
 
     #[test]
+    fn listing_never_yields_a_name_with_a_control_character() {
+        let dir = std::env::temp_dir().join(format!("ringlink-name-ls-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::DirBuilder::new().mode(0o700).create(&dir).unwrap();
+        let _plain = std::os::unix::net::UnixListener::bind(dir.join("ok")).unwrap();
+        let _planted = std::os::unix::net::UnixListener::bind(dir.join("evil\nlive")).unwrap();
+        let listed = Name::list_dir(&dir).unwrap();
+        let labels: Vec<&str> = listed.iter().map(|(label, _)| label.as_str()).collect();
+        assert_eq!(labels, ["ok"]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn too_long_paths_are_refused_before_any_syscall() {
         let long = format!("/tmp/{}", "x".repeat(sys::SUN_PATH_MAX));
         let err = Name::new(&long).unwrap_err();

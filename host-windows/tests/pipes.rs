@@ -1,7 +1,8 @@
 //! Cross-process tests of ringlink-windows, mirroring the Unix ones where Wine allows:
 //! echo in raw, framed and typed modes, many concurrent connections with checksums, a
 //! peer killed mid-transfer, a second bind refused while the first server lives (and
-//! racing servers), the connect deadline to a missing pipe, oversized frames.
+//! racing servers), the connect deadline to a missing pipe, oversized frames, and a client
+//! that refuses a pipe another owner planted at the name unless it opts out.
 //!
 //! The peer processes are this test binary itself, started with `child_process` as the
 //! only test and its role in the environment. Every child is killed when its test ends.
@@ -36,6 +37,7 @@ fn child_process() {
         "hold" => hold(&name),
         "race" => race(&name),
         "flood" => flood(&name),
+        "squat" => squat(&name),
         other => {
             eprintln!("unknown role {other}");
             2
@@ -133,6 +135,75 @@ fn flood(name: &str) -> i32 {
     ready();
     let chunk = vec![0x5Au8; 64 * 1024];
     while stream.write_all(&chunk).is_ok() {}
+    0
+}
+
+/// Plants three instances of the pipe `name` owned by the Administrators group rather than
+/// by this user, with plain Win32 calls as a program that is not ringlink would, and holds
+/// them until killed. Says `CANNOT <why>` when this token may not name that owner.
+fn squat(name: &str) -> i32 {
+    use windows_sys::Win32::Foundation::{GetLastError, INVALID_HANDLE_VALUE, LocalFree};
+    use windows_sys::Win32::Security::Authorization::{
+        ConvertStringSecurityDescriptorToSecurityDescriptorW, SDDL_REVISION_1,
+    };
+    use windows_sys::Win32::Security::{PSECURITY_DESCRIPTOR, SECURITY_ATTRIBUTES};
+    use windows_sys::Win32::Storage::FileSystem::PIPE_ACCESS_DUPLEX;
+    use windows_sys::Win32::System::Pipes::{
+        CreateNamedPipeW, PIPE_TYPE_BYTE, PIPE_UNLIMITED_INSTANCES,
+    };
+    let wide = |s: &str| s.encode_utf16().chain(Some(0)).collect::<Vec<u16>>();
+    let cannot = |what: &str| {
+        // SAFETY: reads the calling thread's last error; no preconditions.
+        println!("CANNOT {what} (error {})", unsafe { GetLastError() });
+        let _ = std::io::stdout().flush();
+        1
+    };
+    let sddl = wide("O:BAD:P(A;;GA;;;WD)");
+    let mut descriptor: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
+    // SAFETY: `sddl` is NUL-terminated UTF-16; `descriptor` receives a LocalAlloc'ed block.
+    let ok = unsafe {
+        ConvertStringSecurityDescriptorToSecurityDescriptorW(
+            sddl.as_ptr(),
+            SDDL_REVISION_1,
+            &mut descriptor,
+            std::ptr::null_mut(),
+        )
+    };
+    if ok == 0 {
+        return cannot("build the security descriptor");
+    }
+    let attributes = SECURITY_ATTRIBUTES {
+        nLength: std::mem::size_of::<SECURITY_ATTRIBUTES>() as u32,
+        lpSecurityDescriptor: descriptor,
+        bInheritHandle: 0,
+    };
+    let full = wide(&format!(r"\\.\pipe\{name}"));
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        // SAFETY: `full` is NUL-terminated UTF-16; `attributes` points at a live descriptor.
+        let handle = unsafe {
+            CreateNamedPipeW(
+                full.as_ptr(),
+                PIPE_ACCESS_DUPLEX,
+                PIPE_TYPE_BYTE,
+                PIPE_UNLIMITED_INSTANCES,
+                4096,
+                4096,
+                0,
+                &attributes,
+            )
+        };
+        if handle == INVALID_HANDLE_VALUE {
+            return cannot("create a pipe owned by Administrators");
+        }
+        held.push(handle);
+    }
+    // SAFETY: allocated by ConvertStringSecurityDescriptorToSecurityDescriptorW, freed once;
+    // the pipes keep their own copy.
+    unsafe { LocalFree(descriptor) };
+    ready();
+    std::thread::sleep(Duration::from_secs(600));
+    drop(held);
     0
 }
 
@@ -450,5 +521,59 @@ fn connecting_to_a_missing_pipe_meets_its_deadline() {
     assert!(
         took >= Duration::from_millis(190) && took < Duration::from_secs(2),
         "{took:?}"
+    );
+}
+
+#[test]
+fn a_pipe_another_owner_planted_is_refused_unless_the_client_opts_out() {
+    let name = unique("squat");
+    let squatter = Peer::spawn("squat", &name);
+    let said = squatter.expect(&["READY", "CANNOT"], Duration::from_secs(30));
+    if let Some(why) = said.strip_prefix("CANNOT ") {
+        let in_ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+        assert!(
+            !in_ci,
+            "the squatting check cannot run here ({why}), and CI=true makes that a failure"
+        );
+        eprintln!(
+            "SKIPPED a_pipe_another_owner_planted_is_refused_unless_the_client_opts_out: {why}"
+        );
+        return;
+    }
+    let options = ConnectOptions::new().timeout(Duration::from_secs(5));
+    let err = Stream::connect(name.as_str(), options).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AccessDenied, "{err}");
+    assert!(
+        err.to_string().contains("S-1-5-32-544"),
+        "names the owner: {err}"
+    );
+    #[cfg(feature = "tokio")]
+    {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let err = runtime
+            .block_on(ringlink_windows::tokio::Stream::connect(
+                name.as_str(),
+                options,
+            ))
+            .unwrap_err();
+        assert_eq!(
+            err.kind(),
+            ErrorKind::AccessDenied,
+            "async connect too: {err}"
+        );
+    }
+    // A refused client's instance stays taken until the squatter disconnects it, so the
+    // squatter made one per client: this one reaches it on purpose.
+    let stream = Stream::connect(name.as_str(), options.verify_server_user(false));
+    assert!(
+        stream.is_ok(),
+        "opting out reaches the squatter: {stream:?}"
+    );
+    assert_eq!(
+        stream.unwrap().peer_process_id().unwrap(),
+        squatter.child.id()
     );
 }

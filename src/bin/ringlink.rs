@@ -694,14 +694,9 @@ mod imp {
             eprintln!("ringlink: no names in {}", dir.display());
             return Ok(0);
         }
-        // A file name may hold any byte but '/' and NUL: print it escaped, one line per name.
-        let names: Vec<(String, Name)> = names
-            .into_iter()
-            .map(|(label, name)| (label.escape_debug().to_string(), name))
-            .collect();
         let width = names
             .iter()
-            .map(|(label, _)| label.chars().count())
+            .map(|(label, _)| label.len())
             .max()
             .unwrap_or(4)
             .max(4);

@@ -267,3 +267,19 @@ fn in_a_shared_directory_the_lock_lives_where_nobody_else_can_plant_it() {
     assert_eq!(line, format!("ok {path}"));
     assert_eq!(std::fs::read(&planted).unwrap(), b"planted\n");
 }
+
+#[test]
+fn names_with_control_characters_are_refused_before_anything_is_made() {
+    let home = TempDir::new("ctl");
+    let path = home.sock("a\nb");
+    for name in ["a\nb", "tab\there", path.to_str().unwrap()] {
+        let (_child, line) = child_says(home.path(), &["try-bind", name]);
+        assert!(line.starts_with("error InvalidName"), "{name:?}: {line}");
+        assert!(line.contains("control character"), "{line}");
+    }
+    assert_eq!(
+        std::fs::read_dir(home.path()).unwrap().count(),
+        0,
+        "nothing created"
+    );
+}
