@@ -322,10 +322,10 @@ fn python_with_qt() -> Option<&'static str> {
 #[test]
 fn qt_local_sockets_and_ringlink_talk_both_ways() {
     let Some(python) = python_with_qt() else {
-        return cannot_run(
-            "qt_local_sockets_and_ringlink_talk_both_ways",
-            "no python3 with PyQt5 (apt install python3-pyqt5)",
+        eprintln!(
+            "SKIPPED qt_local_sockets_and_ringlink_talk_both_ways: no python3 with PyQt5 (apt install python3-pyqt5)"
         );
+        return;
     };
     // Qt and ringlink resolve `--qt` names in $TMPDIR; give both the same private one.
     let rt = Runtime::new("qt");
