@@ -396,35 +396,35 @@ mod tests {
     }
 
     #[test]
-    fn live_names_are_listed_and_probed() {
-        let label = format!("ringlink-name-list-{}", std::process::id());
+    fn live_names_are_probed() {
+        let label = format!("ringlink-name-probe-{}", std::process::id());
         let name = Name::new(&label).unwrap();
         assert_eq!(name.state().unwrap(), NameState::Absent);
         let listener = crate::Listener::bind(&name, crate::ListenerOptions::new()).unwrap();
         assert_eq!(name.state().unwrap(), NameState::Live { pid: None });
-        let listed = match Name::list_private() {
-            Ok(listed) => Some(listed),
-            Err(e) if e.kind() == ErrorKind::Unsupported => {
-                eprintln!("listing skipped: {e}");
-                None
-            }
-            Err(e) => panic!("{e}"),
-        };
-        if let Some(listed) = listed {
-            assert!(
-                listed.iter().any(|(l, n)| *l == label && *n == name),
-                "{listed:?}"
-            );
-        }
         drop(listener);
         assert_eq!(name.state().unwrap(), NameState::Absent);
-        if let Ok(listed) = Name::list_private() {
-            assert!(!listed.iter().any(|(l, _)| *l == label), "{listed:?}");
-        }
         assert_eq!(
             Name::list_dir(Path::new(r"C:\tmp")).unwrap_err().kind(),
             ErrorKind::InvalidName
         );
+    }
+
+    /// Wine cannot enumerate `\\.\pipe\`, so `cargo xtask wine` leaves this test out by
+    /// name (and says so); on Windows proper a listing that fails is a failure.
+    #[test]
+    fn live_names_are_listed() {
+        let label = format!("ringlink-name-list-{}", std::process::id());
+        let name = Name::new(&label).unwrap();
+        let listener = crate::Listener::bind(&name, crate::ListenerOptions::new()).unwrap();
+        let listed = Name::list_private().unwrap();
+        assert!(
+            listed.iter().any(|(l, n)| *l == label && *n == name),
+            "{listed:?}"
+        );
+        drop(listener);
+        let listed = Name::list_private().unwrap();
+        assert!(!listed.iter().any(|(l, _)| *l == label), "{listed:?}");
     }
 
     #[test]
