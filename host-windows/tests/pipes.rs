@@ -36,6 +36,8 @@ fn child_process() {
         "hold" => hold(&name),
         "race" => race(&name),
         "flood" => flood(&name),
+        "churn" => churn(&name),
+        "hoard" => hoard(&name),
         other => {
             eprintln!("unknown role {other}");
             2
@@ -133,6 +135,43 @@ fn flood(name: &str) -> i32 {
     ready();
     let chunk = vec![0x5Au8; 64 * 1024];
     while stream.write_all(&chunk).is_ok() {}
+    0
+}
+
+/// Opens the pipe and closes it at once, as fast as it can, until killed: clients that
+/// are gone (their instance broken) before the server gets to them. Says READY once 50
+/// opens got through, so the server is known to be under the attack.
+fn churn(name: &str) -> i32 {
+    let path = format!(r"\\.\pipe\{name}");
+    let mut opened = 0u32;
+    loop {
+        let open = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path);
+        if open.is_ok() {
+            opened += 1;
+            if opened == 50 {
+                ready();
+            }
+        }
+    }
+}
+
+/// Opens as many connections as the server lets it (up to 1000), says how many, and
+/// holds them until killed.
+fn hoard(name: &str) -> i32 {
+    let options = ConnectOptions::new().timeout(Duration::from_secs(2));
+    let mut held = Vec::new();
+    while held.len() < 1000 {
+        match Stream::connect(name, options.clone()) {
+            Ok(stream) => held.push(stream),
+            Err(_) => break,
+        }
+    }
+    println!("HELD {}", held.len());
+    let _ = std::io::stdout().flush();
+    std::thread::sleep(Duration::from_secs(600));
     0
 }
 
@@ -451,4 +490,123 @@ fn connecting_to_a_missing_pipe_meets_its_deadline() {
         took >= Duration::from_millis(190) && took < Duration::from_secs(2),
         "{took:?}"
     );
+}
+
+/// Serves `name` on its own thread with the async listener's documented loop,
+/// `while let Ok(..) = accept().await`, echoing every connection. The receiver gets why
+/// the loop ended, if it ever does.
+#[cfg(feature = "tokio")]
+fn spawn_tokio_echo_server(name: &str) -> mpsc::Receiver<String> {
+    let (bound_tx, bound) = mpsc::channel();
+    let (ended_tx, ended) = mpsc::channel();
+    let name = name.to_string();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let listener = match ringlink_windows::tokio::Listener::bind(
+                name.as_str(),
+                ListenerOptions::new(),
+            ) {
+                Ok(listener) => listener,
+                Err(e) => {
+                    let _ = bound_tx.send(Err(e.to_string()));
+                    return;
+                }
+            };
+            let _ = bound_tx.send(Ok(()));
+            let err = loop {
+                match listener.accept().await {
+                    Ok(stream) => {
+                        tokio::spawn(async move {
+                            let (mut r, mut w) = stream.into_split();
+                            let _ = tokio::io::copy(&mut r, &mut w).await;
+                        });
+                    }
+                    Err(e) => break e,
+                }
+            };
+            let _ = ended_tx.send(err.to_string());
+        });
+    });
+    bound.recv().unwrap().unwrap();
+    ended
+}
+
+/// One echo round trip from a fresh client, each step within `timeout`.
+#[cfg(feature = "tokio")]
+fn echo_once(name: &str, timeout: Duration) -> Result<(), String> {
+    let options = ConnectOptions::new()
+        .timeout(timeout)
+        .read_timeout(Some(timeout))
+        .write_timeout(Some(timeout));
+    let mut stream = Stream::connect(name, options).map_err(|e| format!("connect: {e}"))?;
+    stream
+        .write_all(b"ping")
+        .map_err(|e| format!("write: {e}"))?;
+    let mut back = [0u8; 4];
+    stream
+        .read_exact(&mut back)
+        .map_err(|e| format!("read: {e}"))?;
+    if &back != b"ping" {
+        return Err(format!("the echo came back as {back:?}"));
+    }
+    Ok(())
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn tokio_accept_loop_survives_clients_that_break_their_instance() {
+    let name = unique("tokio-churn");
+    let ended = spawn_tokio_echo_server(&name);
+    let step = Duration::from_secs(5);
+    let options = ConnectOptions::new()
+        .read_timeout(Some(step))
+        .write_timeout(Some(step));
+    let mut steady = Stream::connect(name.as_str(), options).unwrap();
+    let churners: Vec<Peer> = (0..2).map(|_| Peer::spawn("churn", &name)).collect();
+    for c in &churners {
+        c.wait_ready();
+    }
+    // While others connect and vanish as fast as they can, the accept loop keeps
+    // running and leaves the runtime to the connections it already has...
+    for round in 0..50u8 {
+        if let Ok(err) = ended.try_recv() {
+            panic!("round {round}: the accept loop ended: {err}");
+        }
+        steady.write_all(&[round]).unwrap();
+        let mut back = [0u8; 1];
+        steady
+            .read_exact(&mut back)
+            .unwrap_or_else(|e| panic!("round {round}: no echo within {step:?}: {e}"));
+        assert_eq!(back[0], round);
+    }
+    // ...and a new client still gets in (competing with the others for the instance).
+    echo_once(&name, Duration::from_secs(20)).unwrap();
+    drop(churners);
+    if let Ok(err) = ended.try_recv() {
+        panic!("the accept loop ended: {err}");
+    }
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn tokio_accept_loop_waits_out_resource_exhaustion() {
+    let name = unique("tokio-hoard");
+    let ended = spawn_tokio_echo_server(&name);
+    let mut hoarder = Peer::spawn("hoard", &name);
+    let held = hoarder.expect(&["HELD"], Duration::from_secs(60));
+    eprintln!("hoarder: {held}");
+    if let Ok(err) = ended.try_recv() {
+        panic!("the accept loop ended while one client held every instance ({held}): {err}");
+    }
+    // Once the hoarder is gone, the same loop serves again.
+    hoarder.kill();
+    echo_once(&name, Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("after the hoarder left ({held}): {e}"));
+    if let Ok(err) = ended.try_recv() {
+        panic!("the accept loop ended: {err}");
+    }
 }
