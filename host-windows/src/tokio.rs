@@ -75,6 +75,9 @@ pub struct Listener {
     /// The last connect completed without waiting: the next `accept` lets other tasks
     /// run first (see [`Listener::connect_next`]).
     connected_at_once: AtomicBool,
+    /// Tests: how many of the next instance creations fail as if out of memory.
+    #[cfg(test)]
+    failing_creates: std::sync::atomic::AtomicU32,
     /// Declared last: the name stays taken until the instances above are closed.
     _guard: NameGuard,
 }
@@ -94,6 +97,8 @@ impl Listener {
             live: Arc::new(AtomicUsize::new(0)),
             refused: AtomicU64::new(0),
             connected_at_once: AtomicBool::new(false),
+            #[cfg(test)]
+            failing_creates: std::sync::atomic::AtomicU32::new(0),
             _guard: guard,
         })
     }
@@ -141,7 +146,7 @@ impl Listener {
         let mut pending = self.pending.lock().await;
         let server = match pending.take() {
             Some(server) => server,
-            None => create_instance(&self.config, false)?,
+            None => self.create_next()?,
         };
         let mut waited = false;
         let connected = {
@@ -161,11 +166,27 @@ impl Listener {
         // The next instance exists before this one leaves, so clients never see a gap.
         // If it cannot be created (out of resources), the connection is still handed out
         // and the next accept retries.
-        let next = create_instance(&self.config, false).ok();
+        let next = self.create_next().ok();
         match std::mem::replace(&mut *pending, next) {
             Some(connected) => Ok(connected),
             None => unreachable!("inserted above"),
         }
+    }
+
+    /// Creates the instance after the first.
+    fn create_next(&self) -> Result<NamedPipeServer, Error> {
+        #[cfg(test)]
+        if self
+            .failing_creates
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            let oom = io::Error::from_raw_os_error(
+                windows_sys::Win32::Foundation::ERROR_NOT_ENOUGH_MEMORY as i32,
+            );
+            return Err(self.config.instance_error(oom, false));
+        }
+        create_instance(&self.config, false)
     }
 
     fn admit(&self, mut stream: Stream) -> Option<Stream> {
@@ -685,5 +706,36 @@ mod tests {
         assert_eq!(got, b"bye");
         let err = a.write_all(b"x").await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+    }
+
+    #[::tokio::test]
+    async fn accept_waits_out_failing_instance_creation() {
+        let name = unique("exhausted");
+        let listener = Listener::bind(name.as_str(), ListenerOptions::new()).unwrap();
+        // Out of memory from the first next instance on: after the first connection no
+        // instance exists, and creating one fails a few more times.
+        listener.failing_creates.store(4, Ordering::Relaxed);
+        let first = Stream::connect(name.as_str(), ConnectOptions::new())
+            .await
+            .unwrap();
+        let _served = listener.accept().await.unwrap();
+        let patient = ConnectOptions::new()
+            .timeout(Duration::from_secs(10))
+            .wait_for_server(true);
+        let client = ::tokio::spawn(Stream::connect(name.clone(), patient));
+        let started = Instant::now();
+        let accepted = ::tokio::time::timeout(Duration::from_secs(10), listener.accept())
+            .await
+            .expect("accept returned within 10 s");
+        accepted.expect("accept backs off out of memory instead of failing");
+        client.await.unwrap().unwrap();
+        assert_eq!(listener.failing_creates.load(Ordering::Relaxed), 0);
+        // Three pauses (1 + 2 + 4 ms), never a spin.
+        assert!(
+            started.elapsed() >= Duration::from_millis(7),
+            "{:?}",
+            started.elapsed()
+        );
+        drop(first);
     }
 }
