@@ -161,7 +161,8 @@ impl Listener {
         self.connected_at_once.store(!waited, Ordering::Relaxed);
         if let Err(e) = connected {
             *pending = None;
-            return Err(Error::os(e).with_message(format!("accept on {} failed", self.config.name)));
+            let name = &self.config.name;
+            return Err(Error::os(e).with_message(format!("accept on {name} failed")));
         }
         // The next instance exists before this one leaves, so clients never see a gap.
         // If it cannot be created (out of resources), the connection is still handed out
