@@ -322,8 +322,9 @@ fn python_with_qt() -> Option<&'static str> {
 #[test]
 fn qt_local_sockets_and_ringlink_talk_both_ways() {
     let Some(python) = python_with_qt() else {
-        eprintln!(
-            "SKIPPED qt_local_sockets_and_ringlink_talk_both_ways: no python3 with PyQt5 (apt install python3-pyqt5)"
+        cannot_run(
+            "qt_local_sockets_and_ringlink_talk_both_ways",
+            "no python3 with PyQt5 (`cargo xtask setup` installs python3-pyqt5)",
         );
         return;
     };

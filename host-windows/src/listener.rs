@@ -471,12 +471,12 @@ impl Listener {
 }
 
 /// Shortest and longest pause of a blocking `accept` after a transient failure.
-const BACKOFF_MIN: Duration = Duration::from_millis(1);
-const BACKOFF_MAX: Duration = Duration::from_millis(100);
+pub(crate) const BACKOFF_MIN: Duration = Duration::from_millis(1);
+pub(crate) const BACKOFF_MAX: Duration = Duration::from_millis(100);
 
 /// Whether an accept failure concerns one connection or a passing shortage (out of
 /// resources, a client that broke its instance), not the listener itself.
-fn is_transient(e: &Error) -> bool {
+pub(crate) fn is_transient(e: &Error) -> bool {
     matches!(
         e.kind(),
         ErrorKind::ResourceExhausted | ErrorKind::PeerClosed

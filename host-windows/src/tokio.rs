@@ -55,7 +55,9 @@ use windows_sys::Win32::Storage::FileSystem::SECURITY_IDENTIFICATION;
 
 #[cfg(test)]
 use crate::FrameOptions;
-use crate::listener::{ConnectionSlot, NameGuard, PipeConfig};
+use crate::listener::{
+    BACKOFF_MAX, BACKOFF_MIN, ConnectionSlot, NameGuard, PipeConfig, is_transient,
+};
 use crate::name::IntoName;
 use crate::sys;
 use crate::{ConnectOptions, Error, ErrorKind, ListenerOptions, Name, PeerCredentials};
@@ -70,6 +72,12 @@ pub struct Listener {
     max_connections: Option<usize>,
     live: Arc<AtomicUsize>,
     refused: AtomicU64,
+    /// The last connect completed without waiting: the next `accept` lets other tasks
+    /// run first (see [`Listener::connect_next`]).
+    connected_at_once: AtomicBool,
+    /// Tests: how many of the next instance creations fail as if out of memory.
+    #[cfg(test)]
+    failing_creates: std::sync::atomic::AtomicU32,
     /// Declared last: the name stays taken until the instances above are closed.
     _guard: NameGuard,
 }
@@ -88,34 +96,98 @@ impl Listener {
             max_connections,
             live: Arc::new(AtomicUsize::new(0)),
             refused: AtomicU64::new(0),
+            connected_at_once: AtomicBool::new(false),
+            #[cfg(test)]
+            failing_creates: std::sync::atomic::AtomicU32::new(0),
             _guard: guard,
         })
     }
 
     /// Accepts the next connection within the connection limit. Cancel safe: a dropped
     /// `accept` leaves the pending instance listening.
+    ///
+    /// When one client breaks its pipe instance, that instance is closed and a fresh one
+    /// listens; out of resources, `accept` sleeps (1 ms doubling to 100 ms, with
+    /// `tokio::time::sleep`) and tries again. So it fails only when the listener itself
+    /// cannot go on, and `while let Ok(stream) = listener.accept().await` keeps serving.
     pub async fn accept(&self) -> Result<Stream, Error> {
+        let mut pause = BACKOFF_MIN;
         loop {
-            let mut pending = self.pending.lock().await;
-            let server = match pending.take() {
-                Some(server) => server,
-                None => create_instance(&self.config, false)?,
-            };
-            let server = &*pending.insert(server);
-            server.connect().await.map_err(|e| {
-                Error::os(e).with_message(format!("accept on {} failed", self.config.name))
-            })?;
-            // The next instance exists before this one leaves, so clients never see a gap.
-            let next = create_instance(&self.config, false).ok();
-            let Some(connected) = std::mem::replace(&mut *pending, next) else {
-                unreachable!("inserted above");
-            };
-            drop(pending);
-            let stream = Stream::new(Pipe::Server(connected));
-            if let Some(stream) = self.admit(stream) {
-                return Ok(stream);
+            match self.connect_next().await {
+                Ok(connected) => {
+                    pause = BACKOFF_MIN;
+                    if let Some(stream) = self.admit(Stream::new(Pipe::Server(connected))) {
+                        return Ok(stream);
+                    }
+                }
+                Err(e) if !is_transient(&e) => return Err(e),
+                Err(_) => {
+                    ::tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(BACKOFF_MAX);
+                }
             }
         }
+    }
+
+    /// Waits for a client on the pending instance (creating it first if the last attempt
+    /// could not); once one is connected, creates the next instance and returns the
+    /// connected one. An instance whose connect failed is dropped, so the next call
+    /// listens on a fresh one.
+    ///
+    /// A connect that finds its client already there completes without returning to
+    /// the runtime, and tokio's pipes charge no cooperative budget for it, so clients that
+    /// connect (and leave) as fast as they can would keep this task running and starve
+    /// every other task of its thread. After such a connect, the next call yields once
+    /// first (before it takes anything, so cancelling it loses nothing).
+    async fn connect_next(&self) -> Result<NamedPipeServer, Error> {
+        if self.connected_at_once.swap(false, Ordering::Relaxed) {
+            yield_to_runtime().await;
+        }
+        let mut pending = self.pending.lock().await;
+        let server = match pending.take() {
+            Some(server) => server,
+            None => self.create_next()?,
+        };
+        let mut waited = false;
+        let connected = {
+            let mut connect = std::pin::pin!(pending.insert(server).connect());
+            poll_fn(|cx| {
+                let poll = connect.as_mut().poll(cx);
+                waited |= poll.is_pending();
+                poll
+            })
+            .await
+        };
+        self.connected_at_once.store(!waited, Ordering::Relaxed);
+        if let Err(e) = connected {
+            *pending = None;
+            let name = &self.config.name;
+            return Err(Error::os(e).with_message(format!("accept on {name} failed")));
+        }
+        // The next instance exists before this one leaves, so clients never see a gap.
+        // If it cannot be created (out of resources), the connection is still handed out
+        // and the next accept retries.
+        let next = self.create_next().ok();
+        match std::mem::replace(&mut *pending, next) {
+            Some(connected) => Ok(connected),
+            None => unreachable!("inserted above"),
+        }
+    }
+
+    /// Creates the instance after the first.
+    fn create_next(&self) -> Result<NamedPipeServer, Error> {
+        #[cfg(test)]
+        if self
+            .failing_creates
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            let oom = io::Error::from_raw_os_error(
+                windows_sys::Win32::Foundation::ERROR_NOT_ENOUGH_MEMORY as i32,
+            );
+            return Err(self.config.instance_error(oom, false));
+        }
+        create_instance(&self.config, false)
     }
 
     fn admit(&self, mut stream: Stream) -> Option<Stream> {
@@ -145,6 +217,20 @@ impl Listener {
         self.max_connections
             .map(|_| self.live.load(Ordering::Acquire))
     }
+}
+
+/// Returns to the runtime once, so that the other tasks of its thread get a turn.
+async fn yield_to_runtime() {
+    let mut yielded = false;
+    poll_fn(|cx| {
+        if yielded {
+            return Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await
 }
 
 /// Creates one server instance with the listener's security, registered with tokio.
@@ -621,5 +707,36 @@ mod tests {
         assert_eq!(got, b"bye");
         let err = a.write_all(b"x").await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+    }
+
+    #[::tokio::test]
+    async fn accept_waits_out_failing_instance_creation() {
+        let name = unique("exhausted");
+        let listener = Listener::bind(name.as_str(), ListenerOptions::new()).unwrap();
+        // Out of memory from the first next instance on: after the first connection no
+        // instance exists, and creating one fails a few more times.
+        listener.failing_creates.store(4, Ordering::Relaxed);
+        let first = Stream::connect(name.as_str(), ConnectOptions::new())
+            .await
+            .unwrap();
+        let _served = listener.accept().await.unwrap();
+        let patient = ConnectOptions::new()
+            .timeout(Duration::from_secs(10))
+            .wait_for_server(true);
+        let client = ::tokio::spawn(Stream::connect(name.clone(), patient));
+        let started = Instant::now();
+        let accepted = ::tokio::time::timeout(Duration::from_secs(10), listener.accept())
+            .await
+            .expect("accept returned within 10 s");
+        accepted.expect("accept backs off out of memory instead of failing");
+        client.await.unwrap().unwrap();
+        assert_eq!(listener.failing_creates.load(Ordering::Relaxed), 0);
+        // Three pauses (1 + 2 + 4 ms), never a spin.
+        assert!(
+            started.elapsed() >= Duration::from_millis(7),
+            "{:?}",
+            started.elapsed()
+        );
+        drop(first);
     }
 }

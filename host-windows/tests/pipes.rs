@@ -1,8 +1,9 @@
 //! Cross-process tests of ringlink-windows, mirroring the Unix ones where Wine allows:
 //! echo in raw, framed and typed modes, many concurrent connections with checksums, a
 //! peer killed mid-transfer, a second bind refused while the first server lives (and
-//! racing servers), the connect deadline to a missing pipe, oversized frames, and a client
-//! that refuses a pipe another owner planted at the name unless it opts out.
+//! racing servers), the connect deadline to a missing pipe, oversized frames, a client
+//! that refuses a pipe another owner planted at the name unless it opts out, and the
+//! async accept loop under clients that connect and vanish as fast as they can.
 //!
 //! The peer processes are this test binary itself, started with `child_process` as the
 //! only test and its role in the environment. Every child is killed when its test ends.
@@ -38,6 +39,7 @@ fn child_process() {
         "race" => race(&name),
         "flood" => flood(&name),
         "squat" => squat(&name),
+        "churn" => churn(&name),
         other => {
             eprintln!("unknown role {other}");
             2
@@ -205,6 +207,26 @@ fn squat(name: &str) -> i32 {
     std::thread::sleep(Duration::from_secs(600));
     drop(held);
     0
+}
+
+/// Opens the pipe and closes it at once, as fast as it can, until killed: clients that
+/// are gone (their instance broken) before the server gets to them. Says READY once 50
+/// opens got through, so the server is known to be under the attack.
+fn churn(name: &str) -> i32 {
+    let path = format!(r"\\.\pipe\{name}");
+    let mut opened = 0u32;
+    loop {
+        let open = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path);
+        if open.is_ok() {
+            opened += 1;
+            if opened == 50 {
+                ready();
+            }
+        }
+    }
 }
 
 fn now_millis() -> u128 {
@@ -576,4 +598,103 @@ fn a_pipe_another_owner_planted_is_refused_unless_the_client_opts_out() {
         stream.unwrap().peer_process_id().unwrap(),
         squatter.child.id()
     );
+}
+
+/// Serves `name` on its own thread with the async listener's documented loop,
+/// `while let Ok(..) = accept().await`, echoing every connection. The receiver gets why
+/// the loop ended, if it ever does.
+#[cfg(feature = "tokio")]
+fn spawn_tokio_echo_server(name: &str) -> mpsc::Receiver<String> {
+    let (bound_tx, bound) = mpsc::channel();
+    let (ended_tx, ended) = mpsc::channel();
+    let name = name.to_string();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let listener = match ringlink_windows::tokio::Listener::bind(
+                name.as_str(),
+                ListenerOptions::new(),
+            ) {
+                Ok(listener) => listener,
+                Err(e) => {
+                    let _ = bound_tx.send(Err(e.to_string()));
+                    return;
+                }
+            };
+            let _ = bound_tx.send(Ok(()));
+            let err = loop {
+                match listener.accept().await {
+                    Ok(stream) => {
+                        tokio::spawn(async move {
+                            let (mut r, mut w) = stream.into_split();
+                            let _ = tokio::io::copy(&mut r, &mut w).await;
+                        });
+                    }
+                    Err(e) => break e,
+                }
+            };
+            let _ = ended_tx.send(err.to_string());
+        });
+    });
+    bound.recv().unwrap().unwrap();
+    ended
+}
+
+/// One echo round trip from a fresh client, each step within `timeout`.
+#[cfg(feature = "tokio")]
+fn echo_once(name: &str, timeout: Duration) -> Result<(), String> {
+    let options = ConnectOptions::new()
+        .timeout(timeout)
+        .read_timeout(Some(timeout))
+        .write_timeout(Some(timeout));
+    let mut stream = Stream::connect(name, options).map_err(|e| format!("connect: {e}"))?;
+    stream
+        .write_all(b"ping")
+        .map_err(|e| format!("write: {e}"))?;
+    let mut back = [0u8; 4];
+    stream
+        .read_exact(&mut back)
+        .map_err(|e| format!("read: {e}"))?;
+    if &back != b"ping" {
+        return Err(format!("the echo came back as {back:?}"));
+    }
+    Ok(())
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn tokio_accept_loop_survives_clients_that_break_their_instance() {
+    let name = unique("tokio-churn");
+    let ended = spawn_tokio_echo_server(&name);
+    let step = Duration::from_secs(5);
+    let options = ConnectOptions::new()
+        .read_timeout(Some(step))
+        .write_timeout(Some(step));
+    let mut steady = Stream::connect(name.as_str(), options).unwrap();
+    let churners: Vec<Peer> = (0..3).map(|_| Peer::spawn("churn", &name)).collect();
+    for c in &churners {
+        c.wait_ready();
+    }
+    // While others connect and vanish as fast as they can, the accept loop keeps
+    // running and leaves the runtime to the connections it already has.
+    for round in 0..60u8 {
+        if let Ok(err) = ended.try_recv() {
+            panic!("round {round}: the accept loop ended: {err}");
+        }
+        steady.write_all(&[round]).unwrap();
+        let mut back = [0u8; 1];
+        steady
+            .read_exact(&mut back)
+            .unwrap_or_else(|e| panic!("round {round}: no echo within {step:?}: {e}"));
+        assert_eq!(back[0], round);
+    }
+    drop(churners);
+    // The same loop still takes new clients.
+    echo_once(&name, Duration::from_secs(10)).unwrap();
+    if let Ok(err) = ended.try_recv() {
+        panic!("the accept loop ended: {err}");
+    }
 }

@@ -23,6 +23,10 @@ const APT_PACKAGES: &[(&str, &str)] = &[
     ("wine64", "runs the Windows binaries"),
     ("qemu-system-arm", "runs the Cortex-M binaries"),
     ("g++", "compiles libFuzzer for cargo-fuzz"),
+    (
+        "python3-pyqt5",
+        "Qt's QLocalServer/QLocalSocket for the Qt interop test",
+    ),
 ];
 
 /// Runs the task: `cargo xtask setup`.
