@@ -10,7 +10,8 @@ use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ringlink_unix::shm::{ShmOptions, ShmStream};
 use ringlink_unix::{
@@ -19,13 +20,20 @@ use ringlink_unix::{
 
 const CHILD_ENV: &str = "RINGLINK_SHM_CHILD";
 
+/// A fresh directory per call: the pid, a per-process counter and the clock make
+/// the name unique (tests of one binary run in parallel, and reruns reuse pids).
 fn temp_socket(tag: &str) -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     let dir = std::env::temp_dir().join(format!(
-        "ringlink-shm-{}-{tag}-{:x}",
+        "ringlink-shm-{}-{tag}-{}-{since_epoch:x}",
         std::process::id(),
-        Instant::now().elapsed().as_nanos() ^ (&tag as *const _ as u128)
+        NEXT.fetch_add(1, Ordering::Relaxed),
     ));
-    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir(&dir).unwrap();
     dir.join("sock")
 }
 
@@ -125,10 +133,11 @@ fn child_process_entry() {
             // the count and byte sum.
             let mut s = ShmStream::accept_offer(connect(), &ShmOptions::new()).unwrap();
             let (mut count, mut sum) = (0u64, 0u64);
+            let mut copy = vec![0u8; 256 * 1024];
             while let Some(g) = s.read_grant().unwrap() {
                 count += g.len() as u64;
-                sum += byte_sum(&g);
-                let n = g.len();
+                let n = g.copy_to(&mut copy);
+                sum += byte_sum(&copy[..n]);
                 g.release(n);
             }
             s.write_all(&count.to_le_bytes()).unwrap();
@@ -237,10 +246,11 @@ fn write_grants_to_read_grants_with_checksum_across_processes() {
         let want = ((total - sent) as usize).min(70_001);
         let mut g = s.write_grant(want).unwrap();
         assert!(!g.is_empty() && g.len() <= want);
-        for (i, b) in g.iter_mut().enumerate() {
-            *b = ((sent + i as u64) % 251) as u8;
-        }
-        sum += byte_sum(&g);
+        let bytes: Vec<u8> = (0..g.len())
+            .map(|i| ((sent + i as u64) % 251) as u8)
+            .collect();
+        assert_eq!(g.copy_from(&bytes), bytes.len());
+        sum += byte_sum(&bytes);
         sent += g.len() as u64;
         let n = g.len();
         g.commit(n);
