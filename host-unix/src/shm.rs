@@ -1214,8 +1214,8 @@ impl ShmStream {
     /// The wake-up sockets of the reading and the writing half: for tests that
     /// play a hostile peer.
     #[doc(hidden)]
-    pub fn raw_wake_fds(&self) -> [RawFd; 2] {
-        [
+    pub fn raw_wake_fds(&self) -> Vec<RawFd> {
+        vec![
             self.read.wake.fd.as_raw_fd(),
             self.write.wake.fd.as_raw_fd(),
         ]
