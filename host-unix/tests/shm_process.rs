@@ -274,6 +274,56 @@ fn child_process_entry() {
             let mut byte = [0u8; 1];
             let _ = (&sock).read(&mut byte);
         }
+        "dup-keeping-server" => {
+            // A hostile server speaking the wire protocol itself: it keeps duplicates
+            // of the wake-up ends it hands the client, so it shares their open files
+            // and clears `O_NONBLOCK` on them; it never reads a wake-up, raises every
+            // parked flag, and frees the client's ring by moving `head` itself.
+            let sock = connect();
+            let (memfd, (ptr, len)) = sealed_ring_mapping(4096);
+            let pair = || {
+                let (a, b) = UnixStream::pair().unwrap();
+                (OwnedFd::from(a), OwnedFd::from(b))
+            };
+            let ((_keep_a, give_a), (keep_b, give_b)) = (pair(), pair());
+            for fd in [&give_a, &give_b] {
+                // SAFETY: fcntl on descriptors this process owns.
+                let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+                // SAFETY: as above.
+                let cleared = unsafe {
+                    libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK)
+                };
+                assert_eq!(cleared, 0);
+            }
+            let rings = [ptr, ptr.wrapping_add(len / 2)];
+            for ring in rings {
+                poke_word(ring, PRODUCER_PARKED, 1);
+                poke_word(ring, CONSUMER_PARKED, 1);
+            }
+            send_fds(
+                &sock,
+                b'S',
+                &[memfd.as_raw_fd(), give_a.as_raw_fd(), give_b.as_raw_fd()],
+            );
+            let mut ack = [0u8; 1];
+            assert_eq!((&sock).read(&mut ack).unwrap(), 1);
+            // Free ring B (the client's) until the client closes it, and wake the
+            // client's writer when it had filled the ring.
+            let start = Instant::now();
+            // SAFETY: a header word inside the live mapping.
+            let closed = || unsafe { rings[1].add(TAIL + 4).cast::<u32>().read_volatile() != 0 };
+            while start.elapsed() < Duration::from_secs(10) && !closed() {
+                // SAFETY: as above.
+                let tail = unsafe { rings[1].add(TAIL).cast::<u32>().read_volatile() };
+                // SAFETY: as above.
+                let head = unsafe { rings[1].add(HEAD).cast::<u32>().read_volatile() };
+                if tail != head {
+                    poke_word(rings[1], HEAD, tail);
+                    poke(keep_b.as_raw_fd());
+                }
+                std::thread::yield_now();
+            }
+        }
         "silent-clients" => {
             // Two clients that connect and then say nothing at all.
             let _a = UnixStream::connect(path).unwrap();
@@ -510,6 +560,34 @@ fn a_client_abusing_its_wake_ups_cannot_block_the_server() {
     );
     assert_eq!(written, 2000 * 64);
     let _ = wait_child(child, Duration::from_secs(20));
+}
+
+/// A hostile server that keeps duplicates of the client's wake-up ends (so it
+/// shares their open files) and makes them blocking: every wake-up the client
+/// sends still returns at once, and its writes and drop finish.
+#[test]
+fn a_server_sharing_the_clients_wake_up_files_cannot_block_it() {
+    let (child, listener, _p) = spawn_peer("dup-keeping-server");
+    let sock = accept_within(&listener, Duration::from_secs(20));
+    let s = ShmStream::accept_offer(sock, &ShmOptions::new()).unwrap();
+    let written = finishes_within(
+        "the client writing, then dropping",
+        Duration::from_secs(5),
+        move || {
+            let mut s = s;
+            s.set_write_timeout(Some(Duration::from_secs(2)));
+            let mut written = 0;
+            // Far more commits, each one waking the "parked" server, than a socket
+            // buffer holds wake-ups.
+            for _ in 0..20_000 {
+                written += s.write(&[3u8; 8]).expect("the client's write");
+            }
+            drop(s);
+            written
+        },
+    );
+    assert_eq!(written, 20_000 * 8);
+    assert!(wait_child(child, Duration::from_secs(20)).success());
 }
 
 /// A hostile server abuses its wake-ups the same way and leaves: the client
