@@ -229,77 +229,27 @@ impl core::fmt::Debug for VolatileSliceMut<'_> {
     }
 }
 
-const WORD: usize = core::mem::size_of::<usize>();
-
-/// Copies `out.len()` bytes from `src` into `out` with volatile reads, a word at a
-/// time where `src` is aligned.
+/// Copies `out.len()` bytes from `src` into `out`, volatile on the shared side.
 ///
 /// # Safety
 /// `src` must be valid for reads of `out.len()` bytes and must not overlap `out`.
 pub(crate) unsafe fn copy_out(src: *const u8, out: &mut [u8]) {
-    let len = out.len();
-    let dst = out.as_mut_ptr();
-    if len >= OPAQUE_COPY_MIN {
-        // SAFETY: forwarded contract.
-        return unsafe { opaque_copy(src, dst, len) };
-    }
-    let mut i = 0;
-    // SAFETY: for the whole block, every offset is below `len`; `src` is valid for `len`
-    // bytes (contract) and `dst` is `out`; word reads happen only at addresses
-    // `src + i` that are word-aligned, and word writes are unaligned writes.
-    unsafe {
-        while i < len && (src as usize + i) % WORD != 0 {
-            dst.add(i).write(src.add(i).read_volatile());
-            i += 1;
-        }
-        while i + WORD <= len {
-            let w = src.add(i).cast::<usize>().read_volatile();
-            dst.add(i).cast::<usize>().write_unaligned(w);
-            i += WORD;
-        }
-        while i < len {
-            dst.add(i).write(src.add(i).read_volatile());
-            i += 1;
-        }
-    }
+    // SAFETY: forwarded contract; `out` is valid for writes of its length.
+    unsafe { copy_between(src, out.as_mut_ptr(), out.len()) }
 }
 
-/// Copies `data` to `dst` with volatile writes, a word at a time where `dst` is aligned.
+/// Copies `data` to `dst`, volatile on the shared side.
 ///
 /// # Safety
 /// `dst` must be valid for writes of `data.len()` bytes and must not overlap `data`.
 pub(crate) unsafe fn copy_in(dst: *mut u8, data: &[u8]) {
-    let len = data.len();
-    let src = data.as_ptr();
-    if len >= OPAQUE_COPY_MIN {
-        // SAFETY: forwarded contract.
-        return unsafe { opaque_copy(src, dst, len) };
-    }
-    let mut i = 0;
-    // SAFETY: for the whole block, as in `copy_out`, with the roles swapped: word writes at
-    // aligned `dst + i`, unaligned word reads from `data`.
-    unsafe {
-        while i < len && (dst as usize + i) % WORD != 0 {
-            dst.add(i).write_volatile(src.add(i).read());
-            i += 1;
-        }
-        while i + WORD <= len {
-            let w = src.add(i).cast::<usize>().read_unaligned();
-            dst.add(i).cast::<usize>().write_volatile(w);
-            i += WORD;
-        }
-        while i < len {
-            dst.add(i).write_volatile(src.add(i).read());
-            i += 1;
-        }
-    }
+    // SAFETY: forwarded contract; `data` is valid for reads of its length.
+    unsafe { copy_between(data.as_ptr(), dst, data.len()) }
 }
 
 /// From this many bytes on, a copy is one `rep movsb` where the target has it.
 #[cfg(target_arch = "x86_64")]
 const OPAQUE_COPY_MIN: usize = 64;
-#[cfg(not(target_arch = "x86_64"))]
-const OPAQUE_COPY_MIN: usize = usize::MAX;
 
 /// Copies `len` bytes with one `rep movsb`: fast, also in debug builds, and as good
 /// as volatile, since the compiler cannot see into an `asm!` block: it performs
@@ -324,18 +274,8 @@ unsafe fn opaque_copy(src: *const u8, dst: *mut u8, len: usize) {
     }
 }
 
-/// Never called: [`OPAQUE_COPY_MIN`] is `usize::MAX` where `rep movsb` is missing.
-///
-/// # Safety
-/// As for the `x86_64` version.
-#[cfg(not(target_arch = "x86_64"))]
-unsafe fn opaque_copy(src: *const u8, dst: *mut u8, len: usize) {
-    // SAFETY: forwarded contract; the byte loop of `copy_between` is volatile.
-    unsafe { copy_between(src, dst, len) }
-}
-
-/// Copies `len` bytes from `src` to `dst`, both memory others may write
-/// (volatile on both sides).
+/// Copies `len` bytes from `src` to `dst`, either or both memory others may
+/// write: on `x86_64` one `rep movsb` from 64 bytes on, else volatile bytes.
 ///
 /// # Safety
 /// `src` must be valid for reads and `dst` for writes of `len` bytes; they must not overlap.
@@ -359,7 +299,7 @@ mod tests {
 
     #[test]
     fn copies_at_every_alignment_and_length() {
-        // Past `OPAQUE_COPY_MIN` too, so both the loops and `rep movsb` are covered.
+        // Past 64 bytes too, so both the byte loop and `rep movsb` are covered.
         let src: [u8; 256] = core::array::from_fn(|i| (i as u8).wrapping_mul(7) ^ 0x5a);
         for off in 0..9 {
             for len in (0..40).chain([63, 64, 65, 100, 200]) {
