@@ -11,6 +11,13 @@
 //! the ring looks full or empty. Only atomic loads and stores are used, so the ring
 //! works on targets without compare-and-swap (`thumbv6m`).
 //!
+//! Memory another process can write is never behind a Rust reference: a [`RawRing`]
+//! reads its header through raw pointers and hands out the [`Untrusted`] flavour of
+//! [`Producer`] and [`Consumer`], whose grants lend
+//! [`VolatileSlice`](crate::volatile::VolatileSlice) views instead of slices. A
+//! [`Ring`] in this program's own memory hands out the [`Local`] flavour (the
+//! default type parameter), whose grants are plain slices.
+//!
 //! ```
 //! use ringlink_core::ring::Ring;
 //!
