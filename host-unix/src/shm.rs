@@ -679,8 +679,10 @@ impl ShmReadHalf {
     /// let mut reader = peer.join().unwrap()?;
     /// writer.write_all(b"in place")?;
     /// let grant = reader.read_grant()?.expect("the writer is still open");
-    /// assert_eq!(&grant[..], b"in place");
-    /// let n = grant.len();
+    /// // The peer may change the bytes while they are lent: copy, then use the copy.
+    /// let mut copy = [0u8; 8];
+    /// let n = grant.copy_to(&mut copy);
+    /// assert_eq!(&copy[..n], b"in place");
     /// grant.release(n);
     /// # }
     /// # Ok::<(), std::io::Error>(())
