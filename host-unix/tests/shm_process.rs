@@ -643,6 +643,36 @@ fn a_wake_up_storm_is_an_error_not_a_spinning_core() {
     let _ = wait_child(child, Duration::from_secs(20));
 }
 
+/// The same storm against the tokio stream: the task's read fails with
+/// `InvalidData` instead of keeping the runtime thread busy.
+#[cfg(feature = "tokio")]
+#[test]
+fn a_wake_up_storm_is_an_error_for_the_tokio_stream_too() {
+    use ringlink_unix::shm::tokio::AsyncShmStream;
+    use tokio::io::AsyncReadExt;
+
+    let (child, listener, _p) = spawn_peer("wake-storm-server");
+    let sock = accept_within(&listener, Duration::from_secs(20));
+    let s = ShmStream::accept_offer(sock, &ShmOptions::new()).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (cpu, start) = (thread_cpu(), Instant::now());
+    let result = rt.block_on(async {
+        let mut s = AsyncShmStream::from_std(s).unwrap();
+        let mut b = [0u8; 16];
+        tokio::time::timeout(Duration::from_secs(3), s.read(&mut b)).await
+    });
+    let (cpu, took) = (thread_cpu() - cpu, start.elapsed());
+    let err = result.expect("the read ended before 3 s").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidData, "{err}");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert!(cpu < Duration::from_millis(300), "used {cpu:?} of CPU");
+    drop(rt);
+    let _ = wait_child(child, Duration::from_secs(20));
+}
+
 /// Semaphore-mode eventfds (or any descriptor that is not a connected Unix stream
 /// socket) as wake-ups: the offer is refused before it is acknowledged.
 #[test]
