@@ -227,7 +227,9 @@ impl Wake {
     /// Takes the pending wake-up bytes, a bounded amount (a peer that keeps
     /// sending cannot hold us here). `false` when the peer's end is closed.
     fn drain(&self) -> bool {
-        let mut buf = [0u8; 64];
+        // Stale wake-ups are bounded by the socket buffer (a few hundred one-byte
+        // sends fill it), so one call takes them all from an honest peer.
+        let mut buf = [0u8; 1024];
         for _ in 0..4 {
             // SAFETY: receives into a valid buffer of `buf.len()` bytes from a
             // socket we own; `MSG_DONTWAIT` never blocks, whatever the fd's flags.
@@ -613,6 +615,7 @@ impl ShmReadHalf {
         loop {
             let available = self.rx.available().map_err(corrupted)?;
             if available > 0 {
+                self.wake.idle = 0;
                 return Ok(available);
             }
             if self.rx.is_producer_closed() {
@@ -835,6 +838,7 @@ impl ShmWriteHalf {
         loop {
             self.check_open()?;
             if self.tx.free().map_err(corrupted)? > 0 {
+                self.wake.idle = 0;
                 return Ok(());
             }
             if self.nonblocking {
@@ -1649,10 +1653,13 @@ pub mod tokio {
                     return Poll::Ready(Ok(()));
                 }
                 let n = half.take(dst)?;
-                if woken {
+                if woken || n > 0 {
                     half.wake.count(n > 0 || half.rx.is_producer_closed())?;
                 }
                 if n > 0 {
+                    // A flag left up while pending is withdrawn once data is here,
+                    // so the writer stops waking us for every commit.
+                    half.rx.unpark();
                     buf.advance(n);
                     return Poll::Ready(Ok(()));
                 }
@@ -1720,10 +1727,11 @@ pub mod tokio {
                     )));
                 }
                 let n = half.publish(data)?;
-                if woken {
+                if woken || n > 0 {
                     half.wake.count(n > 0)?;
                 }
                 if n > 0 {
+                    half.tx.unpark();
                     return Poll::Ready(Ok(n));
                 }
                 if gone {

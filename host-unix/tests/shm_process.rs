@@ -1037,6 +1037,17 @@ fn tokio_stream_parks_in_the_reactor_and_sees_a_dead_peer() {
             b.unwrap();
             assert!(back == msg, "echo of {size} bytes");
         }
+        // Many small round trips: each one parks, and stale wake-ups from the
+        // rounds before must never add up to a "peer waking us for nothing".
+        for round in 0..300u32 {
+            s.write_all(&[round as u8]).await.unwrap();
+            let mut back = [0u8; 1];
+            tokio::time::timeout(Duration::from_secs(20), s.read_exact(&mut back))
+                .await
+                .expect("an echo within 20 s")
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+            assert_eq!(back[0], round as u8);
+        }
         s.shutdown().await.unwrap();
         let mut rest = [0u8; 1];
         assert_eq!(
