@@ -14,7 +14,7 @@
 //! Memory another process can write is never behind a Rust reference: a [`RawRing`]
 //! reads its header through raw pointers and hands out the [`Untrusted`] flavour of
 //! [`Producer`] and [`Consumer`], whose grants lend
-//! [`VolatileSlice`](crate::volatile::VolatileSlice) views instead of slices. A
+//! [`VolatileSlice`] views instead of slices. A
 //! [`Ring`] in this program's own memory hands out the [`Local`] flavour (the
 //! default type parameter), whose grants are plain slices.
 //!
