@@ -63,6 +63,7 @@ pub mod channel;
 pub mod frame;
 pub mod ring;
 pub mod shared;
+pub mod volatile;
 
 pub use channel::{Channel, Endpoint};
 pub use frame::{FrameError, FrameReader, FrameWriter};

@@ -11,6 +11,13 @@
 //! the ring looks full or empty. Only atomic loads and stores are used, so the ring
 //! works on targets without compare-and-swap (`thumbv6m`).
 //!
+//! Memory another process can write is never behind a Rust reference: a [`RawRing`]
+//! reads its header through raw pointers and hands out the [`Untrusted`] flavour of
+//! [`Producer`] and [`Consumer`], whose grants lend
+//! [`VolatileSlice`] views instead of slices. A
+//! [`Ring`] in this program's own memory hands out the [`Local`] flavour (the
+//! default type parameter), whose grants are plain slices.
+//!
 //! ```
 //! use ringlink_core::ring::Ring;
 //!
@@ -38,6 +45,7 @@ use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
 
 use crate::sync::{AtomicU32, Ordering, fence};
+use crate::volatile::{VolatileSlice, VolatileSliceMut, copy_in, copy_out};
 
 /// Magic number at the start of every ring header (`"RLNK"` little-endian).
 pub const MAGIC: u32 = u32::from_le_bytes(*b"RLNK");
@@ -362,7 +370,7 @@ impl<const N: usize> Ring<N> {
 
     fn raw_ref(&self) -> RingRef<'_> {
         RingRef {
-            header: &self.header,
+            header: &self.header as *const RingHeader,
             data: self.data.get().cast::<u8>(),
             cap: N as u32,
             #[cfg(loom)]
@@ -379,9 +387,14 @@ impl<const N: usize> Default for Ring<N> {
 }
 
 /// A view of a ring: its header, its data and its capacity.
+///
+/// Holds raw pointers only: the header and the data may lie in memory another
+/// process writes ([`RawRing`]), which no Rust reference may cover. The only
+/// references made into the header are to its atomics, one operation at a time
+/// (an atomic's `UnsafeCell` allows other writers), never to the plain fields.
 #[derive(Clone, Copy)]
 struct RingRef<'a> {
-    header: &'a RingHeader,
+    header: *const RingHeader,
     data: *mut u8,
     cap: u32,
     #[cfg(loom)]
@@ -395,19 +408,121 @@ impl RingRef<'_> {
         self.cap - 1
     }
 
+    /// The producer's `tail` (written only by the producer).
+    #[inline]
+    fn tail(&self) -> &AtomicU32 {
+        // SAFETY: `header` is valid and aligned for `'a` (checked by `RawRing::attach`,
+        // or borrowed from a `Ring`); only the atomic field is referenced.
+        unsafe { &(*self.header).producer.tail }
+    }
+
+    /// The consumer's `head` (written only by the consumer).
+    #[inline]
+    fn head(&self) -> &AtomicU32 {
+        // SAFETY: as in `tail`.
+        unsafe { &(*self.header).consumer.head }
+    }
+
+    #[inline]
+    fn producer_closed(&self) -> &AtomicU32 {
+        // SAFETY: as in `tail`.
+        unsafe { &(*self.header).producer.closed }
+    }
+
+    #[inline]
+    fn consumer_closed(&self) -> &AtomicU32 {
+        // SAFETY: as in `tail`.
+        unsafe { &(*self.header).consumer.closed }
+    }
+
+    #[inline]
+    fn producer_parked_flag(&self) -> &AtomicU32 {
+        // SAFETY: as in `tail`.
+        unsafe { &(*self.header).producer.parked }
+    }
+
+    #[inline]
+    fn consumer_parked_flag(&self) -> &AtomicU32 {
+        // SAFETY: as in `tail`.
+        unsafe { &(*self.header).consumer.parked }
+    }
+
     /// The producer's half of the parking protocol, after it published: a
     /// SeqCst fence between its Release store of `tail` and the load of the
     /// consumer's flag, paired with the fence in [`Consumer::prepare_park`].
     fn consumer_parked(&self) -> bool {
         fence(Ordering::SeqCst);
-        self.header.consumer.parked.load(Ordering::Relaxed) != 0
+        self.consumer_parked_flag().load(Ordering::Relaxed) != 0
     }
 
     /// The consumer's half, after it freed space: the mirror of
     /// [`RingRef::consumer_parked`], paired with [`Producer::prepare_park`].
     fn producer_parked(&self) -> bool {
         fence(Ordering::SeqCst);
-        self.header.producer.parked.load(Ordering::Relaxed) != 0
+        self.producer_parked_flag().load(Ordering::Relaxed) != 0
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Local {}
+    impl Sealed for super::Untrusted {}
+}
+
+/// Who may write a ring's memory, as a type parameter of [`Producer`], [`Consumer`]
+/// and their grants: [`Local`] (the default) or [`Untrusted`].
+pub trait Trust: sealed::Sealed {
+    /// Whether another process may write the memory at any time.
+    #[doc(hidden)]
+    const SHARED: bool;
+}
+
+/// A ring in this program's own memory ([`Ring`]): only its one producer and one
+/// consumer touch it, so grants lend plain slices (`Deref<Target = [u8]>`).
+pub enum Local {}
+
+/// A ring in memory another process maps and may write at any time ([`RawRing`]):
+/// grants lend [`VolatileSlice`] / [`VolatileSliceMut`] views, never a slice, and
+/// bytes are copied in and out with volatile accesses.
+pub enum Untrusted {}
+
+impl Trust for Local {
+    const SHARED: bool = false;
+}
+
+impl Trust for Untrusted {
+    const SHARED: bool = true;
+}
+
+/// Copies `data` into ring bytes at `dst`.
+///
+/// # Safety
+/// `dst` must be valid for writes of `data.len()` bytes lent to the caller's grant.
+#[inline]
+unsafe fn ring_copy_in<M: Trust>(dst: *mut u8, data: &[u8]) {
+    if M::SHARED {
+        // SAFETY: forwarded contract; the volatile copy tolerates a peer's writes.
+        unsafe { copy_in(dst, data) }
+    } else {
+        // SAFETY: forwarded contract; local bytes lent to one grant, nobody else
+        // writes them, and `data` cannot overlap them.
+        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len()) }
+    }
+}
+
+/// Copies ring bytes at `src` into `out`.
+///
+/// # Safety
+/// `src` must be valid for reads of `out.len()` bytes lent to the caller's grant.
+#[inline]
+unsafe fn ring_copy_out<M: Trust>(src: *const u8, out: &mut [u8]) {
+    if M::SHARED {
+        // SAFETY: forwarded contract; the volatile copy tolerates a peer's writes.
+        unsafe { copy_out(src, out) }
+    } else {
+        // SAFETY: forwarded contract; published local bytes are not written while
+        // lent, and `out` cannot overlap them.
+        unsafe { core::ptr::copy_nonoverlapping(src, out.as_mut_ptr(), out.len()) }
     }
 }
 
@@ -415,26 +530,32 @@ impl RingRef<'_> {
 ///
 /// Dropping it marks the ring closed for writing: the consumer drains what is
 /// left and then sees [`Consumer::is_producer_closed`].
-pub struct Producer<'a> {
+///
+/// `M` says who may write the ring's memory: [`Local`] (a [`Ring`], the default)
+/// or [`Untrusted`] (a [`RawRing`] shared with another process, whose grants lend
+/// volatile views instead of slices).
+pub struct Producer<'a, M: Trust = Local> {
     ring: RingRef<'a>,
     /// Our own index; the copy in shared memory is only ever written, never trusted.
     tail: u32,
     /// Last `head` read from the consumer (validated).
     head_cache: u32,
+    _trust: PhantomData<M>,
 }
 
 // SAFETY: a `Producer` only writes bytes in `[tail, head + cap)`, which the one
 // consumer does not touch, and publishes them with a Release store; moving it to
-// another thread keeps that invariant.
-unsafe impl Send for Producer<'_> {}
+// another thread keeps that invariant (a peer process that breaks it can only
+// change bytes we copy, see `Untrusted`).
+unsafe impl<M: Trust> Send for Producer<'_, M> {}
 
-impl<'a> Producer<'a> {
+impl<'a, M: Trust> Producer<'a, M> {
     /// # Safety
     /// There must be no other `Producer` for this ring, and `ring.data` must be
     /// valid for `ring.cap` bytes for `'a`.
     unsafe fn new(ring: RingRef<'a>) -> Self {
-        let tail = ring.header.producer.tail.load(Ordering::Relaxed);
-        let head = ring.header.consumer.head.load(Ordering::Acquire);
+        let tail = ring.tail().load(Ordering::Relaxed);
+        let head = ring.head().load(Ordering::Acquire);
         // Both indices come from memory a peer may have corrupted before we
         // attached: if they are impossible, start as if the ring were full, so
         // the first operation re-reads `head` and reports the corruption.
@@ -447,6 +568,7 @@ impl<'a> Producer<'a> {
             ring,
             tail,
             head_cache,
+            _trust: PhantomData,
         }
     }
 
@@ -457,7 +579,7 @@ impl<'a> Producer<'a> {
 
     /// Re-reads the consumer's `head` and checks it against our `tail`.
     fn refresh_head(&mut self) -> Result<(), RingError> {
-        let head = self.ring.header.consumer.head.load(Ordering::Acquire);
+        let head = self.ring.head().load(Ordering::Acquire);
         if self.tail.wrapping_sub(head) > self.ring.cap {
             return Err(RingError::Corrupted {
                 head,
@@ -485,12 +607,12 @@ impl<'a> Producer<'a> {
     /// sees the end of the stream; do not write after this (the consumer may have
     /// stopped reading).
     pub fn close(&mut self) {
-        self.ring.header.producer.closed.store(1, Ordering::Release);
+        self.ring.producer_closed().store(1, Ordering::Release);
     }
 
     /// Whether the consumer has been dropped (nobody will ever read again).
     pub fn is_consumer_closed(&self) -> bool {
-        self.ring.header.consumer.closed.load(Ordering::Acquire) != 0
+        self.ring.consumer_closed().load(Ordering::Acquire) != 0
     }
 
     /// Contiguous free bytes starting at `tail`, refreshing `head` if fewer than `want`.
@@ -515,7 +637,7 @@ impl<'a> Producer<'a> {
     /// accesses so at least one side sees the other: a wake-up is never lost.
     /// The producer owns its `parked` flag.
     pub fn prepare_park(&mut self) -> Result<bool, RingError> {
-        self.ring.header.producer.parked.store(1, Ordering::SeqCst);
+        self.ring.producer_parked_flag().store(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         if self.free()? > 0 || self.is_consumer_closed() {
             self.unpark();
@@ -526,7 +648,7 @@ impl<'a> Producer<'a> {
 
     /// Withdraws [`Producer::prepare_park`]'s announcement (after waking up).
     pub fn unpark(&mut self) {
-        self.ring.header.producer.parked.store(0, Ordering::Relaxed);
+        self.ring.producer_parked_flag().store(0, Ordering::Relaxed);
     }
 
     /// After committing: whether the consumer announced it sleeps waiting for
@@ -540,7 +662,7 @@ impl<'a> Producer<'a> {
     /// Fails with [`GrantError::InsufficientSize`] when the ring has fewer than
     /// `len` free bytes in one piece right now (it may have them after the
     /// consumer reads, or after the write position wraps).
-    pub fn grant_exact(&mut self, len: usize) -> Result<WriteGrant<'_, 'a>, GrantError> {
+    pub fn grant_exact(&mut self, len: usize) -> Result<WriteGrant<'_, 'a, M>, GrantError> {
         if len > self.ring.cap as usize {
             return Err(GrantError::TooLarge {
                 requested: len,
@@ -558,7 +680,7 @@ impl<'a> Producer<'a> {
     }
 
     /// A grant of up to `max` contiguous writable bytes (at least one).
-    pub fn grant_max(&mut self, max: usize) -> Result<WriteGrant<'_, 'a>, GrantError> {
+    pub fn grant_max(&mut self, max: usize) -> Result<WriteGrant<'_, 'a, M>, GrantError> {
         let want = max.min(self.ring.cap as usize) as u32;
         let avail = self.contiguous_free(want.max(1))?;
         if avail == 0 || max == 0 {
@@ -570,7 +692,7 @@ impl<'a> Producer<'a> {
         Ok(self.make_grant(avail.min(want)))
     }
 
-    fn make_grant(&mut self, len: u32) -> WriteGrant<'_, 'a> {
+    fn make_grant(&mut self, len: u32) -> WriteGrant<'_, 'a, M> {
         let start = (self.tail & self.ring.mask()) as usize;
         #[cfg(loom)]
         let guards = crate::sync::shadow::Guards::write(
@@ -580,14 +702,16 @@ impl<'a> Producer<'a> {
             self.ring.mask() as usize,
         );
         // SAFETY: `start + len <= cap` (len is at most the bytes to the end of the
-        // data), the bytes `[tail, tail + len)` are free (len <= free by a validated
-        // head), and only this producer writes free bytes.
-        let buf =
-            unsafe { core::slice::from_raw_parts_mut(self.ring.data.add(start), len as usize) };
+        // data), so the pointer stays inside the data. The bytes `[tail, tail + len)`
+        // are free (len <= free by a validated head): no consumer of this program
+        // reads them until committed.
+        let ptr = unsafe { self.ring.data.add(start) };
         WriteGrant {
-            buf,
+            ptr,
+            len: len as usize,
             producer_tail: &mut self.tail,
             ring: self.ring,
+            _trust: PhantomData,
             #[cfg(loom)]
             _guards: guards,
         }
@@ -604,9 +728,10 @@ impl<'a> Producer<'a> {
             }
             let rest = &data[done..];
             match self.grant_max(rest.len()) {
-                Ok(mut g) => {
-                    let n = g.len();
-                    g.copy_from_slice(&rest[..n]);
+                Ok(g) => {
+                    let n = g.len;
+                    // SAFETY: the grant lends `n` writable bytes at `g.ptr`.
+                    unsafe { ring_copy_in::<M>(g.ptr, &rest[..n]) };
                     g.commit(n);
                     done += n;
                 }
@@ -628,36 +753,47 @@ impl<'a> Producer<'a> {
     }
 }
 
-impl Drop for Producer<'_> {
+impl<M: Trust> Drop for Producer<'_, M> {
     fn drop(&mut self) {
-        self.ring.header.producer.closed.store(1, Ordering::Release);
+        self.ring.producer_closed().store(1, Ordering::Release);
     }
 }
 
 /// Contiguous writable bytes in a ring. Publish them with [`WriteGrant::commit`];
 /// dropping the grant publishes nothing.
+///
+/// A [`Local`] ring's grant is a `&mut [u8]` (`DerefMut`); an [`Untrusted`] ring's
+/// lends a [`VolatileSliceMut`] through [`WriteGrant::bytes`].
 #[must_use = "a write grant publishes nothing until committed"]
-pub struct WriteGrant<'g, 'a> {
-    buf: &'g mut [u8],
+pub struct WriteGrant<'g, 'a, M: Trust = Local> {
+    ptr: *mut u8,
+    len: usize,
     producer_tail: &'g mut u32,
     ring: RingRef<'a>,
+    _trust: PhantomData<M>,
     #[cfg(loom)]
     _guards: crate::sync::shadow::Guards,
 }
 
-impl WriteGrant<'_, '_> {
+impl<M: Trust> WriteGrant<'_, '_, M> {
+    /// Number of granted bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the grant is empty (never, for a grant that was given).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// Makes the first `used` bytes visible to the consumer (clamped to the grant's length).
     pub fn commit(self, used: usize) {
-        let used = used.min(self.buf.len()) as u32;
+        let used = used.min(self.len) as u32;
         let tail = self.producer_tail.wrapping_add(used);
         *self.producer_tail = tail;
         // Release: the bytes written into the grant happen-before the consumer's
         // Acquire load of `tail`.
-        self.ring
-            .header
-            .producer
-            .tail
-            .store(tail, Ordering::Release);
+        self.ring.tail().store(tail, Ordering::Release);
     }
 
     /// Commits like [`commit`](Self::commit), then says whether the consumer is
@@ -668,23 +804,39 @@ impl WriteGrant<'_, '_> {
         self.commit(used);
         ring.consumer_parked()
     }
+}
 
+impl WriteGrant<'_, '_, Local> {
     /// The granted bytes.
     pub fn buf(&mut self) -> &mut [u8] {
-        self.buf
+        self
     }
 }
 
-impl Deref for WriteGrant<'_, '_> {
+impl WriteGrant<'_, '_, Untrusted> {
+    /// The granted bytes, as a view that says the peer may write them too.
+    pub fn bytes(&mut self) -> VolatileSliceMut<'_> {
+        // SAFETY: the grant lends `len` writable bytes at `ptr` (see `make_grant`)
+        // for as long as it is borrowed; a peer process may write them as well,
+        // which the view's volatile accesses tolerate.
+        unsafe { VolatileSliceMut::new(self.ptr, self.len) }
+    }
+}
+
+impl Deref for WriteGrant<'_, '_, Local> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        self.buf
+        // SAFETY: a local ring's free bytes `[ptr, ptr + len)` are lent to this grant
+        // alone (see `make_grant`); only this program's one consumer could touch the
+        // ring, and it does not read them before `commit`.
+        unsafe { core::slice::from_raw_parts(self.ptr, self.len) }
     }
 }
 
-impl DerefMut for WriteGrant<'_, '_> {
+impl DerefMut for WriteGrant<'_, '_, Local> {
     fn deref_mut(&mut self) -> &mut [u8] {
-        self.buf
+        // SAFETY: as in `deref`; `&mut self` makes this the only view.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr, self.len) }
     }
 }
 
@@ -692,28 +844,33 @@ impl DerefMut for WriteGrant<'_, '_> {
 ///
 /// Dropping it marks the ring closed for reading: the producer sees
 /// [`Producer::is_consumer_closed`].
-pub struct Consumer<'a> {
+///
+/// `M` says who may write the ring's memory, as for [`Producer`].
+pub struct Consumer<'a, M: Trust = Local> {
     ring: RingRef<'a>,
     /// Our own index; the copy in shared memory is only ever written, never trusted.
     head: u32,
     /// Last `tail` read from the producer (validated).
     tail_cache: u32,
+    _trust: PhantomData<M>,
 }
 
 // SAFETY: a `Consumer` only reads bytes in `[head, tail)`, which the one producer
-// published with a Release store and does not touch until `head` moves past them.
-unsafe impl Send for Consumer<'_> {}
+// published with a Release store and does not touch until `head` moves past them
+// (a peer process that breaks this can only change bytes we copy, see `Untrusted`).
+unsafe impl<M: Trust> Send for Consumer<'_, M> {}
 
-impl<'a> Consumer<'a> {
+impl<'a, M: Trust> Consumer<'a, M> {
     /// # Safety
     /// There must be no other `Consumer` for this ring, and `ring.data` must be
     /// valid for `ring.cap` bytes for `'a`.
     unsafe fn new(ring: RingRef<'a>) -> Self {
-        let head = ring.header.consumer.head.load(Ordering::Relaxed);
+        let head = ring.head().load(Ordering::Relaxed);
         Consumer {
             ring,
             head,
             tail_cache: head,
+            _trust: PhantomData,
         }
     }
 
@@ -724,7 +881,7 @@ impl<'a> Consumer<'a> {
 
     /// Re-reads the producer's `tail` and checks it against our `head`.
     fn refresh_tail(&mut self) -> Result<(), RingError> {
-        let tail = self.ring.header.producer.tail.load(Ordering::Acquire);
+        let tail = self.ring.tail().load(Ordering::Acquire);
         if tail.wrapping_sub(self.head) > self.ring.cap {
             return Err(RingError::Corrupted {
                 head: self.head,
@@ -744,7 +901,7 @@ impl<'a> Consumer<'a> {
     /// Whether the producer has been dropped. Bytes it wrote before may still be
     /// readable: read until empty, then treat the ring as at end of stream.
     pub fn is_producer_closed(&self) -> bool {
-        self.ring.header.producer.closed.load(Ordering::Acquire) != 0
+        self.ring.producer_closed().load(Ordering::Acquire) != 0
     }
 
     /// True when the producer is gone *and* every byte it wrote has been read.
@@ -772,7 +929,7 @@ impl<'a> Consumer<'a> {
     /// gone (announcement withdrawn; do not sleep). The consumer owns its `parked`
     /// flag; see [`Producer::prepare_park`] for the protocol.
     pub fn prepare_park(&mut self) -> Result<bool, RingError> {
-        self.ring.header.consumer.parked.store(1, Ordering::SeqCst);
+        self.ring.consumer_parked_flag().store(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         if self.available()? > 0 || self.is_producer_closed() {
             self.unpark();
@@ -783,7 +940,7 @@ impl<'a> Consumer<'a> {
 
     /// Withdraws [`Consumer::prepare_park`]'s announcement (after waking up).
     pub fn unpark(&mut self) {
-        self.ring.header.consumer.parked.store(0, Ordering::Relaxed);
+        self.ring.consumer_parked_flag().store(0, Ordering::Relaxed);
     }
 
     /// After releasing: whether the producer announced it sleeps waiting for
@@ -795,7 +952,7 @@ impl<'a> Consumer<'a> {
     /// A grant of all readable bytes that lie contiguously at `head`.
     ///
     /// Fails with [`GrantError::InsufficientSize`] when the ring is empty.
-    pub fn read_grant(&mut self) -> Result<ReadGrant<'_, 'a>, GrantError> {
+    pub fn read_grant(&mut self) -> Result<ReadGrant<'_, 'a, M>, GrantError> {
         let avail = self.contiguous_available()?;
         if avail == 0 {
             return Err(GrantError::InsufficientSize {
@@ -811,14 +968,17 @@ impl<'a> Consumer<'a> {
             avail as usize,
             self.ring.mask() as usize,
         );
-        // SAFETY: `start + avail <= cap`; the bytes `[head, head + avail)` were
-        // published by the producer (validated `tail`, Acquire load) and it will
-        // not touch them until we move `head` past them.
-        let buf = unsafe { core::slice::from_raw_parts(self.ring.data.add(start), avail as usize) };
+        // SAFETY: `start + avail <= cap`, so the pointer stays inside the data. The
+        // bytes `[head, head + avail)` were published by the producer (validated
+        // `tail`, Acquire load); a producer of this program does not touch them
+        // until we move `head` past them.
+        let ptr = unsafe { self.ring.data.add(start) };
         Ok(ReadGrant {
-            buf,
+            ptr,
+            len: avail as usize,
             consumer_head: &mut self.head,
             ring: self.ring,
+            _trust: PhantomData,
             #[cfg(loom)]
             _guards: guards,
         })
@@ -833,8 +993,9 @@ impl<'a> Consumer<'a> {
             }
             match self.read_grant() {
                 Ok(g) => {
-                    let n = g.len().min(out.len() - done);
-                    out[done..done + n].copy_from_slice(&g[..n]);
+                    let n = g.len.min(out.len() - done);
+                    // SAFETY: the grant lends `g.len >= n` readable bytes at `g.ptr`.
+                    unsafe { ring_copy_out::<M>(g.ptr, &mut out[done..done + n]) };
                     g.release(n);
                     done += n;
                 }
@@ -846,36 +1007,47 @@ impl<'a> Consumer<'a> {
     }
 }
 
-impl Drop for Consumer<'_> {
+impl<M: Trust> Drop for Consumer<'_, M> {
     fn drop(&mut self) {
-        self.ring.header.consumer.closed.store(1, Ordering::Release);
+        self.ring.consumer_closed().store(1, Ordering::Release);
     }
 }
 
 /// Contiguous readable bytes in a ring. Free them with [`ReadGrant::release`];
 /// dropping the grant frees nothing (the bytes stay readable).
+///
+/// A [`Local`] ring's grant is a `&[u8]` (`Deref`); an [`Untrusted`] ring's lends
+/// a [`VolatileSlice`] through [`ReadGrant::bytes`].
 #[must_use = "a read grant frees nothing until released"]
-pub struct ReadGrant<'g, 'a> {
-    buf: &'g [u8],
+pub struct ReadGrant<'g, 'a, M: Trust = Local> {
+    ptr: *const u8,
+    len: usize,
     consumer_head: &'g mut u32,
     ring: RingRef<'a>,
+    _trust: PhantomData<M>,
     #[cfg(loom)]
     _guards: crate::sync::shadow::Guards,
 }
 
-impl ReadGrant<'_, '_> {
+impl<M: Trust> ReadGrant<'_, '_, M> {
+    /// Number of granted bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the grant is empty (never, for a grant that was given).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// Frees the first `used` bytes for the producer (clamped to the grant's length).
     pub fn release(self, used: usize) {
-        let used = used.min(self.buf.len()) as u32;
+        let used = used.min(self.len) as u32;
         let head = self.consumer_head.wrapping_add(used);
         *self.consumer_head = head;
         // Release: our reads of these bytes happen-before the producer's Acquire
         // load of `head`, after which it may overwrite them.
-        self.ring
-            .header
-            .consumer
-            .head
-            .store(head, Ordering::Release);
+        self.ring.head().store(head, Ordering::Release);
     }
 
     /// Releases like [`release`](Self::release), then says whether the producer
@@ -886,17 +1058,31 @@ impl ReadGrant<'_, '_> {
         self.release(used);
         ring.producer_parked()
     }
+}
 
+impl ReadGrant<'_, '_, Local> {
     /// The granted bytes.
     pub fn buf(&self) -> &[u8] {
-        self.buf
+        self
     }
 }
 
-impl Deref for ReadGrant<'_, '_> {
+impl ReadGrant<'_, '_, Untrusted> {
+    /// The granted bytes, as a view that says the peer may change them under us.
+    pub fn bytes(&self) -> VolatileSlice<'_> {
+        // SAFETY: the grant lends `len` readable bytes at `ptr` (see `read_grant`)
+        // for as long as it is borrowed; a peer process may write them meanwhile,
+        // which the view's volatile reads tolerate.
+        unsafe { VolatileSlice::new(self.ptr, self.len) }
+    }
+}
+
+impl Deref for ReadGrant<'_, '_, Local> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        self.buf
+        // SAFETY: a local ring's published bytes `[ptr, ptr + len)` are lent to this
+        // grant; this program's one producer does not write them before `release`.
+        unsafe { core::slice::from_raw_parts(self.ptr, self.len) }
     }
 }
 
@@ -954,7 +1140,9 @@ impl core::error::Error for AttachError {}
 /// The header is validated on attach, and every index read afterwards is
 /// validated by the [`Producer`] and [`Consumer`]: a peer that scribbles over
 /// the mapping makes operations return [`RingError::Corrupted`], never access
-/// memory outside the ring.
+/// memory outside the ring. The handles are the [`Untrusted`] flavour: their
+/// grants lend [`VolatileSlice`] / [`VolatileSliceMut`] views, not slices, since
+/// the peer may change the bytes while they are lent.
 ///
 /// ```
 /// use ringlink_core::ring::{RawRing, HEADER_SIZE};
@@ -1015,9 +1203,13 @@ impl<'a> RawRing<'a> {
     /// Attaches to a ring that some process initialised in `mem`, validating its header.
     ///
     /// # Safety
-    /// `mem` must be valid for reads and writes of `len` bytes for `'a`; other
-    /// processes may write it concurrently (their writes can make ring operations
-    /// fail, never reach outside the `len` bytes).
+    /// `mem` must be valid for reads and writes of `len` bytes for `'a` (mapped for
+    /// all of `'a`). Other processes may write it concurrently, with any bytes at any
+    /// time: that is the trust model, not a contract violation. Their writes can make
+    /// ring operations fail or read other bytes, never reach outside the `len` bytes:
+    /// no Rust reference covers the memory (the header's atomics are referenced one
+    /// operation at a time, and their `UnsafeCell` allows other writers), indices are
+    /// validated, and data moves only through volatile copies and views.
     pub unsafe fn attach(mem: *mut u8, len: usize) -> Result<Self, AttachError> {
         if len < HEADER_SIZE {
             return Err(AttachError::TooSmall {
@@ -1028,17 +1220,18 @@ impl<'a> RawRing<'a> {
         if mem as usize % 128 != 0 {
             return Err(AttachError::Misaligned);
         }
-        // SAFETY: aligned and at least a header long (checked above); the caller
-        // guarantees validity for `'a`. The immutable fields are read once here
-        // and kept in the `RawRing`, so later changes by a peer are not trusted.
-        let header: &'a RingHeader = unsafe { &*mem.cast::<RingHeader>() };
-        // SAFETY: as above; volatile because a peer process may be writing them.
+        // No reference to the header is made: a peer process may be writing it.
+        let header = mem.cast::<RingHeader>().cast_const();
+        // SAFETY: `header` is aligned and the memory at least a header long (checked
+        // above) and valid for `'a` (caller contract); the fields are read through
+        // raw pointers with volatile reads, once: the capacity is kept in the
+        // `RawRing`, so a peer changing these fields later is never trusted.
         let (magic, version, header_size, cap) = unsafe {
             (
-                core::ptr::addr_of!(header.meta.magic).read_volatile(),
-                core::ptr::addr_of!(header.meta.version).read_volatile(),
-                core::ptr::addr_of!(header.meta.header_size).read_volatile(),
-                core::ptr::addr_of!(header.meta.capacity).read_volatile(),
+                core::ptr::addr_of!((*header).meta.magic).read_volatile(),
+                core::ptr::addr_of!((*header).meta.version).read_volatile(),
+                core::ptr::addr_of!((*header).meta.header_size).read_volatile(),
+                core::ptr::addr_of!((*header).meta.capacity).read_volatile(),
             )
         };
         if magic != MAGIC {
@@ -1070,26 +1263,41 @@ impl<'a> RawRing<'a> {
         self.raw.cap as usize
     }
 
-    /// The header (tests and diagnostics).
-    #[doc(hidden)]
-    pub fn header(&self) -> &'a RingHeader {
-        self.raw.header
-    }
-
-    /// The producer of this ring.
+    /// The producer of this ring. Its grants lend [`VolatileSliceMut`] views, since
+    /// another process may write the memory ([`Untrusted`]).
     ///
     /// # Safety
     /// At most one `Producer` may exist for this ring at a time, across all processes.
-    pub unsafe fn producer(&self) -> Producer<'a> {
+    pub unsafe fn producer(&self) -> Producer<'a, Untrusted> {
         // SAFETY: forwarded caller contract; data validity checked on attach.
         unsafe { Producer::new(self.raw) }
     }
 
-    /// The consumer of this ring.
+    /// The consumer of this ring. Its grants lend [`VolatileSlice`] views, since
+    /// another process may write the memory ([`Untrusted`]).
     ///
     /// # Safety
     /// At most one `Consumer` may exist for this ring at a time, across all processes.
-    pub unsafe fn consumer(&self) -> Consumer<'a> {
+    pub unsafe fn consumer(&self) -> Consumer<'a, Untrusted> {
+        // SAFETY: forwarded caller contract; data validity checked on attach.
+        unsafe { Consumer::new(self.raw) }
+    }
+
+    /// The producer, lending plain slices: for memory this program alone uses
+    /// ([`SharedProducer`](crate::SharedProducer)'s own ring).
+    ///
+    /// # Safety
+    /// As for [`producer`](Self::producer), and no other process may write the memory.
+    pub(crate) unsafe fn local_producer(&self) -> Producer<'a, Local> {
+        // SAFETY: forwarded caller contract; data validity checked on attach.
+        unsafe { Producer::new(self.raw) }
+    }
+
+    /// The consumer, lending plain slices; see [`local_producer`](Self::local_producer).
+    ///
+    /// # Safety
+    /// As for [`consumer`](Self::consumer), and no other process may write the memory.
+    pub(crate) unsafe fn local_consumer(&self) -> Consumer<'a, Local> {
         // SAFETY: forwarded caller contract; data validity checked on attach.
         unsafe { Consumer::new(self.raw) }
     }
@@ -1256,14 +1464,14 @@ mod tests {
         let (mut tx, mut rx) = unsafe { (ring.producer(), ring.consumer()) };
         tx.write(b"abc").unwrap();
         // A hostile peer moves tail far ahead of head.
-        ring.header().producer.tail.store(1000, Ordering::Relaxed);
+        ring.raw.tail().store(1000, Ordering::Relaxed);
         let mut out = [0; 4];
         assert!(matches!(
             rx.read(&mut out),
             Err(RingError::Corrupted { .. })
         ));
         // And moves head past tail.
-        ring.header().consumer.head.store(50, Ordering::Relaxed);
+        ring.raw.head().store(50, Ordering::Relaxed);
         assert!(matches!(
             tx.write(&[0; 16]),
             Err(RingError::Corrupted { .. })
@@ -1278,7 +1486,7 @@ mod tests {
         let p = mem.0.as_mut_ptr();
         // SAFETY: `mem` is valid and exclusive for the ring's lifetime.
         let ring = unsafe { RawRing::init(p, HEADER_SIZE + 16, 16) }.unwrap();
-        ring.header().producer.tail.store(1000, Ordering::Relaxed);
+        ring.raw.tail().store(1000, Ordering::Relaxed);
         // SAFETY: the only producer of the ring.
         let mut tx = unsafe { ring.producer() };
         assert!(matches!(tx.write(b"x"), Err(RingError::Corrupted { .. })));

@@ -178,7 +178,7 @@ impl<const N: usize, const MAX: usize> SharedProducer<N, MAX> {
             }
             // SAFETY: `consumer_taken`, set under the critical section, makes this
             // the only consumer of the ring.
-            ring.map(|r| unsafe { r.consumer() })
+            ring.map(|r| unsafe { r.local_consumer() })
         })
     }
 
@@ -201,7 +201,7 @@ impl<const N: usize, const MAX: usize> SharedProducer<N, MAX> {
         if let Ok(ring) = self.ring(st, cs) {
             // SAFETY: inside the critical section with no writer in flight, this
             // temporary is the ring's only producer; dropping it stores `closed`.
-            drop(unsafe { ring.producer() });
+            drop(unsafe { ring.local_producer() });
         }
     }
 
@@ -248,7 +248,7 @@ impl<const N: usize, const MAX: usize> SharedProducer<N, MAX> {
         // SAFETY: inside the critical section, this temporary is the ring's only
         // producer (publishing also happens under it); `ManuallyDrop` keeps its drop
         // from marking the ring closed.
-        let mut producer = ManuallyDrop::new(unsafe { ring.producer() });
+        let mut producer = ManuallyDrop::new(unsafe { ring.local_producer() });
         if producer.is_consumer_closed() {
             return Err(SendError::Closed);
         }
@@ -289,7 +289,7 @@ impl<const N: usize, const MAX: usize> SharedProducer<N, MAX> {
         let Ok(ring) = self.ring(st, cs) else { return };
         // SAFETY: as in `reserve_locked`; with no writer in flight, the grants
         // below are the only references to the unpublished bytes.
-        let mut producer = ManuallyDrop::new(unsafe { ring.producer() });
+        let mut producer = ManuallyDrop::new(unsafe { ring.local_producer() });
         let mut pending = st.reserved.wrapping_sub(st.published) as usize;
         // At most two pieces: up to the end of the ring, then from its start.
         for _ in 0..2 {

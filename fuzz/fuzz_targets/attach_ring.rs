@@ -171,13 +171,13 @@ fuzz_target!(|data: &[u8]| {
                     } else {
                         assert!(!g.is_empty() && g.len() <= n.min(cap), "grant_max size");
                     }
-                    for (i, b) in g.iter_mut().enumerate() {
-                        *b = next.wrapping_add(i as u8);
-                    }
+                    // A shared ring's grant is a volatile view, never a slice.
+                    let bytes: Vec<u8> = (0..g.len()).map(|i| next.wrapping_add(i as u8)).collect();
+                    assert_eq!(g.bytes().copy_from(&bytes), g.len());
                     let used = usize::from(input.u16()) % (g.len() + 1);
                     if pristine {
                         assert!(model.len() + g.len() <= cap, "grant over unread bytes");
-                        model.extend(&g[..used]);
+                        model.extend(&bytes[..used]);
                     }
                     next = next.wrapping_add(used as u8);
                     g.commit(used);
@@ -193,7 +193,9 @@ fuzz_target!(|data: &[u8]| {
                             "read grant beyond the written bytes"
                         );
                         let expected: Vec<u8> = model.iter().take(g.len()).copied().collect();
-                        assert_eq!(&g[..], &expected[..], "bytes out of order");
+                        let mut got = vec![0u8; g.len()];
+                        assert_eq!(g.bytes().copy_to(&mut got), g.len());
+                        assert_eq!(got, expected, "bytes out of order");
                         model.drain(..used);
                     }
                     g.release(used);
@@ -208,8 +210,9 @@ fuzz_target!(|data: &[u8]| {
                     HEADER_SIZE + (n % cap) / 4 * 4
                 };
                 if at + 4 <= HEADER_SIZE + cap {
-                    // SAFETY: inside the mapping and 4-aligned; no grant is alive,
-                    // so no slice covers these bytes; header words are atomics.
+                    // SAFETY: inside the mapping and 4-aligned; a shared ring never
+                    // makes a reference to its data or to plain header fields, and
+                    // header words are atomics.
                     unsafe { mem.add(at).cast::<u32>().write_volatile(value) };
                     pristine = false;
                 }

@@ -7,6 +7,9 @@
 //! largest frame each side accepts, and the transports each side offers (the socket, and
 //! [`Transports::SHARED_MEMORY`] on Linux). A peer that sends anything else, or nothing
 //! within the handshake timeout, is a [`ErrorKind::ProtocolMismatch`], never a hang.
+//! The hello and the shared-memory setup run in [`FramedStream::new`]: on a server, call
+//! it on the connection's own thread or task, never in the accept loop, so a client
+//! that says nothing holds up only itself.
 //!
 //! After the hello every frame is the core's varint length header
 //! ([`ringlink_core::frame`]) followed by the payload. A frame longer than the receiver's

@@ -1,18 +1,32 @@
 //! The shared-memory fast path (Linux): two core rings in a sealed `memfd` mapping
-//! shared by both processes, with `eventfd` wake-ups, behind a byte-stream API.
+//! shared by both processes, with socket wake-ups, behind a byte-stream API.
 //!
 //! A connection is set up over an already connected Unix socket: the offering side
-//! creates the mapping and four eventfds, seals the mapping to its size and passes
-//! them with `SCM_RIGHTS`; the accepting side validates everything (seals, size,
-//! ring headers, that each event is an eventfd) and acknowledges. From then on bytes
-//! move through the rings without a system call while both sides are busy. A side
-//! that finds its ring empty (or full) spins briefly, then parks in `poll` on its
-//! eventfd *and* the socket, so an idle connection sleeps and a dead peer (its
-//! socket hangs up) wakes it with an error instead of a hang.
+//! creates the mapping and one Unix socket pair per ring, seals the mapping to its
+//! size and passes it and one end of each pair with `SCM_RIGHTS`; the accepting side
+//! validates everything (seals, size, ring headers, that each wake-up end is a
+//! connected Unix stream socket) and acknowledges. The memfd is closed once mapped,
+//! so each side then holds three descriptors: the connection's socket and one
+//! wake-up socket per half. From then on bytes move through the rings without a
+//! system call while both sides are busy. A side that finds its ring empty (or
+//! full) spins briefly, then parks in `poll` on its wake-up socket *and* the
+//! connection's, so an idle connection sleeps and a dead peer (its sockets hang up)
+//! wakes it with an error instead of a hang.
 //!
-//! Every index read from the mapping is validated by `ringlink-core`: a peer that
-//! writes garbage into the mapping makes this connection fail with
-//! [`std::io::ErrorKind::InvalidData`], never an out-of-bounds access.
+//! **The peer is not trusted.** Every index read from the mapping is validated by
+//! `ringlink-core`, and no Rust reference covers the mapping (bytes move through
+//! volatile copies, grants lend [`VolatileSlice`] views): a peer that writes garbage
+//! into the mapping makes this connection fail with
+//! [`std::io::ErrorKind::InvalidData`], never an out-of-bounds access. Wake-ups go
+//! through sockets, never through an object whose open file both processes share
+//! (as an eventfd's would be: its `O_NONBLOCK` flag and counter would be the peer's
+//! to change): every send and receive passes `MSG_DONTWAIT`, so no wake-up and no
+//! `Drop` can block on the peer, and a peer that keeps waking this side with nothing
+//! to do is an `InvalidData` error after a few such wake-ups, not a spinning core.
+//!
+//! On the accepting side, [`ShmStream::accept`] returns before the handshake
+//! ([`ShmHandshake`]): complete it on the connection's own thread, so a silent
+//! client costs the accept loop nothing.
 //!
 //! Besides `Read`/`Write`, bytes can be used where they lie: [`ShmReadHalf::read_grant`]
 //! lends what arrived, [`ShmWriteHalf::write_grant`] lends free ring space to fill, and
@@ -44,8 +58,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ringlink_core::ring::{
-    Consumer, GrantError, HEADER_SIZE, Producer, RawRing, ReadGrant, RingError, WriteGrant,
+    Consumer, GrantError, HEADER_SIZE, Producer, RawRing, ReadGrant, RingError, Untrusted,
+    WriteGrant,
 };
+pub use ringlink_core::volatile::{VolatileSlice, VolatileSliceMut};
 
 use crate::{ConnectOptions, Error, IntoName, Listener, PeerCredentials, Stream};
 
@@ -59,12 +75,9 @@ pub const DEFAULT_SPIN: Duration = Duration::from_micros(20);
 const PAGE: usize = 4096;
 const OFFER: u8 = b'S';
 const ACK: u8 = b'A';
-const FD_COUNT: usize = 5;
-/// Order of the eventfds in the offer: who sleeps on which.
-const A_DATA: usize = 0; // ring A (offerer → acceptor): the acceptor sleeps here for data
-const A_SPACE: usize = 1; // ring A: the offerer sleeps here for space
-const B_DATA: usize = 2; // ring B (acceptor → offerer): the offerer sleeps here for data
-const B_SPACE: usize = 3; // ring B: the acceptor sleeps here for space
+/// Descriptors in an offer: the memfd, then the acceptor's ends of the wake-up
+/// socket pairs of ring A (offerer → acceptor) and ring B (acceptor → offerer).
+const FD_COUNT: usize = 3;
 
 /// Options of a shared-memory connection.
 #[derive(Debug, Clone)]
@@ -153,27 +166,12 @@ impl Drop for Mapping {
     }
 }
 
-/// What both halves of a connection share: the mapping, the socket and the events.
+/// What both halves of a connection share: the mapping and the socket.
 struct Shared {
     /// Kept alive (and unmapped on drop) for the rings that point into it.
     map: Mapping,
     /// Carries nothing after the handshake; its hang-up tells us the peer died.
     sock: Stream,
-    events: [OwnedFd; 4],
-    /// Which event each role uses (differs between offerer and acceptor).
-    roles: Roles,
-}
-
-#[derive(Clone, Copy)]
-struct Roles {
-    /// The reader sleeps here for data.
-    read_sleep: usize,
-    /// The reader wakes the peer's writer here after freeing space.
-    read_wake: usize,
-    /// The writer sleeps here for space.
-    write_sleep: usize,
-    /// The writer wakes the peer's reader here after publishing data.
-    write_wake: usize,
 }
 
 /// Outcome of parking.
@@ -186,42 +184,107 @@ enum Park {
     PeerGone,
 }
 
-impl Shared {
-    fn notify(&self, event: usize) {
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a valid u64 to an eventfd we own; EAGAIN
-        // (counter saturated) means the peer will wake anyway, so the result is ignored.
+/// How many wake-ups in a row may find nothing to do (no byte, no room, no close)
+/// before the peer counts as hostile. An honest peer causes at most a few: a
+/// wake-up it decided to send before this side took the bytes it announced.
+const MAX_IDLE_WAKES: u32 = 32;
+
+/// One half's wake-up channel: its end of a Unix stream socket pair whose other
+/// end the peer's opposite half holds (the reader's pairs with the peer's writer).
+///
+/// Each end is its own open file description, and every operation passes
+/// `MSG_DONTWAIT` and polls with a deadline, so nothing the peer does to its end,
+/// to the flags of ours, or to the buffer between them can block this side: a
+/// full buffer means a wake-up is pending already, a closed end means the peer
+/// is gone.
+struct Wake {
+    fd: OwnedFd,
+    /// Wake-ups in a row that found nothing to do; see [`MAX_IDLE_WAKES`].
+    idle: u32,
+}
+
+impl Wake {
+    fn new(fd: OwnedFd) -> Wake {
+        Wake { fd, idle: 0 }
+    }
+
+    /// Wakes the peer's half at the other end; never blocks.
+    fn notify(&self) {
+        let byte = 1u8;
+        // SAFETY: sends one byte from a valid buffer on a socket we own.
+        // `MSG_DONTWAIT`: EAGAIN means the buffer is full, so a wake-up is pending
+        // anyway; EPIPE/ECONNRESET mean the peer is gone. Both are fine to ignore.
         unsafe {
-            libc::write(
-                self.events[event].as_raw_fd(),
-                (&one as *const u64).cast(),
-                8,
+            libc::send(
+                self.fd.as_raw_fd(),
+                (&byte as *const u8).cast(),
+                1,
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
             )
         };
     }
 
-    fn drain(&self, event: usize) {
-        let mut v: u64 = 0;
-        // SAFETY: reads 8 bytes into a valid u64 from a nonblocking eventfd we own.
-        unsafe {
-            libc::read(
-                self.events[event].as_raw_fd(),
-                (&mut v as *mut u64).cast(),
-                8,
-            )
-        };
+    /// Takes the pending wake-up bytes, a bounded amount (a peer that keeps
+    /// sending cannot hold us here). `false` when the peer's end is closed.
+    fn drain(&self) -> bool {
+        // Stale wake-ups are bounded by the socket buffer (a few hundred one-byte
+        // sends fill it), so one call takes them all from an honest peer.
+        let mut buf = [0u8; 1024];
+        for _ in 0..4 {
+            // SAFETY: receives into a valid buffer of `buf.len()` bytes from a
+            // socket we own; `MSG_DONTWAIT` never blocks, whatever the fd's flags.
+            let n = unsafe {
+                libc::recv(
+                    self.fd.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            match n {
+                0 => return false,
+                n if n > 0 && (n as usize) < buf.len() => return true,
+                n if n > 0 => {}
+                _ => {
+                    let e = io::Error::last_os_error();
+                    return matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    );
+                }
+            }
+        }
+        true
     }
 
-    /// Sleeps until `event` is signalled, the socket reports the peer gone, or `deadline`.
-    fn park(&self, event: usize, deadline: Option<Instant>) -> io::Result<Park> {
+    /// Counts a wake-up that found nothing to do, or forgets the count when it did
+    /// (`progress`). Too many in a row is the peer waking us for nothing: an error.
+    fn count(&mut self, progress: bool) -> io::Result<()> {
+        if progress {
+            self.idle = 0;
+            return Ok(());
+        }
+        self.idle += 1;
+        if self.idle > MAX_IDLE_WAKES {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "shared-memory connection failed: the peer keeps waking this side with nothing to do",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Sleeps until woken, the peer is gone (either socket), or `deadline`.
+    fn park(&self, sock: &Stream, deadline: Option<Instant>) -> io::Result<Park> {
+        let gone = libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR | libc::POLLNVAL;
         let mut fds = [
             libc::pollfd {
-                fd: self.events[event].as_raw_fd(),
-                events: libc::POLLIN,
+                fd: self.fd.as_raw_fd(),
+                events: libc::POLLIN | libc::POLLRDHUP,
                 revents: 0,
             },
             libc::pollfd {
-                fd: self.sock.as_raw_fd(),
+                fd: sock.as_raw_fd(),
                 events: libc::POLLIN | libc::POLLRDHUP,
                 revents: 0,
             },
@@ -244,13 +307,13 @@ impl Shared {
         if n == 0 {
             return Ok(Park::TimedOut);
         }
-        if fds[1].revents != 0 {
+        if fds[1].revents != 0 || fds[0].revents & gone != 0 {
             // After the handshake the socket carries nothing: readable means closed
             // (or a peer breaking the protocol), either way the peer is gone.
             return Ok(Park::PeerGone);
         }
-        if fds[0].revents & libc::POLLIN != 0 {
-            self.drain(event);
+        if fds[0].revents & libc::POLLIN != 0 && !self.drain() {
+            return Ok(Park::PeerGone);
         }
         Ok(Park::Woken)
     }
@@ -258,57 +321,85 @@ impl Shared {
 
 /// Bytes lent by [`ShmReadHalf::read_grant`]: read them in place, then
 /// [`release`](Self::release) what was used. Dropping the grant frees nothing.
+///
+/// The bytes lie in memory the peer can write at any moment, so they are lent as
+/// a [`VolatileSlice`] ([`bytes`](Self::bytes)), never as a `&[u8]`: copy out what
+/// you need, and validate it after the copy.
 #[must_use = "a read grant frees nothing until released"]
 pub struct ShmReadGrant<'a> {
-    grant: ReadGrant<'a, 'static>,
-    shared: &'a Shared,
+    grant: ReadGrant<'a, 'static, Untrusted>,
+    wake: &'a Wake,
 }
 
 impl ShmReadGrant<'_> {
+    /// Number of bytes lent.
+    pub fn len(&self) -> usize {
+        self.grant.len()
+    }
+
+    /// Whether no bytes are lent (never, for a grant that was given).
+    pub fn is_empty(&self) -> bool {
+        self.grant.is_empty()
+    }
+
+    /// The bytes, as a view that says the peer may change them under you.
+    pub fn bytes(&self) -> VolatileSlice<'_> {
+        self.grant.bytes()
+    }
+
+    /// Copies the first `out.len()` bytes (fewer if the grant is shorter) into
+    /// `out`; returns how many.
+    pub fn copy_to(&self, out: &mut [u8]) -> usize {
+        self.grant.bytes().copy_to(out)
+    }
+
     /// Frees the first `used` bytes (clamped to the grant) for the peer's writer,
     /// waking it if it sleeps for room.
     pub fn release(self, used: usize) {
-        if self.grant.release_wakes(used) {
-            self.shared.notify(self.shared.roles.read_wake);
+        if self.grant.release_wakes(used) && used > 0 {
+            self.wake.notify();
         }
-    }
-}
-
-impl std::ops::Deref for ShmReadGrant<'_> {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        &self.grant
     }
 }
 
 /// Ring space lent by [`ShmWriteHalf::write_grant`]: fill it in place, then
 /// [`commit`](Self::commit) what was written. Dropping the grant sends nothing.
+///
+/// The space lies in memory the peer can write too, so it is lent as a
+/// [`VolatileSliceMut`] ([`bytes`](Self::bytes)), never as a `&mut [u8]`.
 #[must_use = "a write grant sends nothing until committed"]
 pub struct ShmWriteGrant<'a> {
-    grant: WriteGrant<'a, 'static>,
-    shared: &'a Shared,
+    grant: WriteGrant<'a, 'static, Untrusted>,
+    wake: &'a Wake,
 }
 
 impl ShmWriteGrant<'_> {
+    /// Number of bytes lent.
+    pub fn len(&self) -> usize {
+        self.grant.len()
+    }
+
+    /// Whether no bytes are lent (never, for a grant that was given).
+    pub fn is_empty(&self) -> bool {
+        self.grant.is_empty()
+    }
+
+    /// The space, as a view that says the peer may write it too.
+    pub fn bytes(&mut self) -> VolatileSliceMut<'_> {
+        self.grant.bytes()
+    }
+
+    /// Copies `data` (as much as fits) to the start of the grant; returns how many bytes.
+    pub fn copy_from(&mut self, data: &[u8]) -> usize {
+        self.grant.bytes().copy_from(data)
+    }
+
     /// Sends the first `used` bytes (clamped to the grant), waking the peer's
     /// reader if it sleeps for data.
     pub fn commit(self, used: usize) {
-        if self.grant.commit_wakes(used) {
-            self.shared.notify(self.shared.roles.write_wake);
+        if self.grant.commit_wakes(used) && used > 0 {
+            self.wake.notify();
         }
-    }
-}
-
-impl std::ops::Deref for ShmWriteGrant<'_> {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        &self.grant
-    }
-}
-
-impl std::ops::DerefMut for ShmWriteGrant<'_> {
-    fn deref_mut(&mut self) -> &mut [u8] {
-        &mut self.grant
     }
 }
 
@@ -387,11 +478,50 @@ impl Spin {
     }
 }
 
+/// An accepted connection whose shared-memory handshake has not run yet, from
+/// [`ShmStream::accept`]. [`complete`](Self::complete) makes the offer and waits
+/// for the client's acknowledgement (the options' `handshake_timeout`): run it
+/// where the connection will be served, not in the accept loop.
+#[derive(Debug)]
+pub struct ShmHandshake {
+    stream: Stream,
+    options: ShmOptions,
+}
+
+impl ShmHandshake {
+    /// A handshake for a connection accepted some other way (`accept_timeout`,
+    /// `incoming`, a tokio listener's `into_std`).
+    pub fn new(stream: Stream, options: &ShmOptions) -> ShmHandshake {
+        ShmHandshake {
+            stream,
+            options: options.clone(),
+        }
+    }
+
+    /// Offers the client shared memory and waits for its acknowledgement; see
+    /// [`ShmStream::offer`].
+    pub fn complete(self) -> io::Result<ShmStream> {
+        ShmStream::offer(self.stream, &self.options)
+    }
+
+    /// The client's user, group and process, before any handshake.
+    pub fn peer_credentials(&self) -> Result<PeerCredentials, Error> {
+        self.stream.peer_credentials()
+    }
+
+    /// The accepted socket, without a handshake.
+    pub fn into_stream(self) -> Stream {
+        self.stream
+    }
+}
+
 /// The reading half of a shared-memory connection.
 pub struct ShmReadHalf {
     /// Points into `shared.map`; dropped by hand in `Drop`, before the notify and
     /// before the last reference to the mapping goes.
-    rx: ManuallyDrop<Consumer<'static>>,
+    rx: ManuallyDrop<Consumer<'static, Untrusted>>,
+    /// Where this half sleeps for data and wakes the peer's writer after freeing room.
+    wake: Wake,
     shared: Arc<Shared>,
     timeout: Option<Duration>,
     nonblocking: bool,
@@ -403,7 +533,9 @@ pub struct ShmReadHalf {
 pub struct ShmWriteHalf {
     /// Points into `shared.map`; dropped by hand in `Drop`, before the notify and
     /// before the last reference to the mapping goes.
-    tx: ManuallyDrop<Producer<'static>>,
+    tx: ManuallyDrop<Producer<'static, Untrusted>>,
+    /// Where this half sleeps for room and wakes the peer's reader after publishing.
+    wake: Wake,
     /// Set by [`ShmWriteHalf::close`]: nothing may be written any more.
     closed: bool,
     shared: Arc<Shared>,
@@ -472,7 +604,7 @@ impl ShmReadHalf {
     /// Notifies the peer's writer if it is parked waiting for room.
     fn wake_writer(&self) {
         if self.rx.producer_parked() {
-            self.shared.notify(self.shared.roles.read_wake);
+            self.wake.notify();
         }
     }
 
@@ -483,6 +615,7 @@ impl ShmReadHalf {
         loop {
             let available = self.rx.available().map_err(corrupted)?;
             if available > 0 {
+                self.wake.idle = 0;
                 return Ok(available);
             }
             if self.rx.is_producer_closed() {
@@ -506,10 +639,14 @@ impl ShmReadHalf {
                 deadline = self.timeout.map(|t| Instant::now() + t);
             }
             if self.rx.prepare_park().map_err(corrupted)? {
-                let parked = self.shared.park(self.shared.roles.read_sleep, deadline);
+                let parked = self.wake.park(&self.shared.sock, deadline);
                 self.rx.unpark();
                 match parked? {
-                    Park::Woken => {}
+                    Park::Woken => {
+                        let progress = self.rx.available().map_err(corrupted)? > 0
+                            || self.rx.is_producer_closed();
+                        self.wake.count(progress)?;
+                    }
                     Park::TimedOut => return Err(timed_out("shared-memory read")),
                     Park::PeerGone => self.peer_gone = true,
                 }
@@ -545,8 +682,10 @@ impl ShmReadHalf {
     /// let mut reader = peer.join().unwrap()?;
     /// writer.write_all(b"in place")?;
     /// let grant = reader.read_grant()?.expect("the writer is still open");
-    /// assert_eq!(&grant[..], b"in place");
-    /// let n = grant.len();
+    /// // The peer may change the bytes while they are lent: copy, then use the copy.
+    /// let mut copy = [0u8; 8];
+    /// let n = grant.copy_to(&mut copy);
+    /// assert_eq!(&copy[..n], b"in place");
     /// grant.release(n);
     /// # }
     /// # Ok::<(), std::io::Error>(())
@@ -555,9 +694,9 @@ impl ShmReadHalf {
         if self.wait_readable()? == 0 {
             return Ok(None);
         }
-        let shared = &*self.shared;
+        let wake = &self.wake;
         match self.rx.read_grant() {
-            Ok(grant) => Ok(Some(ShmReadGrant { grant, shared })),
+            Ok(grant) => Ok(Some(ShmReadGrant { grant, wake })),
             Err(e) => Err(grant_failed(e)),
         }
     }
@@ -615,8 +754,7 @@ impl ShmReadHalf {
                 }
                 Err(_) => break,
             };
-            let n = dst.len();
-            dst.copy_from_slice(&src[..n]);
+            let n = dst.bytes().copy_from_volatile(&src.bytes());
             dst.commit(n);
             src.release(n);
             moved += n;
@@ -652,7 +790,7 @@ impl Drop for ShmReadHalf {
         // SAFETY: `rx` is not used after this; dropping it marks the ring closed for
         // reading, which the peer's writer must see when the notify wakes it.
         unsafe { ManuallyDrop::drop(&mut self.rx) };
-        self.shared.notify(self.shared.roles.read_wake);
+        self.wake.notify();
     }
 }
 
@@ -671,7 +809,7 @@ impl ShmWriteHalf {
     /// Notifies the peer's reader if it is parked waiting for data.
     fn wake_reader(&self) {
         if self.tx.consumer_parked() {
-            self.shared.notify(self.shared.roles.write_wake);
+            self.wake.notify();
         }
     }
 
@@ -700,6 +838,7 @@ impl ShmWriteHalf {
         loop {
             self.check_open()?;
             if self.tx.free().map_err(corrupted)? > 0 {
+                self.wake.idle = 0;
                 return Ok(());
             }
             if self.nonblocking {
@@ -716,10 +855,14 @@ impl ShmWriteHalf {
                 deadline = self.timeout.map(|t| Instant::now() + t);
             }
             if self.tx.prepare_park().map_err(corrupted)? {
-                let parked = self.shared.park(self.shared.roles.write_sleep, deadline);
+                let parked = self.wake.park(&self.shared.sock, deadline);
                 self.tx.unpark();
                 match parked? {
-                    Park::Woken => {}
+                    Park::Woken => {
+                        let progress =
+                            self.tx.free().map_err(corrupted)? > 0 || self.tx.is_consumer_closed();
+                        self.wake.count(progress)?;
+                    }
                     Park::TimedOut => return Err(timed_out("shared-memory write")),
                     Park::PeerGone => return Err(peer_gone()),
                 }
@@ -756,9 +899,9 @@ impl ShmWriteHalf {
             ));
         }
         self.wait_writable()?;
-        let shared = &*self.shared;
+        let wake = &self.wake;
         match self.tx.grant_max(max) {
-            Ok(grant) => Ok(ShmWriteGrant { grant, shared }),
+            Ok(grant) => Ok(ShmWriteGrant { grant, wake }),
             Err(e) => Err(grant_failed(e)),
         }
     }
@@ -773,7 +916,7 @@ impl ShmWriteHalf {
     pub fn close(&mut self) {
         self.closed = true;
         self.tx.close();
-        self.shared.notify(self.shared.roles.write_wake);
+        self.wake.notify();
     }
 
     /// Nonblocking mode: writes fail with `WouldBlock` instead of waiting.
@@ -787,7 +930,7 @@ impl Drop for ShmWriteHalf {
         // SAFETY: `tx` is not used after this; dropping it marks the ring closed for
         // writing (after its last byte), which the peer's reader must see when woken.
         unsafe { ManuallyDrop::drop(&mut self.tx) };
-        self.shared.notify(self.shared.roles.write_wake);
+        self.wake.notify();
     }
 }
 
@@ -839,22 +982,16 @@ impl ShmStream {
             )
         };
         let (ring_a, ring_b) = (ring_a.map_err(invalid)?, ring_b.map_err(invalid)?);
-        let events = [
-            new_eventfd()?,
-            new_eventfd()?,
-            new_eventfd()?,
-            new_eventfd()?,
-        ];
+        // Ring A's wake-ups: our writer and the acceptor's reader; ring B's: the
+        // acceptor's writer and our reader. We keep one end of each pair.
+        let (wake_a, peer_a) = wake_pair()?;
+        let (wake_b, peer_b) = wake_pair()?;
 
         set_socket_timeouts(&sock, Some(options.handshake_timeout))?;
-        let fds = [
-            memfd.as_raw_fd(),
-            events[0].as_raw_fd(),
-            events[1].as_raw_fd(),
-            events[2].as_raw_fd(),
-            events[3].as_raw_fd(),
-        ];
+        let fds = [memfd.as_raw_fd(), peer_a.as_raw_fd(), peer_b.as_raw_fd()];
         send_with_fds(&sock, OFFER, &fds)?;
+        // Only the acceptor holds these ends now (unless it never takes them).
+        drop((peer_a, peer_b));
         let mut ack = [0u8; 1];
         match recv_byte(&sock, &mut ack)? {
             0 => {
@@ -873,16 +1010,10 @@ impl ShmStream {
         }
         set_socket_timeouts(&sock, None)?;
         drop(memfd);
-        let roles = Roles {
-            read_sleep: B_DATA,
-            read_wake: B_SPACE,
-            write_sleep: A_SPACE,
-            write_wake: A_DATA,
-        };
         // SAFETY: ring A is written only by this side and ring B read only by this
         // side; the acceptor takes the other role of each.
         let (tx, rx) = unsafe { (ring_a.producer(), ring_b.consumer()) };
-        Ok(Self::assemble(tx, rx, map, sock, events, roles, options))
+        Ok(Self::assemble(tx, rx, map, sock, [wake_b, wake_a], options))
     }
 
     /// Accepts a shared-memory connection offered over a connected Unix socket,
@@ -901,12 +1032,10 @@ impl ShmStream {
             ));
         }
         let memfd = fds.remove(0);
-        let events: [OwnedFd; 4] = fds
+        let [wake_a, wake_b]: [OwnedFd; 2] = fds
             .try_into()
-            .map_err(|_| invalid_msg("wrong number of event descriptors"))?;
-        for e in &events {
-            check_is_eventfd(e)?;
-        }
+            .map_err(|_| invalid_msg("wrong number of wake-up descriptors"))?;
+        check_wake_sockets(&sock, &wake_a, &wake_b)?;
         let len = check_sealed_memfd(&memfd)?;
         let map = Mapping::map(memfd.as_fd(), len)?;
         drop(memfd);
@@ -923,24 +1052,18 @@ impl ShmStream {
             unsafe { RawRing::attach(map.ptr.add(ring_span), len - ring_span) }.map_err(invalid)?;
         send_with_fds(&sock, ACK, &[])?;
         set_socket_timeouts(&sock, None)?;
-        let roles = Roles {
-            read_sleep: A_DATA,
-            read_wake: A_SPACE,
-            write_sleep: B_SPACE,
-            write_wake: B_DATA,
-        };
         // SAFETY: the offerer produces into A and consumes B; we take the other roles.
         let (tx, rx) = unsafe { (ring_b.producer(), ring_a.consumer()) };
-        Ok(Self::assemble(tx, rx, map, sock, events, roles, options))
+        Ok(Self::assemble(tx, rx, map, sock, [wake_a, wake_b], options))
     }
 
+    /// `wakes`: the reader's wake-up socket, then the writer's.
     fn assemble(
-        tx: Producer<'_>,
-        rx: Consumer<'_>,
+        tx: Producer<'_, Untrusted>,
+        rx: Consumer<'_, Untrusted>,
         map: Mapping,
         sock: Stream,
-        events: [OwnedFd; 4],
-        roles: Roles,
+        wakes: [OwnedFd; 2],
         options: &ShmOptions,
     ) -> ShmStream {
         // SAFETY: the handles point into `map`, which moves into `shared`; each half
@@ -948,19 +1071,16 @@ impl ShmStream {
         // handle outlives the mapping.
         let (tx, rx) = unsafe {
             (
-                std::mem::transmute::<Producer<'_>, Producer<'static>>(tx),
-                std::mem::transmute::<Consumer<'_>, Consumer<'static>>(rx),
+                std::mem::transmute::<Producer<'_, Untrusted>, Producer<'static, Untrusted>>(tx),
+                std::mem::transmute::<Consumer<'_, Untrusted>, Consumer<'static, Untrusted>>(rx),
             )
         };
-        let shared = Arc::new(Shared {
-            map,
-            sock,
-            events,
-            roles,
-        });
+        let shared = Arc::new(Shared { map, sock });
+        let [read_wake, write_wake] = wakes;
         ShmStream {
             read: ShmReadHalf {
                 rx: ManuallyDrop::new(rx),
+                wake: Wake::new(read_wake),
                 shared: shared.clone(),
                 timeout: None,
                 nonblocking: false,
@@ -969,6 +1089,7 @@ impl ShmStream {
             },
             write: ShmWriteHalf {
                 tx: ManuallyDrop::new(tx),
+                wake: Wake::new(write_wake),
                 closed: false,
                 shared,
                 timeout: None,
@@ -991,10 +1112,15 @@ impl ShmStream {
     ///
     /// let listener = Listener::bind(&name, ListenerOptions::new())?;
     /// let server = std::thread::spawn(move || -> Result<(), ringlink_unix::Error> {
-    ///     let mut s = ShmStream::accept(&listener, &ShmOptions::new())?;
-    ///     let mut buf = [0u8; 4];
-    ///     s.read_exact(&mut buf)?;
-    ///     s.write_all(&buf)?;
+    ///     let handshake = ShmStream::accept(&listener, &ShmOptions::new())?;
+    ///     // The offer runs on the connection's own thread, with its own deadline.
+    ///     let conn = std::thread::spawn(move || -> std::io::Result<()> {
+    ///         let mut s = handshake.complete()?;
+    ///         let mut buf = [0u8; 4];
+    ///         s.read_exact(&mut buf)?;
+    ///         s.write_all(&buf)
+    ///     });
+    ///     conn.join().unwrap()?;
     ///     Ok(())
     /// });
     /// let mut c = ShmStream::connect(&name, ConnectOptions::new(), &ShmOptions::new())?;
@@ -1015,11 +1141,13 @@ impl ShmStream {
         Ok(ShmStream::accept_offer(stream, options)?)
     }
 
-    /// Accepts the next connection on `listener` (with its peer policy and limits)
-    /// and offers it shared memory.
-    pub fn accept(listener: &Listener, options: &ShmOptions) -> Result<ShmStream, Error> {
-        let stream = listener.accept()?;
-        Ok(ShmStream::offer(stream, options)?)
+    /// Accepts the next connection on `listener` (with its peer policy and limits),
+    /// and returns at once with the shared-memory handshake still to run: call
+    /// [`ShmHandshake::complete`] on the connection's own thread or task, so a
+    /// silent or slow client holds up only itself (up to its `handshake_timeout`),
+    /// never the accept loop or the clients behind it. See [`ShmStream::connect`].
+    pub fn accept(listener: &Listener, options: &ShmOptions) -> Result<ShmHandshake, Error> {
+        Ok(ShmHandshake::new(listener.accept()?, options))
     }
 
     /// The peer's user, group and process, from the socket beside the mapping.
@@ -1087,6 +1215,16 @@ impl ShmStream {
     #[doc(hidden)]
     pub fn raw_mapping(&self) -> (*mut u8, usize) {
         (self.read.shared.map.ptr, self.read.shared.map.len)
+    }
+
+    /// The wake-up sockets of the reading and the writing half: for tests that
+    /// play a hostile peer.
+    #[doc(hidden)]
+    pub fn raw_wake_fds(&self) -> Vec<RawFd> {
+        vec![
+            self.read.wake.fd.as_raw_fd(),
+            self.write.wake.fd.as_raw_fd(),
+        ]
     }
 
     /// The socket kept open beside the mapping to detect the peer's death.
@@ -1189,33 +1327,80 @@ fn invalid_msg(msg: &str) -> io::Error {
     )
 }
 
-fn new_eventfd() -> io::Result<OwnedFd> {
-    let fd = crate::sys::retry(|| {
-        // SAFETY: plain syscall with valid flags.
-        syscall!(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })
+/// A connected pair of Unix stream sockets for one ring's wake-ups.
+fn wake_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    crate::sys::retry(|| {
+        // SAFETY: `fds` is valid for two descriptors; flags are valid.
+        syscall!(unsafe {
+            libc::socketpair(
+                libc::AF_UNIX,
+                libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+                0,
+                fds.as_mut_ptr(),
+            )
+        })
     })?;
-    // SAFETY: eventfd returned a new descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    // SAFETY: socketpair returned two new descriptors that nothing else owns.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-/// A peer could pass any descriptor; only an eventfd has the semantics we rely on
-/// (a regular file would make `poll` spin, a pipe could be filled by the peer).
-fn check_is_eventfd(fd: &OwnedFd) -> io::Result<()> {
-    let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))?;
-    if link.as_os_str() != "anon_inode:[eventfd]" {
-        return Err(invalid_msg("an event descriptor is not an eventfd"));
-    }
-    let flags = crate::sys::retry(|| {
-        // SAFETY: valid descriptor; F_GETFL takes no argument.
-        syscall!(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })
+fn sock_opt(fd: &OwnedFd, opt: libc::c_int) -> io::Result<libc::c_int> {
+    let mut v: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    crate::sys::retry(|| {
+        // SAFETY: `v` and `len` are valid for the call and sized for an int option.
+        syscall!(unsafe {
+            libc::getsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                (&mut v as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        })
     })?;
-    if flags & libc::O_NONBLOCK == 0 {
-        crate::sys::retry(|| {
-            // SAFETY: valid descriptor, valid flags.
-            syscall!(unsafe {
-                libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK)
-            })
-        })?;
+    Ok(v)
+}
+
+fn inode(fd: BorrowedFd<'_>) -> io::Result<(libc::dev_t, libc::ino_t, libc::mode_t)> {
+    let mut st = MaybeUninit::<libc::stat>::uninit();
+    crate::sys::retry(|| {
+        // SAFETY: `st` is valid for writes of a `stat`.
+        syscall!(unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) })
+    })?;
+    // SAFETY: fstat succeeded, so it initialised `st`.
+    let st = unsafe { st.assume_init() };
+    Ok((st.st_dev, st.st_ino, st.st_mode))
+}
+
+/// A peer could pass any descriptor as a wake-up channel; only a connected Unix
+/// stream socket has the semantics relied on (per-call `MSG_DONTWAIT`, a hang-up
+/// when the peer dies), and the two must be distinct sockets, neither the
+/// connection's own. An eventfd, a pipe or a FIFO (whose open file the peer shares,
+/// flags and counter included), a listening socket or an unconnected one is refused.
+fn check_wake_sockets(sock: &Stream, a: &OwnedFd, b: &OwnedFd) -> io::Result<()> {
+    let not_socket = || invalid_msg("a wake-up descriptor is not a connected Unix stream socket");
+    let mut seen = vec![inode(sock.as_fd())?];
+    for fd in [a, b] {
+        let id = inode(fd.as_fd())?;
+        if id.2 & libc::S_IFMT != libc::S_IFSOCK
+            || sock_opt(fd, libc::SO_DOMAIN)? != libc::AF_UNIX
+            || sock_opt(fd, libc::SO_TYPE)? != libc::SOCK_STREAM
+            || sock_opt(fd, libc::SO_ACCEPTCONN)? != 0
+        {
+            return Err(not_socket());
+        }
+        let mut addr = MaybeUninit::<libc::sockaddr_un>::uninit();
+        let mut len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+        // SAFETY: `addr` and `len` are valid for the call; ENOTCONN if unconnected.
+        if unsafe { libc::getpeername(fd.as_raw_fd(), addr.as_mut_ptr().cast(), &mut len) } != 0 {
+            return Err(not_socket());
+        }
+        if seen.iter().any(|s| (s.0, s.1) == (id.0, id.1)) {
+            return Err(invalid_msg("the wake-up sockets are not distinct"));
+        }
+        seen.push(id);
     }
     Ok(())
 }
@@ -1362,7 +1547,7 @@ fn recv_with_fds(sock: &impl AsRawFd) -> io::Result<(u8, Vec<OwnedFd>)> {
 pub mod tokio {
     //! [`AsyncShmStream`]: a [`ShmStream`] driven by tokio's
     //! reactor. A task whose ring is empty (or full) announces that it parks,
-    //! exactly as the blocking stream does, and then waits for its eventfd (and the
+    //! exactly as the blocking stream does, and then waits for its wake-up socket (and the
     //! socket, for the peer's death) to become readable in tokio's epoll, so an
     //! idle connection costs no CPU and no runtime thread spins.
     //!
@@ -1427,8 +1612,6 @@ pub mod tokio {
     impl AsyncShmStream {
         /// Registers an established [`ShmStream`] with the current tokio runtime.
         pub fn from_std(inner: ShmStream) -> io::Result<AsyncShmStream> {
-            let shared = &inner.read.shared;
-            let roles = shared.roles;
             let watch = |fd: RawFd| {
                 // SAFETY: each watched descriptor is owned by `inner` (its `Shared`),
                 // which outlives the registration: `AsyncShmStream` declares the
@@ -1437,9 +1620,9 @@ pub mod tokio {
                 unsafe { AsyncFd::register_with_interest(Watch(fd), Interest::READABLE) }
             };
             Ok(AsyncShmStream {
-                read_event: watch(shared.events[roles.read_sleep].as_raw_fd())?,
-                write_event: watch(shared.events[roles.write_sleep].as_raw_fd())?,
-                socket: watch(shared.sock.as_raw_fd())?,
+                read_event: watch(inner.read.wake.fd.as_raw_fd())?,
+                write_event: watch(inner.write.wake.fd.as_raw_fd())?,
+                socket: watch(inner.read.shared.sock.as_raw_fd())?,
                 inner,
             })
         }
@@ -1463,14 +1646,20 @@ pub mod tokio {
         ) -> Poll<io::Result<()>> {
             let this = self.get_mut();
             let half = &mut this.inner.read;
-            let roles = half.shared.roles;
+            let mut woken = false;
             loop {
                 let dst = buf.initialize_unfilled();
                 if dst.is_empty() {
                     return Poll::Ready(Ok(()));
                 }
                 let n = half.take(dst)?;
+                if woken || n > 0 {
+                    half.wake.count(n > 0 || half.rx.is_producer_closed())?;
+                }
                 if n > 0 {
+                    // A flag left up while pending is withdrawn once data is here,
+                    // so the writer stops waking us for every commit.
+                    half.rx.unpark();
                     buf.advance(n);
                     return Poll::Ready(Ok(()));
                 }
@@ -1486,13 +1675,17 @@ pub mod tokio {
                     continue;
                 }
                 // Parked: the flag stays set while we are pending, so the producer
-                // writes our eventfd, which wakes this task through tokio's epoll.
+                // writes our wake-up socket, which wakes this task through tokio's epoll.
                 match this.read_event.poll_read_ready(cx) {
                     Poll::Ready(guard) => {
                         let mut guard = guard?;
-                        half.shared.drain(roles.read_sleep);
+                        let open = half.wake.drain();
                         guard.clear_ready();
                         half.rx.unpark();
+                        if !open {
+                            half.peer_gone = true;
+                        }
+                        woken = true;
                     }
                     Poll::Pending => {
                         if matches!(this.socket.poll_read_ready(cx), Poll::Ready(_)) {
@@ -1525,7 +1718,7 @@ pub mod tokio {
             }
             let gone = this.peer_gone(cx);
             let half = &mut this.inner.write;
-            let roles = half.shared.roles;
+            let mut woken = false;
             loop {
                 if half.tx.is_consumer_closed() {
                     return Poll::Ready(Err(io::Error::new(
@@ -1534,7 +1727,11 @@ pub mod tokio {
                     )));
                 }
                 let n = half.publish(data)?;
+                if woken || n > 0 {
+                    half.wake.count(n > 0)?;
+                }
                 if n > 0 {
+                    half.tx.unpark();
                     return Poll::Ready(Ok(n));
                 }
                 if gone {
@@ -1547,9 +1744,13 @@ pub mod tokio {
                     Poll::Ready(guard) => guard?,
                     Poll::Pending => return Poll::Pending,
                 };
-                half.shared.drain(roles.write_sleep);
+                let open = half.wake.drain();
                 guard.clear_ready();
                 half.tx.unpark();
+                if !open {
+                    return Poll::Ready(Err(peer_gone()));
+                }
+                woken = true;
             }
         }
 
@@ -1580,6 +1781,15 @@ mod tests {
         let t = std::thread::spawn(move || ShmStream::accept_offer(b, &opts));
         let server = ShmStream::offer(a, &options).unwrap();
         (server, t.join().unwrap().unwrap())
+    }
+
+    /// Waits (bounded) until `state` holds: a test never sleeps hoping for it.
+    fn wait_until(what: &str, mut state: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !state() {
+            assert!(Instant::now() < deadline, "{what}: not within 10 s");
+            std::thread::yield_now();
+        }
     }
 
     #[test]
@@ -1617,14 +1827,17 @@ mod tests {
         );
         let mut g = s.write_grant(5).unwrap();
         assert_eq!(g.len(), 5);
-        g.copy_from_slice(b"hello");
+        assert_eq!(g.copy_from(b"hello"), 5);
         g.commit(5);
         let g = c.read_grant().unwrap().unwrap();
-        assert_eq!(&g[..], b"hello");
+        let mut out = [0u8; 8];
+        assert_eq!(g.copy_to(&mut out), 5);
+        assert_eq!(&out[..5], b"hello");
         g.release(2);
         // An unreleased grant leaves its bytes readable.
         let g = c.read_grant().unwrap().unwrap();
-        assert_eq!(&g[..], b"llo");
+        assert_eq!(g.len(), 3);
+        assert_eq!(g.bytes().get(0), Some(b'l'));
         drop(g);
         let mut b = [0; 3];
         c.read_exact(&mut b).unwrap();
@@ -1647,11 +1860,13 @@ mod tests {
         c.set_read_timeout(Some(Duration::from_secs(10)));
         let reader = std::thread::spawn(move || {
             let g = c.read_grant().unwrap().unwrap();
-            g.to_vec()
+            let mut out = vec![0u8; g.len()];
+            g.copy_to(&mut out);
+            out
         });
-        std::thread::sleep(Duration::from_millis(50));
+        wait_until("the reader parks", || s.write.tx.consumer_parked());
         let mut g = s.write_grant(2).unwrap();
-        g.copy_from_slice(b"up");
+        g.copy_from(b"up");
         g.commit(2);
         assert_eq!(reader.join().unwrap(), b"up");
     }
@@ -1760,7 +1975,9 @@ mod tests {
             s
         });
         let mut got = vec![0u8; 64 * 1024];
-        std::thread::sleep(Duration::from_millis(20));
+        wait_until("the writer parks on a full ring", || {
+            c.read.rx.producer_parked()
+        });
         c.read_exact(&mut got).unwrap();
         assert!(got.iter().all(|&b| b == 7));
         writer.join().unwrap();
@@ -1779,25 +1996,14 @@ mod tests {
     #[test]
     fn unsealed_or_foreign_descriptors_are_rejected() {
         let (a, b) = UnixStream::pair().unwrap();
-        // An offer whose "memfd" is an unsealed pipe and whose events are pipes too.
+        // An offer whose "memfd" is an unsealed pipe and whose wake-ups are pipes too.
         let mut p = [0; 2];
         // SAFETY: `p` is valid for two fds.
         assert_eq!(unsafe { libc::pipe(p.as_mut_ptr()) }, 0);
         // SAFETY: pipe returned two fresh fds we own.
         let (r, w) = unsafe { (OwnedFd::from_raw_fd(p[0]), OwnedFd::from_raw_fd(p[1])) };
         let a: OwnedFd = a.into();
-        send_with_fds(
-            &a,
-            OFFER,
-            &[
-                r.as_raw_fd(),
-                w.as_raw_fd(),
-                r.as_raw_fd(),
-                w.as_raw_fd(),
-                r.as_raw_fd(),
-            ],
-        )
-        .unwrap();
+        send_with_fds(&a, OFFER, &[r.as_raw_fd(), w.as_raw_fd(), r.as_raw_fd()]).unwrap();
         let err = ShmStream::accept_offer(b, &ShmOptions::new())
             .err()
             .unwrap();

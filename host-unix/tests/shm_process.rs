@@ -1,16 +1,20 @@
 //! The shared-memory transport across real process boundaries: echo, 1 GiB with a
 //! checksum, a peer SIGKILLed while the other side is parked, a hostile peer that
-//! scribbles over the live mapping, and many connections at once.
+//! scribbles over the live mapping, peers that abuse their wake-ups (blocking
+//! flags, saturation, wake-up storms, semaphore eventfds, a server that leaves),
+//! silent clients beside a good one, and many connections at once.
 //!
 //! Each test re-executes this test binary as its peer (`child_process_entry`,
 //! ignored in normal runs), connected over a Unix socket at a fresh path.
 #![cfg(target_os = "linux")]
 
 use std::io::{ErrorKind, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ringlink_unix::shm::{ShmOptions, ShmStream};
 use ringlink_unix::{
@@ -19,13 +23,20 @@ use ringlink_unix::{
 
 const CHILD_ENV: &str = "RINGLINK_SHM_CHILD";
 
+/// A fresh directory per call: the pid, a per-process counter and the clock make
+/// the name unique (tests of one binary run in parallel, and reruns reuse pids).
 fn temp_socket(tag: &str) -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     let dir = std::env::temp_dir().join(format!(
-        "ringlink-shm-{}-{tag}-{:x}",
+        "ringlink-shm-{}-{tag}-{}-{since_epoch:x}",
         std::process::id(),
-        Instant::now().elapsed().as_nanos() ^ (&tag as *const _ as u128)
+        NEXT.fetch_add(1, Ordering::Relaxed),
     ));
-    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir(&dir).unwrap();
     dir.join("sock")
 }
 
@@ -125,10 +136,11 @@ fn child_process_entry() {
             // the count and byte sum.
             let mut s = ShmStream::accept_offer(connect(), &ShmOptions::new()).unwrap();
             let (mut count, mut sum) = (0u64, 0u64);
+            let mut copy = vec![0u8; 256 * 1024];
             while let Some(g) = s.read_grant().unwrap() {
                 count += g.len() as u64;
-                sum += byte_sum(&g);
-                let n = g.len();
+                let n = g.copy_to(&mut copy);
+                sum += byte_sum(&copy[..n]);
                 g.release(n);
             }
             s.write_all(&count.to_le_bytes()).unwrap();
@@ -209,8 +221,527 @@ fn child_process_entry() {
                 f.send(&msg).unwrap();
             }
         }
+        "abuse-wakes-client" => {
+            // A hostile client: clears O_NONBLOCK on every wake-up descriptor it
+            // holds, saturates what can be saturated, raises every parked flag so the
+            // server wakes it on each commit, and never reads a wake-up; it keeps the
+            // server's ring drained by moving `head` itself, so the server writes on.
+            let s = ShmStream::accept_offer(connect(), &ShmOptions::new()).unwrap();
+            abuse_wakes(&s);
+            // Until the server closes its side (its `closed` flag in ring A).
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(10) && !peer_closed(&s, 0) {
+                drain_rings(&s);
+                std::thread::yield_now();
+            }
+        }
+        "abuse-wakes-server-leaves" => {
+            // A hostile server: offers, abuses its wake-ups as above, and leaves.
+            let s = ShmStream::offer(connect(), &ShmOptions::new()).unwrap();
+            abuse_wakes(&s);
+            std::process::exit(0);
+        }
+        "wake-storm-server" => {
+            // A hostile server that wakes the client without end and sends nothing.
+            let s = ShmStream::offer(connect(), &ShmOptions::new()).unwrap();
+            // Until the client closes its side (its `closed` flag in ring B).
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(5) && !peer_closed(&s, 1) {
+                for fd in s.raw_wake_fds() {
+                    poke(fd);
+                }
+            }
+        }
+        "semaphore-offer" => {
+            // An offer whose wake-up descriptors are semaphore-mode eventfds with a
+            // large count: each read takes one, so `poll` would say "readable" forever.
+            let sock = connect();
+            let sem = || {
+                // SAFETY: plain eventfd(2) call.
+                let fd = unsafe { libc::eventfd(1 << 30, libc::EFD_SEMAPHORE | libc::EFD_CLOEXEC) };
+                assert!(fd >= 0);
+                // SAFETY: a fresh descriptor nothing else owns.
+                unsafe { OwnedFd::from_raw_fd(fd) }
+            };
+            let (memfd, _map) = sealed_ring_mapping(4096);
+            let (a, b) = (sem(), sem());
+            send_fds(
+                &sock,
+                b'S',
+                &[memfd.as_raw_fd(), a.as_raw_fd(), b.as_raw_fd()],
+            );
+            // Keep the descriptors alive until the answer (or the close).
+            let mut byte = [0u8; 1];
+            let _ = (&sock).read(&mut byte);
+        }
+        "dup-keeping-server" => {
+            // A hostile server speaking the wire protocol itself: it keeps duplicates
+            // of the wake-up ends it hands the client, so it shares their open files
+            // and clears `O_NONBLOCK` on them; it never reads a wake-up, raises every
+            // parked flag, and frees the client's ring by moving `head` itself.
+            let sock = connect();
+            let (memfd, (ptr, len)) = sealed_ring_mapping(4096);
+            let pair = || {
+                let (a, b) = UnixStream::pair().unwrap();
+                (OwnedFd::from(a), OwnedFd::from(b))
+            };
+            let ((_keep_a, give_a), (keep_b, give_b)) = (pair(), pair());
+            for fd in [&give_a, &give_b] {
+                // SAFETY: fcntl on descriptors this process owns.
+                let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+                // SAFETY: as above.
+                let cleared = unsafe {
+                    libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK)
+                };
+                assert_eq!(cleared, 0);
+            }
+            let rings = [ptr, ptr.wrapping_add(len / 2)];
+            for ring in rings {
+                poke_word(ring, PRODUCER_PARKED, 1);
+                poke_word(ring, CONSUMER_PARKED, 1);
+            }
+            send_fds(
+                &sock,
+                b'S',
+                &[memfd.as_raw_fd(), give_a.as_raw_fd(), give_b.as_raw_fd()],
+            );
+            let mut ack = [0u8; 1];
+            assert_eq!((&sock).read(&mut ack).unwrap(), 1);
+            // Free ring B (the client's) until the client closes it, and wake the
+            // client's writer when it had filled the ring.
+            let start = Instant::now();
+            // SAFETY: a header word inside the live mapping.
+            let closed = || unsafe { rings[1].add(TAIL + 4).cast::<u32>().read_volatile() != 0 };
+            while start.elapsed() < Duration::from_secs(10) && !closed() {
+                // SAFETY: as above.
+                let tail = unsafe { rings[1].add(TAIL).cast::<u32>().read_volatile() };
+                // SAFETY: as above.
+                let head = unsafe { rings[1].add(HEAD).cast::<u32>().read_volatile() };
+                if tail != head {
+                    poke_word(rings[1], HEAD, tail);
+                    poke(keep_b.as_raw_fd());
+                }
+                std::thread::yield_now();
+            }
+        }
+        "silent-clients" => {
+            // Two clients that connect and then say nothing at all.
+            let _a = UnixStream::connect(path).unwrap();
+            let _b = UnixStream::connect(path).unwrap();
+            std::thread::sleep(Duration::from_secs(10));
+        }
+        "good-client" => {
+            let connect = ConnectOptions::new().timeout(Duration::from_secs(5));
+            let options = ShmOptions::new().handshake_timeout(Duration::from_secs(2));
+            let mut s = ShmStream::connect(path, connect, &options).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5)));
+            s.write_all(b"good").unwrap();
+            let mut back = [0u8; 4];
+            s.read_exact(&mut back).unwrap();
+            assert_eq!(&back, b"good");
+        }
         other => panic!("unknown child role {other}"),
     }
+}
+
+/// Offsets of the parked flags in a ring header (producer's and consumer's line).
+const PRODUCER_PARKED: usize = 128 + 8;
+const CONSUMER_PARKED: usize = 256 + 8;
+const TAIL: usize = 128;
+const HEAD: usize = 256;
+
+/// The two rings of a stream's mapping: each ring's span is half of it.
+fn rings(s: &ShmStream) -> [*mut u8; 2] {
+    let (ptr, len) = s.raw_mapping();
+    // SAFETY: `len / 2 < len`: the second ring starts inside the mapping.
+    [ptr, unsafe { ptr.add(len / 2) }]
+}
+
+/// Writes a header word of the live mapping, as a hostile peer does.
+fn poke_word(ring: *mut u8, at: usize, value: u32) {
+    // SAFETY: `at` is a 4-aligned word of the ring's 384-byte header, inside the
+    // mapping; this process plays a peer that writes shared memory at will.
+    unsafe { ring.add(at).cast::<u32>().write_volatile(value) };
+}
+
+/// Everything a peer can do to its wake-up descriptors: clear `O_NONBLOCK` (on an
+/// open file both sides share, that is the other side's flag too), saturate an
+/// eventfd's counter (2^64 - 2: a further write blocks), never read them, and
+/// raise every parked flag so the other side wakes it on every commit and release.
+fn abuse_wakes(s: &ShmStream) {
+    for fd in s.raw_wake_fds() {
+        // SAFETY: fcntl on a descriptor the stream owns and keeps open.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        // SAFETY: as above.
+        let cleared = unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) };
+        assert_eq!(cleared, 0);
+        if is_eventfd(fd) {
+            let max: u64 = u64::MAX - 1;
+            // SAFETY: writes 8 bytes from a valid u64.
+            unsafe { libc::write(fd, (&max as *const u64).cast(), 8) };
+        }
+    }
+    for ring in rings(s) {
+        poke_word(ring, PRODUCER_PARKED, 1);
+        poke_word(ring, CONSUMER_PARKED, 1);
+    }
+}
+
+/// Whether the producer of ring `index` (0: A, offerer to acceptor; 1: B) has closed.
+fn peer_closed(s: &ShmStream, index: usize) -> bool {
+    // SAFETY: a header word inside the live mapping.
+    unsafe { rings(s)[index].add(TAIL + 4).cast::<u32>().read_volatile() != 0 }
+}
+
+/// Frees both rings by moving each `head` to its `tail`, without reading.
+fn drain_rings(s: &ShmStream) {
+    for ring in rings(s) {
+        // SAFETY: a header word inside the live mapping.
+        let tail = unsafe { ring.add(TAIL).cast::<u32>().read_volatile() };
+        poke_word(ring, HEAD, tail);
+    }
+}
+
+fn is_eventfd(fd: i32) -> bool {
+    std::fs::read_link(format!("/proc/self/fd/{fd}"))
+        .is_ok_and(|l| l.as_os_str() == "anon_inode:[eventfd]")
+}
+
+/// One wake-up through `fd`, whatever it is, never blocking.
+fn poke(fd: i32) {
+    if is_eventfd(fd) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a valid u64.
+        unsafe { libc::write(fd, (&one as *const u64).cast(), 8) };
+    } else {
+        // SAFETY: sends one byte from a valid buffer.
+        unsafe {
+            libc::send(
+                fd,
+                b"w".as_ptr().cast(),
+                1,
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            )
+        };
+    }
+}
+
+/// CPU time (user + system) the calling thread has used.
+fn thread_cpu() -> Duration {
+    // SAFETY: `rusage` is plain data; getrusage fills it.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer to a `rusage`.
+    assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) }, 0);
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// Runs `f` on a thread and waits at most `limit` for it: a victim that blocks
+/// forever fails the test instead of hanging it.
+fn finishes_within<T: Send + 'static>(
+    what: &str,
+    limit: Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(limit)
+        .unwrap_or_else(|_| panic!("{what}: still blocked after {limit:?}"))
+}
+
+/// A sealed memfd holding two freshly initialised rings of `cap` bytes, as a
+/// ringlink offerer makes it; the mapping is returned to keep it alive.
+fn sealed_ring_mapping(cap: usize) -> (OwnedFd, (*mut u8, usize)) {
+    let span = (ringlink_core::ring::HEADER_SIZE + cap).div_ceil(4096) * 4096;
+    let len = 2 * span;
+    // SAFETY: valid name and flags.
+    let fd = unsafe {
+        libc::memfd_create(
+            c"hostile".as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+        )
+    };
+    assert!(fd >= 0);
+    // SAFETY: a fresh descriptor nothing else owns.
+    let memfd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: plain calls on our memfd.
+    unsafe {
+        assert_eq!(libc::ftruncate(fd, len as libc::off_t), 0);
+        let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+        assert_eq!(libc::fcntl(fd, libc::F_ADD_SEALS, seals), 0);
+    }
+    // SAFETY: a fresh shared mapping of our memfd.
+    let ptr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            fd,
+            0,
+        )
+    };
+    assert_ne!(ptr, libc::MAP_FAILED);
+    let ptr = ptr.cast::<u8>();
+    for at in [0, span] {
+        // SAFETY: both rings lie inside the fresh mapping, which nobody uses yet.
+        unsafe { ringlink_core::ring::RawRing::init(ptr.add(at), span, cap) }.unwrap();
+    }
+    (memfd, (ptr, len))
+}
+
+/// Sends `tag` with `fds` attached (`SCM_RIGHTS`).
+fn send_fds(sock: &UnixStream, tag: u8, fds: &[i32]) {
+    let mut byte = [tag];
+    let mut iov = libc::iovec {
+        iov_base: byte.as_mut_ptr().cast(),
+        iov_len: 1,
+    };
+    let mut cmsg = [0u64; 16];
+    let data_len = std::mem::size_of_val(fds) as u32;
+    // SAFETY: msghdr is plain data; the control buffer (128 bytes) holds one cmsghdr
+    // with up to 16 descriptors, so the CMSG macros stay inside it.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cmsg.as_mut_ptr().cast();
+        msg.msg_controllen = libc::CMSG_SPACE(data_len) as _;
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        (*c).cmsg_level = libc::SOL_SOCKET;
+        (*c).cmsg_type = libc::SCM_RIGHTS;
+        (*c).cmsg_len = libc::CMSG_LEN(data_len) as _;
+        std::ptr::copy_nonoverlapping(
+            fds.as_ptr().cast::<u8>(),
+            libc::CMSG_DATA(c),
+            data_len as usize,
+        );
+        assert_eq!(libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL), 1);
+    }
+}
+
+/// A hostile client must not block the server in a write or in its drop: it
+/// clears `O_NONBLOCK` on its wake-up descriptors, saturates them, raises every
+/// parked flag (so the server wakes it on each commit) and never reads one.
+#[test]
+fn a_client_abusing_its_wake_ups_cannot_block_the_server() {
+    let (child, listener, _p) = spawn_peer("abuse-wakes-client");
+    let sock = accept_within(&listener, Duration::from_secs(20));
+    let s = ShmStream::offer(sock, &ShmOptions::new()).unwrap();
+    // Wait (bounded) until the attack is in place: the client's parked flag is up.
+    let [ring_a, _] = rings(&s);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // SAFETY: a header word inside the live mapping.
+    while unsafe { ring_a.add(CONSUMER_PARKED).cast::<u32>().read_volatile() } == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the client never raised its flag"
+        );
+        std::thread::yield_now();
+    }
+    let written = finishes_within(
+        "the server writing, then dropping",
+        Duration::from_secs(5),
+        move || {
+            let mut s = s;
+            s.set_write_timeout(Some(Duration::from_secs(2)));
+            let mut written = 0;
+            for _ in 0..2000 {
+                match s.write(&[7u8; 64]) {
+                    Ok(n) => written += n,
+                    Err(e) => panic!("the server's write failed: {e}"),
+                }
+            }
+            drop(s);
+            written
+        },
+    );
+    assert_eq!(written, 2000 * 64);
+    let _ = wait_child(child, Duration::from_secs(20));
+}
+
+/// A hostile server that keeps duplicates of the client's wake-up ends (so it
+/// shares their open files) and makes them blocking: every wake-up the client
+/// sends still returns at once, and its writes and drop finish.
+#[test]
+fn a_server_sharing_the_clients_wake_up_files_cannot_block_it() {
+    let (child, listener, _p) = spawn_peer("dup-keeping-server");
+    let sock = accept_within(&listener, Duration::from_secs(20));
+    let s = ShmStream::accept_offer(sock, &ShmOptions::new()).unwrap();
+    let written = finishes_within(
+        "the client writing, then dropping",
+        Duration::from_secs(5),
+        move || {
+            let mut s = s;
+            s.set_write_timeout(Some(Duration::from_secs(2)));
+            let mut written = 0;
+            // Far more commits, each one waking the "parked" server, than a socket
+            // buffer holds wake-ups.
+            for _ in 0..20_000 {
+                written += s.write(&[3u8; 8]).expect("the client's write");
+            }
+            drop(s);
+            written
+        },
+    );
+    assert_eq!(written, 20_000 * 8);
+    assert!(wait_child(child, Duration::from_secs(20)).success());
+}
+
+/// A hostile server abuses its wake-ups the same way and leaves: the client
+/// finishes its writes with an error and drops its stream, within bounds.
+#[test]
+fn a_server_that_abuses_its_wake_ups_and_leaves_cannot_block_the_client() {
+    let (child, listener, _p) = spawn_peer("abuse-wakes-server-leaves");
+    let sock = accept_within(&listener, Duration::from_secs(20));
+    let s = ShmStream::accept_offer(sock, &ShmOptions::new()).unwrap();
+    assert!(wait_child(child, Duration::from_secs(20)).success());
+    let err = finishes_within(
+        "the client writing, then dropping",
+        Duration::from_secs(5),
+        move || {
+            let mut s = s;
+            let err = loop {
+                if let Err(e) = s.write(&[1u8; 1000]) {
+                    break e;
+                }
+            };
+            drop(s);
+            err
+        },
+    );
+    assert!(
+        matches!(
+            err.kind(),
+            ErrorKind::ConnectionReset | ErrorKind::BrokenPipe
+        ),
+        "{err}"
+    );
+}
+
+/// A server that wakes the client again and again with nothing to read (the
+/// effect of a semaphore-mode eventfd, or of a peer that keeps writing one) is an
+/// `InvalidData` error for that connection, at once and for little CPU: not a
+/// core spinning until the read times out.
+#[test]
+fn a_wake_up_storm_is_an_error_not_a_spinning_core() {
+    let (child, listener, _p) = spawn_peer("wake-storm-server");
+    let sock = accept_within(&listener, Duration::from_secs(20));
+    let mut s = ShmStream::accept_offer(sock, &ShmOptions::new()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(3)));
+    let (cpu, start) = (thread_cpu(), Instant::now());
+    let mut b = [0u8; 16];
+    let err = s.read(&mut b).unwrap_err();
+    let (cpu, took) = (thread_cpu() - cpu, start.elapsed());
+    eprintln!("wake-up storm: {err} after {took:?}, {cpu:?} of CPU");
+    assert_eq!(err.kind(), ErrorKind::InvalidData, "{err}");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert!(cpu < Duration::from_millis(300), "used {cpu:?} of CPU");
+    drop(s);
+    let _ = wait_child(child, Duration::from_secs(20));
+}
+
+/// The same storm against the tokio stream: the task's read fails with
+/// `InvalidData` instead of keeping the runtime thread busy.
+#[cfg(feature = "tokio")]
+#[test]
+fn a_wake_up_storm_is_an_error_for_the_tokio_stream_too() {
+    use ringlink_unix::shm::tokio::AsyncShmStream;
+    use tokio::io::AsyncReadExt;
+
+    let (child, listener, _p) = spawn_peer("wake-storm-server");
+    let sock = accept_within(&listener, Duration::from_secs(20));
+    let s = ShmStream::accept_offer(sock, &ShmOptions::new()).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (cpu, start) = (thread_cpu(), Instant::now());
+    let result = rt.block_on(async {
+        let mut s = AsyncShmStream::from_std(s).unwrap();
+        let mut b = [0u8; 16];
+        tokio::time::timeout(Duration::from_secs(3), s.read(&mut b)).await
+    });
+    let (cpu, took) = (thread_cpu() - cpu, start.elapsed());
+    let err = result.expect("the read ended before 3 s").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidData, "{err}");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert!(cpu < Duration::from_millis(300), "used {cpu:?} of CPU");
+    drop(rt);
+    let _ = wait_child(child, Duration::from_secs(20));
+}
+
+/// Semaphore-mode eventfds (or any descriptor that is not a connected Unix stream
+/// socket) as wake-ups: the offer is refused before it is acknowledged.
+#[test]
+fn an_offer_with_semaphore_eventfds_is_refused() {
+    let (child, listener, _p) = spawn_peer("semaphore-offer");
+    let sock = accept_within(&listener, Duration::from_secs(20));
+    let (cpu, start) = (thread_cpu(), Instant::now());
+    let result = ShmStream::accept_offer(sock, &ShmOptions::new()).map(|mut s| {
+        // Accepted: an idle read must still not spin.
+        s.set_read_timeout(Some(Duration::from_secs(1)));
+        let mut b = [0u8; 1];
+        let _ = s.read(&mut b);
+    });
+    let cpu = thread_cpu() - cpu;
+    assert!(
+        cpu < Duration::from_millis(300),
+        "used {cpu:?} of CPU in {:?}",
+        start.elapsed()
+    );
+    let err = result.expect_err("semaphore eventfds were accepted as wake-ups");
+    assert_eq!(err.kind(), ErrorKind::InvalidData, "{err}");
+    let _ = wait_child(child, Duration::from_secs(20));
+}
+
+/// Two clients that connect and say nothing must not cost a good client anything:
+/// the accept loop hands each handshake to the connection's own thread.
+#[test]
+fn silent_clients_do_not_delay_a_good_one() {
+    let path = temp_socket("silent");
+    let listener = Listener::bind(&path, ListenerOptions::new()).unwrap();
+    let silent = spawn_child("silent-clients", &path);
+    let options = ShmOptions::new().handshake_timeout(Duration::from_secs(3));
+    let (accepted_tx, accepted) = std::sync::mpsc::channel();
+    let server = std::thread::spawn(move || {
+        for _ in 0..3 {
+            let handshake = ShmStream::accept(&listener, &options).unwrap();
+            accepted_tx.send(()).unwrap();
+            std::thread::spawn(move || {
+                // A silent client's handshake times out here, on its own thread.
+                if let Ok(mut s) = handshake.complete() {
+                    let mut buf = [0u8; 4];
+                    if s.read_exact(&mut buf).is_ok() {
+                        let _ = s.write_all(&buf);
+                    }
+                }
+            });
+        }
+    });
+    for _ in 0..2 {
+        accepted
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the silent clients connect");
+    }
+    let start = Instant::now();
+    let good = spawn_child("good-client", &path);
+    let status = wait_child(good, Duration::from_secs(20));
+    let took = start.elapsed();
+    assert!(
+        status.success(),
+        "the good client failed behind two silent ones"
+    );
+    assert!(
+        took < Duration::from_millis(2500),
+        "the good client took {took:?}"
+    );
+    server.join().unwrap();
+    let mut silent = silent;
+    let _ = silent.kill();
+    let _ = silent.wait();
 }
 
 #[test]
@@ -237,10 +768,11 @@ fn write_grants_to_read_grants_with_checksum_across_processes() {
         let want = ((total - sent) as usize).min(70_001);
         let mut g = s.write_grant(want).unwrap();
         assert!(!g.is_empty() && g.len() <= want);
-        for (i, b) in g.iter_mut().enumerate() {
-            *b = ((sent + i as u64) % 251) as u8;
-        }
-        sum += byte_sum(&g);
+        let bytes: Vec<u8> = (0..g.len())
+            .map(|i| ((sent + i as u64) % 251) as u8)
+            .collect();
+        assert_eq!(g.copy_from(&bytes), bytes.len());
+        sum += byte_sum(&bytes);
         sent += g.len() as u64;
         let n = g.len();
         g.commit(n);
@@ -504,6 +1036,17 @@ fn tokio_stream_parks_in_the_reactor_and_sees_a_dead_peer() {
             a.unwrap();
             b.unwrap();
             assert!(back == msg, "echo of {size} bytes");
+        }
+        // Many small round trips: each one parks, and stale wake-ups from the
+        // rounds before must never add up to a "peer waking us for nothing".
+        for round in 0..300u32 {
+            s.write_all(&[round as u8]).await.unwrap();
+            let mut back = [0u8; 1];
+            tokio::time::timeout(Duration::from_secs(20), s.read_exact(&mut back))
+                .await
+                .expect("an echo within 20 s")
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+            assert_eq!(back[0], round as u8);
         }
         s.shutdown().await.unwrap();
         let mut rest = [0u8; 1];

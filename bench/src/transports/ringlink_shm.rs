@@ -1,7 +1,7 @@
 //! ringlink's shared-memory transport (`ringlink_unix::shm`, Linux): two core rings in
-//! a sealed `memfd` mapping per connection, `eventfd` wake-ups, the socket kept only to
-//! notice a dead peer. Each side of a connection holds five descriptors, which bounds
-//! the connection counts it can run.
+//! a sealed `memfd` mapping per connection, socket wake-ups, the connection's socket kept
+//! only to notice a dead peer. Each side of a connection holds three descriptors, which
+//! bounds the connection counts it can run.
 //!
 //! - `ringlink-shm`: the blocking `ShmStream`, one thread per connection on each side
 //!   (as std's rows), spinning briefly before it parks (the default options). Each
@@ -19,7 +19,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use ringlink_unix::shm::tokio::AsyncShmStream;
-use ringlink_unix::shm::{ShmOptions, ShmStream};
+use ringlink_unix::shm::{ShmHandshake, ShmOptions, ShmStream};
 use ringlink_unix::{ConnectOptions, ErrorKind, ListenerOptions};
 
 use super::async_driven::{AsyncDriven, AsyncSockets};
@@ -28,8 +28,8 @@ use crate::readiness::TICK;
 use crate::threaded::{self, Copying, Relay};
 use crate::workload::{BenchError, ClientOutcome, ClientPlan, EchoPlan, Limit, Transport};
 
-/// Descriptors of one side of a connection: its socket and four eventfds.
-const FDS_PER_SIDE: u64 = 5;
+/// Descriptors of one side of a connection: its socket and two wake-up sockets.
+const FDS_PER_SIDE: u64 = 3;
 
 /// Why a run of `connections` shared-memory connections cannot start here. Both
 /// sides share one process, except on the child-process row, where each has its own.
@@ -89,31 +89,63 @@ static TOKIO: AsyncDriven<RinglinkShmAsync> = AsyncDriven::new();
 pub struct RinglinkShmThreads<const COPY: bool>;
 
 /// A `ShmStream` of either flavour: `splice` ring to ring, or through a buffer.
+/// A server's starts as an accepted [`ShmHandshake`], completed on the
+/// connection's own thread at first use, not in the accept loop.
 pub struct ShmRelay {
-    stream: ShmStream,
+    stream: Option<ShmStream>,
+    handshake: Option<ShmHandshake>,
+    timeout: Option<Duration>,
     copy: bool,
+}
+
+impl ShmRelay {
+    fn stream(&mut self) -> io::Result<&mut ShmStream> {
+        if let Some(handshake) = self.handshake.take() {
+            let mut stream = handshake.complete()?;
+            stream.set_read_timeout(self.timeout);
+            stream.set_write_timeout(self.timeout);
+            self.stream = Some(stream);
+        }
+        self.stream
+            .as_mut()
+            .ok_or_else(|| io::Error::other("the shared-memory handshake failed before"))
+    }
 }
 
 impl Relay for ShmRelay {
     fn send(&mut self, data: &[u8]) -> io::Result<()> {
-        self.stream.write_all(data)
+        self.stream()?.write_all(data)
     }
 
     fn relay(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.copy {
-            return Copying(&mut self.stream).relay(buf);
+        let copy = self.copy;
+        let stream = self.stream()?;
+        if copy {
+            return Copying(stream).relay(buf);
         }
-        let (rx, tx) = self.stream.halves();
+        let (rx, tx) = stream.halves();
         rx.splice(tx)
     }
 }
 
 impl<const COPY: bool> RinglinkShmThreads<COPY> {
-    fn relay(mut stream: ShmStream, limit: Limit<'_>) -> ShmRelay {
-        let left = Some(limit.remaining().max(Duration::from_millis(1)));
-        stream.set_read_timeout(left);
-        stream.set_write_timeout(left);
-        ShmRelay { stream, copy: COPY }
+    fn relay(
+        stream: Option<ShmStream>,
+        handshake: Option<ShmHandshake>,
+        limit: Limit<'_>,
+    ) -> ShmRelay {
+        let timeout = Some(limit.remaining().max(Duration::from_millis(1)));
+        let mut relay = ShmRelay {
+            stream,
+            handshake,
+            timeout,
+            copy: COPY,
+        };
+        if let Some(s) = relay.stream.as_mut() {
+            s.set_read_timeout(timeout);
+            s.set_write_timeout(timeout);
+        }
+        relay
     }
 }
 
@@ -177,9 +209,8 @@ impl<const COPY: bool> Transport for RinglinkShmThreads<COPY> {
         threaded::serve(
             || match listener.accept_timeout(TICK) {
                 Ok(stream) => {
-                    let shm = ShmStream::offer(stream, &options)
-                        .map_err(|e| BenchError::Io("shared-memory offer", e))?;
-                    Ok(Some(Self::relay(shm, limit)))
+                    let handshake = ShmHandshake::new(stream, &options);
+                    Ok(Some(Self::relay(None, Some(handshake), limit)))
                 }
                 Err(e) if e.kind() == ErrorKind::TimedOut => Ok(None),
                 Err(e) => Err(BenchError::Io("accept", to_io(e))),
@@ -205,7 +236,7 @@ impl<const COPY: bool> Transport for RinglinkShmThreads<COPY> {
                 let connect = ConnectOptions::new().timeout(limit.remaining());
                 let shm = ShmStream::connect(addr, connect, &options)
                     .map_err(|e| BenchError::Io("shared-memory connect", to_io(e)))?;
-                Ok(Self::relay(shm, limit))
+                Ok(Self::relay(Some(shm), None, limit))
             },
             plan,
             limit,
