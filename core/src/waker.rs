@@ -1,12 +1,17 @@
 //! [`WakerSlot`]: where a task that awaits a ring leaves its waker, and the one
 //! place that picks how it is stored.
 //!
-//! - **Targets with compare-and-swap** (`target_has_atomic = "32"`: Cortex-M3 and up,
-//!   hosts) and loom models: lock-free (the `AtomicWaker` state machine of
-//!   futures/tokio: `register` and `wake` never wait for each other, and a `wake`
-//!   that races a `register` makes the registering side wake its own waker).
-//! - **Targets without it** (`thumbv6m`): a `critical_section::Mutex`, held only to
-//!   move the waker in or out, never while it runs.
+//! - **Hosts** (compare-and-swap, an operating system: `target_has_atomic = "32"`
+//!   and not `target_os = "none"`) and loom models: lock-free (the `AtomicWaker` state
+//!   machine of futures/tokio: `register` and `wake` never wait for each other, and a
+//!   `wake` that races a `register` makes the registering side wake its own waker).
+//!   There, a critical section would be one process-wide lock.
+//! - **Bare metal** (`thumbv6m`, which has no compare-and-swap, and every other
+//!   `target_os = "none"`): a `critical_section::Mutex`, held only to move the waker
+//!   in or out, never while it runs. On one core with interrupt priorities the
+//!   lock-free slot could livelock: a task polled from a higher-priority interrupt
+//!   that registers while a lower-priority `wake` is half-way would wake itself
+//!   again and again, and the `wake` it preempted never finishes.
 //!
 //! # No lost wake-up
 //!
@@ -41,9 +46,9 @@ use core::task::Waker;
 
 use crate::sync::{AtomicU32, Ordering, fence};
 
-#[cfg(any(loom, target_has_atomic = "32"))]
+#[cfg(any(loom, all(target_has_atomic = "32", not(target_os = "none"))))]
 use self::atomic::Cell;
-#[cfg(not(any(loom, target_has_atomic = "32")))]
+#[cfg(not(any(loom, all(target_has_atomic = "32", not(target_os = "none")))))]
 use self::cs::Cell;
 
 /// Holds the waker of the one task that awaits a ring (data for a consumer, space
@@ -120,7 +125,7 @@ impl core::fmt::Debug for WakerSlot {
     }
 }
 
-#[cfg(any(loom, target_has_atomic = "32"))]
+#[cfg(any(loom, all(target_has_atomic = "32", not(target_os = "none"))))]
 mod atomic {
     use core::cell::UnsafeCell;
     use core::task::Waker;
@@ -197,7 +202,11 @@ mod atomic {
                 }
                 // A `take` holds the cell right now and may take the old waker: wake
                 // this one ourselves, so the task polls (and re-checks) once more.
-                Err(_) => waker.wake_by_ref(),
+                // The `take` is a few instructions from done: let it finish.
+                Err(_) => {
+                    waker.wake_by_ref();
+                    crate::sync::spin_loop();
+                }
             }
         }
 
@@ -217,7 +226,7 @@ mod atomic {
     }
 }
 
-#[cfg(not(any(loom, target_has_atomic = "32")))]
+#[cfg(not(any(loom, all(target_has_atomic = "32", not(target_os = "none")))))]
 mod cs {
     use core::cell::RefCell;
     use core::task::Waker;

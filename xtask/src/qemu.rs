@@ -87,7 +87,7 @@ const SIZE_IMAGES: &[(&str, &str)] = &[
 const ASYNC_SIZE_IMAGES: &[(&str, &str)] = &[
     (
         "size-executor",
-        "embassy thread executor + 1 task, no ringlink",
+        "embassy thread executor + 3 tasks, no ringlink",
     ),
     (
         "size-async",

@@ -1,5 +1,6 @@
-//! Footprint of embassy's thread-mode executor alone: one task that awaits a
-//! future completed by an interrupt, no ringlink code (the baseline of `size-async`).
+//! Footprint of embassy's thread-mode executor alone: the tasks of `size-async`
+//! (an idle task and two more, awaiting futures that an interrupt completes) without
+//! ringlink's channel and frames: the baseline of `size-async`.
 #![no_std]
 #![no_main]
 
@@ -34,10 +35,31 @@ async fn idle() {
     }
 }
 
+/// Stands in for `size-async`'s frame writer and reader: the same task shape.
+#[embassy_executor::task(pool_size = 2)]
+async fn worker(id: u8) {
+    loop {
+        poll_fn(|cx| {
+            if core::hint::black_box(FLAG.load(Ordering::Relaxed)) {
+                Poll::Ready(core::hint::black_box(id))
+            } else {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        })
+        .await;
+    }
+}
+
 #[embassy_executor::main]
 async fn main(spawner: Spawner) {
     if let Ok(token) = idle() {
         spawner.spawn(token);
+    }
+    for id in 0..2 {
+        if let Ok(token) = worker(id) {
+            spawner.spawn(token);
+        }
     }
 }
 
