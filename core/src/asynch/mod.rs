@@ -43,9 +43,9 @@
 //! });
 //! ```
 
-mod channel;
-mod frame;
-mod ring;
+pub mod channel;
+pub mod frame;
+pub mod ring;
 
 pub use channel::{Channel, Endpoint};
 pub use frame::{FrameConsumer, FrameReader, FrameWriter};
