@@ -11,6 +11,8 @@
 //!   messages (postcard + serde) and [`frame::cobs`] frames for lossy byte links.
 //! - [`shared`]: [`SharedProducer`], many writers (interrupt handlers, tasks)
 //!   putting whole frames into one ring; the critical section only reserves space.
+//! - [`asynch`] (feature `async`): the same rings, channels and frames awaiting data
+//!   and space (`embedded_io_async` endpoints), woken through [`waker::WakerSlot`]s.
 //!
 //! ```
 //! use ringlink_core::ring::Ring;
@@ -59,11 +61,15 @@ extern crate std;
 
 mod sync;
 
+#[cfg(feature = "async")]
+pub mod asynch;
 pub mod channel;
 pub mod frame;
 pub mod ring;
 pub mod shared;
 pub mod volatile;
+#[cfg(feature = "async")]
+pub mod waker;
 
 pub use channel::{Channel, Endpoint};
 pub use frame::{FrameError, FrameReader, FrameWriter};

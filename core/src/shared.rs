@@ -90,6 +90,9 @@ struct State {
 pub struct SharedProducer<const N: usize, const MAX: usize> {
     mem: UnsafeCell<Memory<N>>,
     state: Mutex<Cell<State>>,
+    /// Where an async consumer waits for frames; woken by the last writer out.
+    #[cfg(feature = "async")]
+    data: crate::waker::WakerSlot,
 }
 
 // SAFETY: the ring header is only accessed through atomics (by the ring's
@@ -135,6 +138,8 @@ impl<const N: usize, const MAX: usize> SharedProducer<N, MAX> {
                 published: 0,
                 writers: 0,
             })),
+            #[cfg(feature = "async")]
+            data: crate::waker::WakerSlot::new(),
         }
     }
 
@@ -182,6 +187,23 @@ impl<const N: usize, const MAX: usize> SharedProducer<N, MAX> {
         })
     }
 
+    /// The one consumer of the ring as an async consumer, whose task is woken by
+    /// every send that publishes (from any context, an interrupt handler included);
+    /// `None` if a consumer was taken before. Wrap it in an async
+    /// [`FrameConsumer`](crate::asynch::FrameConsumer) to await whole frames.
+    #[cfg(feature = "async")]
+    pub fn take_async_consumer(&self) -> Option<crate::asynch::Consumer<'_>> {
+        // Nobody ever awaits space: sends never block.
+        self.take_consumer()
+            .map(|consumer| crate::asynch::Consumer::new(consumer, &self.data, None))
+    }
+
+    /// Wakes an async consumer after frames were published or the ring was closed.
+    fn wake_consumer(&self) {
+        #[cfg(feature = "async")]
+        self.data.wake();
+    }
+
     /// Refuses further frames ([`SendError::Closed`]) and marks the ring closed for
     /// writing once every frame in flight is published, so a consumer drains it and
     /// then sees the end ([`Received::Finished`](crate::frame::ring::Received::Finished)).
@@ -195,6 +217,7 @@ impl<const N: usize, const MAX: usize> SharedProducer<N, MAX> {
             }
             cell.set(st);
         });
+        self.wake_consumer();
     }
 
     fn mark_closed(&self, st: &mut State, cs: CriticalSection<'_>) {
@@ -268,20 +291,26 @@ impl<const N: usize, const MAX: usize> SharedProducer<N, MAX> {
         Ok(start)
     }
 
-    /// Ends a reservation (inside the critical section); the last writer out publishes.
+    /// Ends a reservation (inside the critical section); the last writer out
+    /// publishes, then wakes an async consumer (outside the critical section).
     fn finish(&self) {
-        critical_section::with(|cs| {
+        let published = critical_section::with(|cs| {
             let cell = self.state.borrow(cs);
             let mut st = cell.get();
             st.writers = st.writers.saturating_sub(1);
-            if st.writers == 0 {
+            let last = st.writers == 0;
+            if last {
                 self.publish(&mut st, cs);
                 if st.closing {
                     self.mark_closed(&mut st, cs);
                 }
             }
             cell.set(st);
+            last
         });
+        if published {
+            self.wake_consumer();
+        }
     }
 
     /// Moves the ring's `tail` to `reserved` (no writer in flight).
@@ -604,6 +633,70 @@ mod tests {
                 }
             }
             assert_eq!(next, [PER_WRITER; WRITERS as usize]);
+        });
+    }
+}
+
+#[cfg(all(test, feature = "async"))]
+mod async_tests {
+    extern crate std;
+    use super::*;
+    use crate::asynch::FrameConsumer;
+    use crate::asynch::test_support::{CountingWaker, block_on_parking};
+    use core::pin::pin;
+    use core::task::{Context, Poll};
+
+    #[test]
+    fn a_send_wakes_the_awaiting_consumer_once() {
+        let shared = SharedProducer::<64, 16>::new();
+        let mut rx = FrameConsumer::<16>::new(shared.take_async_consumer().unwrap());
+        assert!(shared.take_async_consumer().is_none());
+        let count = CountingWaker::new();
+        let waker = count.waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut recv = pin!(rx.recv_with(|p| p.len()));
+        assert!(recv.as_mut().poll(&mut cx).is_pending());
+        assert!(recv.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(count.wakes(), 0, "an idle consumer is not polled again");
+        shared.send(b"irq").unwrap();
+        assert_eq!(count.wakes(), 1, "the send woke it within the same call");
+        assert_eq!(recv.as_mut().poll(&mut cx), Poll::Ready(Ok(Some(3))));
+        shared.send(b"x").unwrap();
+        assert_eq!(count.wakes(), 1, "nobody waits: no wake-up");
+    }
+
+    #[test]
+    fn threads_feed_an_awaiting_task_until_closed() {
+        let shared = SharedProducer::<128, 16>::new();
+        let mut rx = FrameConsumer::<16>::new(shared.take_async_consumer().unwrap());
+        const PER_WRITER: u32 = 5_000;
+        std::thread::scope(|s| {
+            let shared = &shared;
+            let writers: std::vec::Vec<_> = (0..2u8)
+                .map(|w| {
+                    s.spawn(move || {
+                        for seq in 0..PER_WRITER {
+                            while let Err(SendError::Full { .. }) = shared.send_msg(&(w, seq)) {
+                                std::thread::yield_now();
+                            }
+                        }
+                    })
+                })
+                .collect();
+            s.spawn(move || {
+                for w in writers {
+                    w.join().unwrap();
+                }
+                shared.close();
+            });
+            block_on_parking(async {
+                let mut next = [0u32; 2];
+                while let Some((w, seq)) = rx.recv_msg::<(u8, u32)>().await.unwrap() {
+                    assert_eq!(seq, next[usize::from(w)], "in order, none lost");
+                    next[usize::from(w)] += 1;
+                }
+                assert_eq!(next, [PER_WRITER; 2]);
+            });
         });
     }
 }

@@ -7,6 +7,18 @@ pub(crate) use loom::sync::atomic::{AtomicU32, Ordering, fence};
 #[cfg(not(loom))]
 pub(crate) use core::sync::atomic::{AtomicU32, Ordering, fence};
 
+/// A busy-wait hint; a yield to the other modelled threads under loom.
+#[cfg(all(loom, feature = "async"))]
+pub(crate) use loom::hint::spin_loop;
+
+#[cfg(all(
+    not(loom),
+    feature = "async",
+    target_has_atomic = "32",
+    not(target_os = "none")
+))]
+pub(crate) use core::hint::spin_loop;
+
 /// Per-byte access tracking for loom models: every byte of a ring's data has a
 /// shadow cell, and grants hold loom's access guards on the bytes they cover, so
 /// loom reports a producer and a consumer touching the same byte at once.

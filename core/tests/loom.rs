@@ -282,3 +282,125 @@ fn parking_through_grants_never_misses_a_wakeup() {
         consumer.join().unwrap();
     });
 }
+
+/// The waker protocol alone (`ringlink_core::waker`): the waiter registers, then
+/// re-checks the published flag; the publisher stores the flag, then wakes. loom's
+/// `block_on` parks the waiter until its waker is called, so a lost wake-up is a
+/// deadlock. Removing either `SeqCst` fence of `WakerSlot` (or the re-check)
+/// makes this model fail.
+#[test]
+fn waker_slot_register_then_check_against_publish_then_wake() {
+    use loom::sync::Arc;
+    use loom::sync::atomic::{AtomicBool, Ordering};
+    use ringlink_core::waker::WakerSlot;
+    use std::task::Poll;
+
+    loom::model(|| {
+        let slot = Arc::new(WakerSlot::new());
+        let published = Arc::new(AtomicBool::new(false));
+        let (p_slot, p_published) = (slot.clone(), published.clone());
+        let publisher = thread::spawn(move || {
+            p_published.store(true, Ordering::Relaxed);
+            p_slot.wake();
+        });
+        loom::future::block_on(std::future::poll_fn(|cx| {
+            if published.load(Ordering::Relaxed) {
+                return Poll::Ready(());
+            }
+            slot.register(cx.waker());
+            if published.load(Ordering::Relaxed) {
+                slot.disarm();
+                return Poll::Ready(());
+            }
+            Poll::Pending
+        }));
+        publisher.join().unwrap();
+    });
+}
+
+/// A model checker that explores every interleaving with up to 2 preemptions
+/// (a ring, a waker slot and `block_on` together are too many atomics for all of
+/// them; a lost wake-up needs one preemption between publish and check).
+fn bounded() -> loom::model::Builder {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(2);
+    builder
+}
+
+/// An async ring for one model run, with `'static` halves for loom's threads.
+/// [`free_async`] drops it at the end of the run: the wakers its slots hold are
+/// loom `Arc`s, which loom requires to be freed.
+fn leak_async<const N: usize>() -> *mut ringlink_core::asynch::Ring<N> {
+    Box::into_raw(Box::new(ringlink_core::asynch::Ring::<N>::new()))
+}
+
+/// # Safety
+/// `ring` comes from [`leak_async`], and both halves split from it are dropped.
+unsafe fn free_async<const N: usize>(ring: *mut ringlink_core::asynch::Ring<N>) {
+    // SAFETY: forwarded caller contract: nothing refers to the ring any more.
+    drop(unsafe { Box::from_raw(ring) });
+}
+
+/// An async consumer awaits data while the producer commits bytes from another
+/// thread: every byte arrives in order and the consumer is always woken (a lost
+/// wake-up leaves `block_on` parked forever, which loom reports as a deadlock).
+#[test]
+fn awaiting_consumer_never_misses_a_wakeup() {
+    bounded().check(|| {
+        let ring = leak_async::<2>();
+        // SAFETY: the ring lives until `free_async` below, after both halves are gone.
+        let (mut tx, mut rx) = unsafe { &mut *ring }.split();
+        let producer = thread::spawn(move || {
+            for b in 0..2u8 {
+                while tx.try_write(&[b]).unwrap() == 0 {
+                    thread::yield_now();
+                }
+            }
+        });
+        let mut got = 0u8;
+        while got < 2 {
+            let mut buf = [0u8; 2];
+            let n = loom::future::block_on(rx.read(&mut buf)).unwrap();
+            for &b in &buf[..n] {
+                assert_eq!(b, got);
+                got += 1;
+            }
+        }
+        producer.join().unwrap();
+        drop(rx);
+        // SAFETY: both halves are dropped (the producer's with its thread).
+        unsafe { free_async(ring) };
+    });
+}
+
+/// An async producer awaits space in a ring of one byte while the consumer frees
+/// it from another thread; then the consumer's drop ends the producer's last wait.
+#[test]
+fn awaiting_producer_never_misses_a_wakeup() {
+    bounded().check(|| {
+        let ring = leak_async::<1>();
+        // SAFETY: the ring lives until `free_async` below, after both halves are gone.
+        let (mut tx, mut rx) = unsafe { &mut *ring }.split();
+        let consumer = thread::spawn(move || {
+            let mut buf = [0u8; 1];
+            loop {
+                if rx.try_read(&mut buf).unwrap() == 1 {
+                    assert_eq!(buf[0], 0);
+                    break;
+                }
+                thread::yield_now();
+            }
+            // Dropping the consumer must wake a producer that awaits space.
+        });
+        loom::future::block_on(tx.write_all(&[0])).unwrap();
+        let last = loom::future::block_on(tx.write_all(&[1, 2]));
+        assert!(
+            last.is_ok() || last == Err(ringlink_core::channel::ChannelError::PeerClosed),
+            "{last:?}"
+        );
+        consumer.join().unwrap();
+        drop(tx);
+        // SAFETY: both halves are dropped (the consumer's with its thread).
+        unsafe { free_async(ring) };
+    });
+}

@@ -55,6 +55,8 @@
 mod sys;
 
 mod embedded;
+#[cfg(feature = "tokio")]
+mod embedded_async;
 mod framed;
 mod listener;
 mod lock;

@@ -22,6 +22,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
             "--release",
             "--test",
             "loom",
+            // The async models (wakers, awaiting rings) too.
+            "--features",
+            "async",
         ]);
     if !args.is_empty() {
         test.arg("--").args(args);

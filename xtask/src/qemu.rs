@@ -5,16 +5,18 @@
 //! `RUSTC_BOOTSTRAP=1`, `-Zbuild-std=core`, linked by `rust-lld` with
 //! cortex-m-rt's `link.x`) into `<target>/firmware`.
 //!
-//! - `qemu` runs the `selftest` image on `qemu-system-arm -machine lm3s6965evb`.
-//!   Its defmt log leaves through semihosting on QEMU's standard output and is
+//! - `qemu` runs the `selftest` image and the `selftest-async` image (ringlink-core's
+//!   async API on embassy's executor) on `qemu-system-arm -machine lm3s6965evb`.
+//!   Their defmt log leaves through semihosting on QEMU's standard output and is
 //!   decoded by `defmt-print` (installed with `cargo install` when missing); the
-//!   verdict is the semihosting exit status. Then it runs the same image once per
+//!   verdict is the semihosting exit status. Then it runs each image once per
 //!   injected fault (chosen on the semihosting command line) and requires each run
 //!   to *fail* its checks: a self-test that cannot fail proves nothing.
 //!   Every QEMU run is killed after a timeout, so it never hangs CI.
 //! - `size` builds minimal images (baseline, ring, ring + channel + frames,
-//!   ring + channel + frames + postcard) and prints their flash and RAM, read from
-//!   the ELF section headers.
+//!   ring + channel + frames + postcard, shared producer; embassy's executor alone and
+//!   with async channel + frames) and prints their flash and RAM, read from the ELF
+//!   section headers.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -30,6 +32,10 @@ const TARGET: &str = "thumbv7m-none-eabi";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// The self-test's exit status when a check fails (see `firmware/src/bin/selftest`).
 const EXIT_CHECK_FAILED: i32 = 1;
+
+/// The self-test images: the blocking API, and the async API on embassy.
+const SELFTESTS: &[(&str, &[(&str, &str)])] =
+    &[("selftest", FAULTS), ("selftest-async", ASYNC_FAULTS)];
 
 /// Faults the self-test can inject into its own data paths (`fault=<name>` on the
 /// semihosting command line), with what each one does. Each must make a check fail.
@@ -48,6 +54,22 @@ const FAULTS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Faults of the async self-test (same names, async data paths).
+const ASYNC_FAULTS: &[(&str, &str)] = &[
+    (
+        "flip-bit",
+        "SysTick flips a bit of a sample after its CRC, on its way to the awaiting task",
+    ),
+    (
+        "skip-seq",
+        "SysTick skips a sequence number without counting a drop",
+    ),
+    (
+        "drop-byte",
+        "async channel task B loses one byte of A's stream",
+    ),
+];
+
 /// Minimal images measured by `cargo xtask size`, with what each one holds.
 const SIZE_IMAGES: &[(&str, &str)] = &[
     ("size-empty", "cortex-m-rt baseline (vector table, reset)"),
@@ -57,6 +79,19 @@ const SIZE_IMAGES: &[(&str, &str)] = &[
     (
         "size-shared",
         "SharedProducer<256> (SysTick + thread) + FrameConsumer",
+    ),
+];
+
+/// Images of the async API, built with the firmware's `async` feature; the first
+/// is the executor alone, the baseline of the others' "+async" column.
+const ASYNC_SIZE_IMAGES: &[(&str, &str)] = &[
+    (
+        "size-executor",
+        "embassy thread executor + 3 tasks, no ringlink",
+    ),
+    (
+        "size-async",
+        "executor + async Channel<64> + async frames (2 tasks)",
     ),
 ];
 
@@ -87,26 +122,28 @@ pub fn run(args: &[String]) -> Result<(), String> {
     )?;
     let defmt_print = defmt_print()?;
     let started = Instant::now();
-    let elf = build(&["selftest"], &["defmt"])?.remove(0);
-
-    println!("qemu: selftest");
-    let run = run_qemu(&qemu, &defmt_print, &elf, None, timeout)?;
-    if !run.passed() {
-        return Err(format!("selftest failed: {}", run.verdict()));
-    }
-    println!("qemu: selftest passed");
-
-    if faults {
-        for (fault, what) in FAULTS {
-            println!("qemu: selftest with fault `{fault}` ({what}): must fail");
-            let run = run_qemu(&qemu, &defmt_print, &elf, Some(fault), timeout)?;
+    let bins: Vec<&str> = SELFTESTS.iter().map(|(name, _)| *name).collect();
+    let elfs = build(&bins, &["defmt", "async"])?;
+    for ((image, image_faults), elf) in SELFTESTS.iter().zip(&elfs) {
+        println!("qemu: {image}");
+        let run = run_qemu(&qemu, &defmt_print, elf, None, timeout)?;
+        if !run.passed() {
+            return Err(format!("{image} failed: {}", run.verdict()));
+        }
+        println!("qemu: {image} passed");
+        if !faults {
+            continue;
+        }
+        for (fault, what) in *image_faults {
+            println!("qemu: {image} with fault `{fault}` ({what}): must fail");
+            let run = run_qemu(&qemu, &defmt_print, elf, Some(fault), timeout)?;
             if run.exit_code() != Some(EXIT_CHECK_FAILED) {
                 return Err(format!(
-                    "with fault `{fault}` injected the selftest should fail a check (exit status {EXIT_CHECK_FAILED}), but it {}",
+                    "with fault `{fault}` injected {image} should fail a check (exit status {EXIT_CHECK_FAILED}), but it {}",
                     run.verdict()
                 ));
             }
-            println!("qemu: fault `{fault}` detected");
+            println!("qemu: {image}: fault `{fault}` detected");
         }
     }
     println!(
@@ -121,28 +158,30 @@ pub fn size(args: &[String]) -> Result<(), String> {
     if let Some(arg) = args.first() {
         return Err(format!("size takes no arguments, got `{arg}`"));
     }
-    let bins: Vec<&str> = SIZE_IMAGES.iter().map(|(name, _)| *name).collect();
     // Without ringlink-core's `defmt` feature: logging is not the core's footprint.
-    let elfs = build(&bins, &[])?;
-    let mut rows = Vec::new();
-    for ((name, what), elf) in SIZE_IMAGES.iter().zip(&elfs) {
-        let bytes =
-            std::fs::read(elf).map_err(|e| format!("cannot read {}: {e}", elf.display()))?;
-        let footprint = Footprint::of_elf(&bytes).map_err(|e| format!("{}: {e}", elf.display()))?;
-        rows.push((*name, *what, footprint));
-    }
+    // The blocking images without the `async` feature, as their users build them.
+    let rows = footprints(SIZE_IMAGES, &[])?;
+    let async_rows = footprints(ASYNC_SIZE_IMAGES, &["async"])?;
     let base = rows.first().map(|(_, _, f)| *f).unwrap_or_default();
+    let executor = async_rows.first().map(|(_, _, f)| *f).unwrap_or_default();
     println!(
         "{TARGET}, opt-level \"s\", fat LTO, panic = abort, no defmt. Bytes; flash = code + data, \
-         RAM = data + bss (stack not counted); \"+\" columns: over the cortex-m-rt baseline."
+         RAM = data + bss (stack not counted); \"+\" columns: over the cortex-m-rt baseline; \
+         \"+async\": over the executor alone (what ringlink's async layer adds)."
     );
     println!(
-        "{:<14} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7} {:>6}  contents",
-        "image", "code", "data", "bss", "flash", "RAM", "+flash", "+RAM"
+        "{:<14} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7} {:>6} {:>7}  contents",
+        "image", "code", "data", "bss", "flash", "RAM", "+flash", "+RAM", "+async"
     );
-    for (name, what, f) in &rows {
+    let all = rows.iter().map(|row| (row, None)).chain(
+        async_rows
+            .iter()
+            .map(|row| (row, Some(row.2.flash().saturating_sub(executor.flash())))),
+    );
+    for ((name, what, f), over_executor) in all {
+        let over_executor = over_executor.map(|b| b.to_string()).unwrap_or_default();
         println!(
-            "{:<14} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7} {:>6}  {}",
+            "{:<14} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7} {:>6} {:>7}  {}",
             name,
             f.text,
             f.data,
@@ -151,10 +190,28 @@ pub fn size(args: &[String]) -> Result<(), String> {
             f.ram(),
             f.flash().saturating_sub(base.flash()),
             f.ram().saturating_sub(base.ram()),
+            over_executor,
             what
         );
     }
     Ok(())
+}
+
+/// Builds `images` with the firmware `features` and reads their footprints.
+fn footprints(
+    images: &[(&'static str, &'static str)],
+    features: &[&str],
+) -> Result<Vec<(&'static str, &'static str, Footprint)>, String> {
+    let bins: Vec<&str> = images.iter().map(|(name, _)| *name).collect();
+    let elfs = build(&bins, features)?;
+    let mut rows = Vec::new();
+    for ((name, what), elf) in images.iter().zip(&elfs) {
+        let bytes =
+            std::fs::read(elf).map_err(|e| format!("cannot read {}: {e}", elf.display()))?;
+        let footprint = Footprint::of_elf(&bytes).map_err(|e| format!("{}: {e}", elf.display()))?;
+        rows.push((*name, *what, footprint));
+    }
+    Ok(rows)
 }
 
 /// `<target>/firmware`: apart from the host build, whose compiler and flags differ.

@@ -30,7 +30,8 @@
 //! ```
 
 use super::{
-    HeaderError, MAX_HEADER_LEN, decode_len, len_to_usize, report_malformed, report_too_large,
+    FrameError, HeaderError, MAX_HEADER_LEN, decode_len, len_to_usize, report_malformed,
+    report_too_large,
 };
 
 /// Where the decoder is inside the current frame.
@@ -64,6 +65,16 @@ pub(super) enum HeaderStep {
     TooLarge { len: usize, max: usize },
     /// The header is invalid; the decoder is back at the start of a header.
     Bad(HeaderError),
+}
+
+/// What a stream read did ([`FrameDecoder::read_done`]).
+pub(crate) enum ReadStep {
+    /// The frame is not complete yet: read again.
+    More,
+    /// A frame of this many bytes is complete (in the decoder's buffer).
+    Frame(usize),
+    /// The stream ended cleanly, between two frames.
+    End,
 }
 
 /// The result of [`FrameDecoder::feed`]. Every variant but `NeedMore` hands back
@@ -135,10 +146,6 @@ impl<const MAX: usize> FrameDecoder<MAX> {
     /// Forgets any partial frame: the next byte fed starts a header.
     pub fn reset(&mut self) {
         self.state = State::IDLE;
-    }
-
-    pub(super) fn state(&self) -> State {
-        self.state
     }
 
     /// Feeds one header byte (only valid in the `Header` state).
@@ -229,13 +236,55 @@ impl<const MAX: usize> FrameDecoder<MAX> {
         }
     }
 
-    /// A scratch buffer to read skipped bytes into (the payload buffer, unused while skipping).
-    pub(super) fn scratch(&mut self) -> &mut [u8] {
-        &mut self.buf
+    /// Where a stream reader reads next: one header byte (into `small`), the rest of
+    /// the payload, or skipped bytes. Then report with [`read_done`](Self::read_done).
+    /// The one read step of the blocking and the async [`FrameReader`](super::FrameReader).
+    pub(crate) fn read_target<'b>(&'b mut self, small: &'b mut [u8; 16]) -> &'b mut [u8] {
+        match self.state {
+            State::Header { .. } => &mut small[..1],
+            State::Payload { .. } => self.payload_spare(),
+            State::Skip { remaining } => {
+                let scratch: &mut [u8] = if MAX >= small.len() {
+                    &mut self.buf
+                } else {
+                    &mut small[..]
+                };
+                let want = len_to_usize(remaining).min(scratch.len());
+                scratch.get_mut(..want).unwrap_or(&mut [])
+            }
+        }
+    }
+
+    /// Records a read of `n` bytes into [`read_target`](Self::read_target) (`first`:
+    /// the first byte read, for a header byte); `n == 0` is the end of the stream.
+    pub(crate) fn read_done<E>(&mut self, n: usize, first: u8) -> Result<ReadStep, FrameError<E>> {
+        match self.state {
+            State::Header { len, .. } if n == 0 => {
+                if len == 0 {
+                    Ok(ReadStep::End)
+                } else {
+                    Err(FrameError::UnexpectedEof)
+                }
+            }
+            State::Header { .. } => match self.push_header_byte(first) {
+                HeaderStep::NeedMore | HeaderStep::Started { len: 1.. } => Ok(ReadStep::More),
+                HeaderStep::Started { len: 0 } => Ok(ReadStep::Frame(0)),
+                HeaderStep::TooLarge { len, max } => Err(FrameError::TooLarge { len, max }),
+                HeaderStep::Bad(e) => Err(FrameError::BadHeader(e)),
+            },
+            _ if n == 0 => Err(FrameError::UnexpectedEof),
+            State::Payload { .. } => Ok(self
+                .payload_advance(n)
+                .map_or(ReadStep::More, ReadStep::Frame)),
+            State::Skip { .. } => {
+                self.skip_advance(n);
+                Ok(ReadStep::More)
+            }
+        }
     }
 
     /// The first `len` bytes of the buffer: a payload just completed.
-    pub(super) fn payload(&self, len: usize) -> &[u8] {
+    pub(crate) fn payload(&self, len: usize) -> &[u8] {
         self.buf.get(..len).unwrap_or(&[])
     }
 

@@ -56,7 +56,11 @@ mod decoder;
 pub mod ring;
 mod stream;
 
+#[cfg(feature = "async")]
+pub(crate) use decoder::ReadStep;
 pub use decoder::{Decoded, FrameDecoder};
+#[cfg(feature = "async")]
+pub(crate) use stream::serialize_into;
 pub use stream::{FrameReader, FrameWriter};
 
 use core::fmt;

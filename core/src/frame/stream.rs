@@ -17,7 +17,7 @@
 use embedded_io::{Read, Write};
 use serde::{Deserialize, Serialize};
 
-use super::decoder::{FrameDecoder, HeaderStep, State};
+use super::decoder::{FrameDecoder, ReadStep};
 use super::{FrameError, MAX_HEADER_LEN, encode_len};
 
 /// Writes frames of at most `MAX` payload bytes to an `embedded_io` stream.
@@ -83,7 +83,7 @@ impl<W: Write, const MAX: usize> FrameWriter<W, MAX> {
 }
 
 /// Serializes `msg` into `buf`; a message that does not fit is `TooLarge` with its size.
-pub(super) fn serialize_into<'b, T: Serialize + ?Sized, E>(
+pub(crate) fn serialize_into<'b, T: Serialize + ?Sized, E>(
     msg: &T,
     buf: &'b mut [u8],
 ) -> Result<&'b mut [u8], FrameError<E>> {
@@ -177,54 +177,13 @@ impl<R: Read, const MAX: usize> FrameReader<R, MAX> {
     /// Drives the decoder until a frame is complete; returns its length.
     fn read_frame_len(&mut self) -> Result<Option<usize>, FrameError<R::Error>> {
         loop {
-            match self.decoder.state() {
-                State::Header {
-                    len: header_len, ..
-                } => {
-                    let mut byte = [0u8; 1];
-                    if self.reader.read(&mut byte).map_err(FrameError::Io)? == 0 {
-                        return if header_len == 0 {
-                            Ok(None)
-                        } else {
-                            Err(FrameError::UnexpectedEof)
-                        };
-                    }
-                    match self.decoder.push_header_byte(byte[0]) {
-                        HeaderStep::NeedMore | HeaderStep::Started { len: 1.. } => {}
-                        HeaderStep::Started { len: 0 } => return Ok(Some(0)),
-                        HeaderStep::TooLarge { len, max } => {
-                            return Err(FrameError::TooLarge { len, max });
-                        }
-                        HeaderStep::Bad(e) => return Err(FrameError::BadHeader(e)),
-                    }
-                }
-                State::Payload { .. } => {
-                    let spare = self.decoder.payload_spare();
-                    let n = self.reader.read(spare).map_err(FrameError::Io)?;
-                    if n == 0 {
-                        return Err(FrameError::UnexpectedEof);
-                    }
-                    if let Some(len) = self.decoder.payload_advance(n) {
-                        return Ok(Some(len));
-                    }
-                }
-                State::Skip { remaining } => {
-                    let mut small = [0u8; 16];
-                    let scratch = if MAX >= small.len() {
-                        self.decoder.scratch()
-                    } else {
-                        &mut small[..]
-                    };
-                    let want = super::len_to_usize(remaining).min(scratch.len());
-                    let n = self
-                        .reader
-                        .read(scratch.get_mut(..want).unwrap_or(&mut []))
-                        .map_err(FrameError::Io)?;
-                    if n == 0 {
-                        return Err(FrameError::UnexpectedEof);
-                    }
-                    self.decoder.skip_advance(n);
-                }
+            let mut small = [0u8; 16];
+            let target = self.decoder.read_target(&mut small);
+            let n = self.reader.read(target).map_err(FrameError::Io)?;
+            match self.decoder.read_done(n, small[0])? {
+                ReadStep::More => {}
+                ReadStep::Frame(len) => return Ok(Some(len)),
+                ReadStep::End => return Ok(None),
             }
         }
     }
