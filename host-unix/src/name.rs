@@ -106,7 +106,7 @@ impl Name {
                 ),
             ));
         }
-        if bytes.iter().any(u8::is_ascii_control) {
+        if has_control(&String::from_utf8_lossy(bytes)) {
             return Err(Error::new(
                 ErrorKind::InvalidName,
                 format!(
@@ -148,6 +148,14 @@ impl Name {
             return Err(Error::new(
                 ErrorKind::InvalidName,
                 "invalid ringlink name: the abstract name is empty",
+            ));
+        }
+        if has_control(name) {
+            return Err(Error::new(
+                ErrorKind::InvalidName,
+                format!(
+                    "invalid ringlink name @{name:?}: the abstract name contains a NUL or another control character (such as a newline)"
+                ),
             ));
         }
         if !cfg!(any(target_os = "linux", target_os = "android")) {
@@ -445,7 +453,7 @@ fn check_plain(name: &str) -> Result<(), Error> {
         "a plain name cannot contain '/'"
     } else if name.contains('\0') {
         "the name contains a NUL byte"
-    } else if name.chars().any(char::is_control) {
+    } else if has_control(name) {
         "the name contains a control character (such as a newline)"
     } else if name == "." || name == ".." {
         "'.' and '..' are not names"
@@ -456,6 +464,12 @@ fn check_plain(name: &str) -> Result<(), Error> {
         ErrorKind::InvalidName,
         format!("invalid ringlink name {name:?}: {why}"),
     ))
+}
+
+/// Whether `text` holds a control character (C0, DEL or C1: a newline, an escape, a
+/// NUL), which no name may hold: names appear in listings and logs, one per line.
+fn has_control(text: &str) -> bool {
+    text.chars().any(char::is_control)
 }
 
 fn check_len(path: &Path) -> Result<(), Error> {
