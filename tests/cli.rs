@@ -666,15 +666,9 @@ fn a_thousand_idle_connections_cost_little(check: &str, args: &[&str], attack: &
 
 #[test]
 fn frame_headers_that_claim_a_mebibyte_cost_listen_nothing() {
-    // A ringlink hello (magic, version 1, max frame 1 MiB, socket transport), then the
-    // header of a 1 MiB frame whose payload never comes.
-    let mut attack = b"RLNK\x01\0\0\0".to_vec();
-    attack.extend_from_slice(&(1u32 << 20).to_le_bytes());
-    attack.extend_from_slice(&1u32.to_le_bytes());
-    let mut header = [0u8; ringlink::core::frame::MAX_HEADER_LEN];
-    let n = ringlink::core::frame::encode_len(1 << 20, &mut header);
-    assert_eq!(n, 3);
-    attack.extend_from_slice(&header[..n]);
+    // The payload of the claimed 1 MiB frame never comes.
+    let attack = hello_and_mebibyte_header();
+    assert_eq!(attack.len(), 16 + 3);
     a_thousand_idle_connections_cost_little(
         "frame_headers_that_claim_a_mebibyte_cost_listen_nothing",
         &["--framed"],
