@@ -836,3 +836,34 @@ fn names_with_control_characters_are_refused_in_every_form() {
         }
     }
 }
+
+#[test]
+fn probe_says_occupied_where_a_planted_lock_makes_listen_refuse() {
+    let rt = Runtime::new("lockprobe");
+    let dir = rt.0.join("ringlink");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::create_dir(dir.join("d.lock")).unwrap();
+    std::os::unix::fs::symlink("/nonexistent/ringlink-target", dir.join("s.lock")).unwrap();
+    for name in ["d", "s"] {
+        let mut listen = rt.command();
+        listen.args(["listen", name]);
+        let out = run_with_input(listen, b"");
+        assert_eq!(out.status.code(), Some(1), "listen {name}: {out:?}");
+        let mut probe = rt.command();
+        probe.args(["probe", name]);
+        let out = run_with_input(probe, b"");
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "probe {name}: {out:?}");
+        assert!(
+            said.contains("occupied"),
+            "probe {name} must agree with listen, which refuses the name: {said}"
+        );
+    }
+    assert!(
+        std::fs::symlink_metadata(dir.join("s.lock"))
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the planted link is left alone"
+    );
+}

@@ -264,7 +264,8 @@ pub enum NameState {
     /// Nothing exists at the name.
     Absent,
     /// Something ringlink will not replace sits at the name: a file that is not a socket
-    /// (a regular file, a FIFO, a symbolic link), or a dead socket of another user.
+    /// (a regular file, a FIFO, a symbolic link), a dead socket of another user, or a
+    /// lock file ringlink did not make (a directory, a link, another user's file).
     /// [`Listener::bind`](crate::Listener::bind) refuses the name until it is removed.
     Occupied,
 }
@@ -289,6 +290,16 @@ impl Name {
     /// for a socket the next bind reclaims, [`NameState::Occupied`] for what bind refuses.
     /// It never blocks on, follows or writes anything at the name or its lock file.
     pub fn state(&self) -> Result<NameState, Error> {
+        let state = self.socket_state()?;
+        let free = matches!(state, NameState::Absent | NameState::Stale);
+        if free && !crate::lock::lock_usable(self) {
+            return Ok(NameState::Occupied);
+        }
+        Ok(state)
+    }
+
+    /// What [`state`](Self::state) finds at the socket itself.
+    fn socket_state(&self) -> Result<NameState, Error> {
         let addr = self.sockaddr()?;
         let mut owner = None;
         if let Some(path) = self.path() {

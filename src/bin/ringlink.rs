@@ -704,8 +704,8 @@ mod imp {
             NameState::Occupied => {
                 println!(
                     "{name}: occupied by something ringlink will not replace (a file that is not a \
-                     socket, or another user's dead socket); `ringlink listen` refuses it: remove it \
-                     or pick another name"
+                     socket, another user's dead socket, or a lock file ringlink did not make); \
+                     `ringlink listen` refuses it: remove it or pick another name"
                 );
                 Ok(1)
             }
