@@ -667,15 +667,9 @@ fn a_thousand_idle_connections_cost_little(check: &str, args: &[&str], attack: &
 
 #[test]
 fn frame_headers_that_claim_a_mebibyte_cost_listen_nothing() {
-    // A ringlink hello (magic, version 1, max frame 1 MiB, socket transport), then the
-    // header of a 1 MiB frame whose payload never comes.
-    let mut attack = b"RLNK\x01\0\0\0".to_vec();
-    attack.extend_from_slice(&(1u32 << 20).to_le_bytes());
-    attack.extend_from_slice(&1u32.to_le_bytes());
-    let mut header = [0u8; ringlink::core::frame::MAX_HEADER_LEN];
-    let n = ringlink::core::frame::encode_len(1 << 20, &mut header);
-    assert_eq!(n, 3);
-    attack.extend_from_slice(&header[..n]);
+    // The payload of the claimed 1 MiB frame never comes.
+    let attack = hello_and_mebibyte_header();
+    assert_eq!(attack.len(), 16 + 3);
     a_thousand_idle_connections_cost_little(
         "frame_headers_that_claim_a_mebibyte_cost_listen_nothing",
         &["--framed"],
@@ -709,5 +703,168 @@ fn framed_connect_sends_lines_that_are_not_utf8_as_they_are() {
     assert!(
         err.contains("1048577 bytes is over the server's frame limit"),
         "{err}"
+    );
+}
+
+/// A ringlink hello (magic, version 1, max frame 1 MiB, socket transport) followed by the
+/// header of a 1 MiB frame, as a hostile framed client sends it before its payload.
+fn hello_and_mebibyte_header() -> Vec<u8> {
+    let mut attack = b"RLNK\x01\0\0\0".to_vec();
+    attack.extend_from_slice(&(1u32 << 20).to_le_bytes());
+    attack.extend_from_slice(&1u32.to_le_bytes());
+    let mut header = [0u8; ringlink::core::frame::MAX_HEADER_LEN];
+    let n = ringlink::core::frame::encode_len(1 << 20, &mut header);
+    attack.extend_from_slice(&header[..n]);
+    attack
+}
+
+/// Whether a fresh client of `name` is served (one byte echoed) rather than closed at
+/// the connection limit. Framed servers get a hello and a one-byte frame.
+fn served(rt: &Runtime, name: &str, framed: bool) -> bool {
+    let Ok(mut c) = UnixStream::connect(rt.0.join("ringlink").join(name)) else {
+        return false;
+    };
+    c.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let mut expect = vec![7u8];
+    if framed {
+        let mut hello = hello_and_mebibyte_header();
+        hello.truncate(16);
+        let _ = c.write_all(&hello);
+        let mut peer_hello = [0u8; 16];
+        if c.read_exact(&mut peer_hello).is_err() {
+            return false;
+        }
+        expect = vec![1, 7];
+    }
+    if c.write_all(&expect).is_err() {
+        return false;
+    }
+    let mut got = vec![0u8; expect.len()];
+    c.read_exact(&mut got).is_ok() && got == expect
+}
+
+#[test]
+fn peers_that_go_quiet_or_trickle_cannot_hold_every_slot_of_listen() {
+    const SLOTS: usize = 4;
+    for framed in [false, true] {
+        let rt = Runtime::new(if framed { "trickle" } else { "quiet" });
+        let mut listen = rt.command();
+        listen.args(["listen", "q", "--echo", "--idle-timeout", "0.5"]);
+        listen.args(["--max-connections", &SLOTS.to_string()]);
+        if framed {
+            listen.arg("--framed");
+        }
+        let mut server = Server::start(listen);
+        // Raw attackers connect and say nothing (in raw mode every byte is data, so one
+        // that trickles is a client in use); framed ones send a hello and a header
+        // claiming 1 MiB, then trickle its payload a byte every 50 ms, so no read ever
+        // waits long and only a bound on the whole frame ends them.
+        let mut attackers: Vec<UnixStream> = (0..SLOTS).map(|_| raw_client(&rt, "q")).collect();
+        for (i, c) in attackers.iter_mut().enumerate() {
+            if framed {
+                c.write_all(&hello_and_mebibyte_header()).unwrap();
+            }
+            server.expect(
+                &format!("connection #{} from", i + 1),
+                Duration::from_secs(10),
+            );
+        }
+        let started = Instant::now();
+        let (stop_tx, stop) = mpsc::channel::<()>();
+        let trickler = std::thread::spawn(move || {
+            while stop.recv_timeout(Duration::from_millis(50))
+                == Err(mpsc::RecvTimeoutError::Timeout)
+            {
+                if framed {
+                    for c in &mut attackers {
+                        let _ = c.write_all(b"x");
+                    }
+                }
+            }
+            drop(attackers);
+        });
+        let ok = eventually(Duration::from_secs(5), || {
+            served(&rt, "q", framed).then_some(())
+        });
+        let waited = started.elapsed();
+        drop(stop_tx);
+        trickler.join().unwrap();
+        server.assert_running("under quiet and trickling peers");
+        assert!(
+            ok.is_some(),
+            "framed {framed}: {SLOTS} peers that send nothing, or trickle one frame, kept every connection slot of `ringlink listen --idle-timeout 0.5` for {waited:?}"
+        );
+        eprintln!("framed {framed}: a good client was served {waited:?} after the slots filled");
+    }
+}
+
+#[test]
+fn names_with_control_characters_are_refused_in_every_form() {
+    let rt = Runtime::new("ctl");
+    // A newline, an escape and a C1 control (U+009B, a terminal's CSI), as a plain
+    // name, a path, a Qt name and a Linux abstract name: each would forge lines in
+    // listen's log or in `ls`.
+    for bad in ["a\nb", "a\u{1b}[2Jb", "a\u{9b}2Jb"] {
+        let path = rt.0.join(bad);
+        let path = path.to_str().unwrap();
+        let mut forms = vec![vec![bad], vec![path], vec![bad, "--qt"]];
+        if cfg!(target_os = "linux") {
+            forms.push(vec![bad, "--abstract"]);
+        }
+        for form in forms {
+            let mut listen = rt.command();
+            listen.arg("listen").args(&form);
+            let mut child = listen
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            // A listen that accepted the name would run forever: bound the wait.
+            let status = eventually(Duration::from_secs(20), || child.try_wait().unwrap());
+            if status.is_none() {
+                let _ = child.kill();
+            }
+            let out = child.wait_with_output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(
+                status.and_then(|s| s.code()),
+                Some(1),
+                "listen {form:?}: {err}"
+            );
+            assert!(err.contains("control character"), "listen {form:?}: {err}");
+            assert!(!err.contains("listening on"), "listen {form:?}: {err}");
+        }
+    }
+}
+
+#[test]
+fn probe_says_occupied_where_a_planted_lock_makes_listen_refuse() {
+    let rt = Runtime::new("lockprobe");
+    let dir = rt.0.join("ringlink");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::create_dir(dir.join("d.lock")).unwrap();
+    std::os::unix::fs::symlink("/nonexistent/ringlink-target", dir.join("s.lock")).unwrap();
+    for name in ["d", "s"] {
+        let mut listen = rt.command();
+        listen.args(["listen", name]);
+        let out = run_with_input(listen, b"");
+        assert_eq!(out.status.code(), Some(1), "listen {name}: {out:?}");
+        let mut probe = rt.command();
+        probe.args(["probe", name]);
+        let out = run_with_input(probe, b"");
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "probe {name}: {out:?}");
+        assert!(
+            said.contains("occupied"),
+            "probe {name} must agree with listen, which refuses the name: {said}"
+        );
+    }
+    assert!(
+        std::fs::symlink_metadata(dir.join("s.lock"))
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the planted link is left alone"
     );
 }

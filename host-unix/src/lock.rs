@@ -244,6 +244,31 @@ pub(crate) fn lock_holder_pid(name: &Name) -> Option<i32> {
     read_pid(&File::from(fd))
 }
 
+/// Whether a bind could use the lock of `name`: nothing at its lock path yet, or a lock
+/// file ringlink made (see [`check_trusted`]). Looks with `lstat` only, so it never opens,
+/// follows or blocks on what it finds; `Name::state` uses it to agree with bind.
+pub(crate) fn lock_usable(name: &Name) -> bool {
+    let Some(path) = name.path() else {
+        return true;
+    };
+    let Ok(place) = LockPlace::of(name, path) else {
+        return false;
+    };
+    if let Some((dir, locks)) = &place.private {
+        for dir in [dir, locks] {
+            match fs::symlink_metadata(dir) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return true,
+                _ if check_private_dir(dir).is_err() => return false,
+                _ => {}
+            }
+        }
+    }
+    match fs::symlink_metadata(&place.path) {
+        Ok(m) => m.file_type().is_file() && m.uid() == sys::euid() && m.nlink() == 1,
+        Err(e) => e.kind() == io::ErrorKind::NotFound,
+    }
+}
+
 fn open_error(e: io::Error, path: &Path) -> Error {
     let why = match e.raw_os_error() {
         Some(libc::ELOOP) => "it is a symbolic link".to_string(),

@@ -106,7 +106,7 @@ impl Name {
                 ),
             ));
         }
-        if bytes.iter().any(u8::is_ascii_control) {
+        if has_control(&String::from_utf8_lossy(bytes)) {
             return Err(Error::new(
                 ErrorKind::InvalidName,
                 format!(
@@ -148,6 +148,14 @@ impl Name {
             return Err(Error::new(
                 ErrorKind::InvalidName,
                 "invalid ringlink name: the abstract name is empty",
+            ));
+        }
+        if has_control(name) {
+            return Err(Error::new(
+                ErrorKind::InvalidName,
+                format!(
+                    "invalid ringlink name @{name:?}: the abstract name contains a NUL or another control character (such as a newline)"
+                ),
             ));
         }
         if !cfg!(any(target_os = "linux", target_os = "android")) {
@@ -256,7 +264,8 @@ pub enum NameState {
     /// Nothing exists at the name.
     Absent,
     /// Something ringlink will not replace sits at the name: a file that is not a socket
-    /// (a regular file, a FIFO, a symbolic link), or a dead socket of another user.
+    /// (a regular file, a FIFO, a symbolic link), a dead socket of another user, or a
+    /// lock file ringlink did not make (a directory, a link, another user's file).
     /// [`Listener::bind`](crate::Listener::bind) refuses the name until it is removed.
     Occupied,
 }
@@ -281,6 +290,16 @@ impl Name {
     /// for a socket the next bind reclaims, [`NameState::Occupied`] for what bind refuses.
     /// It never blocks on, follows or writes anything at the name or its lock file.
     pub fn state(&self) -> Result<NameState, Error> {
+        let state = self.socket_state()?;
+        let free = matches!(state, NameState::Absent | NameState::Stale);
+        if free && !crate::lock::lock_usable(self) {
+            return Ok(NameState::Occupied);
+        }
+        Ok(state)
+    }
+
+    /// What [`state`](Self::state) finds at the socket itself.
+    fn socket_state(&self) -> Result<NameState, Error> {
         let addr = self.sockaddr()?;
         let mut owner = None;
         if let Some(path) = self.path() {
@@ -445,7 +464,7 @@ fn check_plain(name: &str) -> Result<(), Error> {
         "a plain name cannot contain '/'"
     } else if name.contains('\0') {
         "the name contains a NUL byte"
-    } else if name.chars().any(char::is_control) {
+    } else if has_control(name) {
         "the name contains a control character (such as a newline)"
     } else if name == "." || name == ".." {
         "'.' and '..' are not names"
@@ -456,6 +475,12 @@ fn check_plain(name: &str) -> Result<(), Error> {
         ErrorKind::InvalidName,
         format!("invalid ringlink name {name:?}: {why}"),
     ))
+}
+
+/// Whether `text` holds a control character (C0, DEL or C1: a newline, an escape, a
+/// NUL), which no name may hold: names appear in listings and logs, one per line.
+fn has_control(text: &str) -> bool {
+    text.chars().any(char::is_control)
 }
 
 fn check_len(path: &Path) -> Result<(), Error> {

@@ -483,6 +483,10 @@ pub struct FramedStream<S: ByteStream> {
     local: Hello,
     peer: Hello,
     scratch: Vec<u8>,
+    /// The read timeout set with [`set_timeouts`](FramedStream::set_timeouts): a bound on
+    /// each whole `recv_frame`, not only on each read, so a peer that trickles a frame
+    /// byte by byte cannot hold the receiver past it.
+    read_timeout: Option<Duration>,
 }
 
 impl<S: ByteStream> FramedStream<S> {
@@ -527,6 +531,7 @@ impl<S: ByteStream> FramedStream<S> {
             local,
             peer,
             scratch: Vec::new(),
+            read_timeout: None,
         })
     }
 
@@ -551,10 +556,29 @@ impl<S: ByteStream> FramedStream<S> {
     ///
     /// On a nonblocking stream this returns [`ErrorKind::WouldBlock`] until a whole frame
     /// is there; the bytes received so far are kept.
+    ///
+    /// With a read timeout ([`set_timeouts`](Self::set_timeouts)) the whole call gives up
+    /// with [`ErrorKind::TimedOut`] once the timeout has passed without a complete frame,
+    /// however the bytes trickle in (a hostile peer sending one byte a second holds it
+    /// for at most about twice the timeout); the bytes received so far are kept, so the
+    /// next call goes on with the same frame.
     pub fn recv_frame(&mut self) -> Result<Option<&[u8]>, Error> {
+        let deadline = self
+            .read_timeout
+            .and_then(|t| Instant::now().checked_add(t));
         loop {
             if let Some(range) = self.decoder.next_frame()? {
                 return Ok(Some(self.decoder.frame(range)));
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(Error::new(
+                    ErrorKind::TimedOut,
+                    format!(
+                        "no whole frame arrived within the read timeout of {:?} ({} bytes of the next one received)",
+                        self.read_timeout.unwrap_or_default(),
+                        self.decoder.buffered().len()
+                    ),
+                ));
             }
             let n = match &mut self.shared_memory {
                 Some(shm) => shm.read(self.decoder.spare())?,
@@ -601,12 +625,14 @@ impl<S: ByteStream> FramedStream<S> {
     }
 
     /// Sets how long `recv_frame`/`recv` and `send_frame`/`send` may block, on
-    /// whichever transport carries the frames (`None`: no limit).
+    /// whichever transport carries the frames (`None`: no limit). The read timeout bounds
+    /// a whole `recv_frame`, not only each read (see [`recv_frame`](Self::recv_frame)).
     pub fn set_timeouts(
         &mut self,
         read: Option<Duration>,
         write: Option<Duration>,
     ) -> Result<(), Error> {
+        self.read_timeout = read;
         if let Some(shm) = &mut self.shared_memory {
             shm.set_read_timeout(read);
             shm.set_write_timeout(write);

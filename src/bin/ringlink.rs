@@ -48,6 +48,11 @@ enum Command {
         /// the descriptor limit (ulimit -n) is lower].
         #[arg(long, value_name = "N")]
         max_connections: Option<usize>,
+        /// Close a connection that sends nothing (with --framed: no whole frame) for this
+        /// many seconds, or that takes as long to accept what is sent back, so peers that
+        /// go quiet or trickle cannot hold every connection slot; 0: never.
+        #[arg(long, value_name = "SECONDS", default_value_t = 120.0)]
+        idle_timeout: f64,
     },
     /// Connect to NAME: stdin goes to the server, what it sends goes to stdout.
     ///
@@ -174,7 +179,11 @@ mod imp {
                 framed,
                 access,
                 max_connections,
-            } => listen(&name, echo, framed, access, max_connections),
+                idle_timeout,
+            } => seconds("--idle-timeout", idle_timeout).and_then(|idle| {
+                let idle = (!idle.is_zero()).then_some(idle);
+                listen(&name, echo, framed, access, max_connections, idle)
+            }),
             Command::Connect {
                 name,
                 framed,
@@ -248,6 +257,7 @@ mod imp {
         framed: bool,
         access: AccessArg,
         max_connections: Option<usize>,
+        idle: Option<Duration>,
     ) -> Result<i32, Error> {
         let name = resolve(args)?;
         let access = match access {
@@ -318,9 +328,9 @@ mod imp {
                 .stack_size(CONNECTION_STACK)
                 .spawn(move || {
                     let result = if framed {
-                        serve_framed(stream, echo)
+                        serve_framed(stream, echo, idle)
                     } else {
-                        serve_raw(&stream, echo)
+                        serve_raw(&stream, echo, idle)
                     };
                     match result {
                         Ok((inb, outb)) => {
@@ -402,7 +412,24 @@ mod imp {
         }
     }
 
-    fn serve_raw(stream: &Stream, echo: bool) -> Result<(u64, u64), Error> {
+    /// Says that a connection was closed for being quiet for `idle`.
+    fn idle_error(e: Error, idle: Option<Duration>) -> Error {
+        match idle {
+            Some(idle) if e.kind() == ErrorKind::TimedOut => {
+                let text = format!("closed: quiet for {idle:?} (--idle-timeout): {e}");
+                e.with_message(text)
+            }
+            _ => e,
+        }
+    }
+
+    fn serve_raw(stream: &Stream, echo: bool, idle: Option<Duration>) -> Result<(u64, u64), Error> {
+        stream.set_read_timeout(idle)?;
+        stream.set_write_timeout(idle)?;
+        serve_raw_bytes(stream, echo).map_err(|e| idle_error(e, idle))
+    }
+
+    fn serve_raw_bytes(stream: &Stream, echo: bool) -> Result<(u64, u64), Error> {
         let (mut inb, mut outb) = (0u64, 0u64);
         let mut buf = vec![0u8; 64 * 1024];
         loop {
@@ -423,8 +450,18 @@ mod imp {
         }
     }
 
-    fn serve_framed(stream: Stream, echo: bool) -> Result<(u64, u64), Error> {
+    fn serve_framed(
+        stream: Stream,
+        echo: bool,
+        idle: Option<Duration>,
+    ) -> Result<(u64, u64), Error> {
+        // The hello has its own timeout; after it, a whole frame must arrive within `idle`.
         let mut framed = FramedStream::new(stream, FrameOptions::new())?;
+        framed.set_timeouts(idle, idle)?;
+        serve_frames(&mut framed, echo).map_err(|e| idle_error(e, idle))
+    }
+
+    fn serve_frames(framed: &mut FramedStream, echo: bool) -> Result<(u64, u64), Error> {
         let (mut inb, mut outb) = (0u64, 0u64);
         loop {
             let frame = match framed.recv_frame() {
@@ -667,8 +704,8 @@ mod imp {
             NameState::Occupied => {
                 println!(
                     "{name}: occupied by something ringlink will not replace (a file that is not a \
-                     socket, or another user's dead socket); `ringlink listen` refuses it: remove it \
-                     or pick another name"
+                     socket, another user's dead socket, or a lock file ringlink did not make); \
+                     `ringlink listen` refuses it: remove it or pick another name"
                 );
                 Ok(1)
             }
