@@ -17,19 +17,21 @@ use std::time::{Duration, Instant};
 use ringlink_core::channel::{Channel, Endpoint, Spin};
 use ringlink_core::ring::{Consumer, Producer, Ring};
 
+use crate::names::Name;
+
 /// Bytes every ring holds.
 pub const CAPACITY: usize = 1 << 18;
 /// Chunk sizes of the core case (1: single-byte operations).
 pub const CHUNKS: [usize; 7] = [1, 64, 256, 1024, 4096, 16384, 65536];
 
 /// The rings compared, in table order; `rtrb` is the baseline of the ratio column.
-pub const IMPLS: [&str; 6] = [
-    "ringlink-ring",
-    "ringlink-channel",
-    "rtrb",
-    "ringbuf",
-    "heapless",
-    "heapless-bytes",
+pub const IMPLS: [Name; 6] = [
+    Name::RinglinkRing,
+    Name::RinglinkChannel,
+    Name::Rtrb,
+    Name::Ringbuf,
+    Name::Heapless,
+    Name::HeaplessBytes,
 ];
 
 /// What one core run measured.
@@ -49,45 +51,45 @@ impl CoreOutcome {
 }
 
 /// Whether `imp` runs with `chunk` (`heapless` items of one byte are `heapless-bytes`).
-pub fn applies(imp: &str, chunk: usize) -> bool {
-    !(imp == "heapless" && chunk == 1)
+pub fn applies(imp: Name, chunk: usize) -> bool {
+    !(imp == Name::Heapless && chunk == 1)
 }
 
 /// Runs `imp` with `chunk` for `duration`. With `verify`, the consumer checks every
 /// byte against the producer's pattern (slower; used by the tests).
 pub fn run(
-    imp: &str,
+    imp: Name,
     chunk: usize,
     duration: Duration,
     verify: bool,
 ) -> Result<CoreOutcome, String> {
     match imp {
-        "ringlink-ring" => {
+        Name::RinglinkRing => {
             let mut ring: Box<Ring<CAPACITY>> = Box::default();
             let (p, c) = ring.split();
             measure(p, c, chunk, duration, verify)
         }
-        "ringlink-channel" => {
+        Name::RinglinkChannel => {
             let mut channel: Box<Channel<CAPACITY>> = Box::default();
             let (a, b) = channel.split();
             measure(a, b, chunk, duration, verify)
         }
-        "rtrb" => {
+        Name::Rtrb => {
             let (p, c) = rtrb::RingBuffer::<u8>::new(CAPACITY);
             measure(p, c, chunk, duration, verify)
         }
-        "ringbuf" => {
+        Name::Ringbuf => {
             use ringbuf::traits::Split;
             let (p, c) = ringbuf::HeapRb::<u8>::new(CAPACITY).split();
             measure(RingbufProd(p), RingbufCons(c), chunk, duration, verify)
         }
-        "heapless-bytes" => {
+        Name::HeaplessBytes => {
             let mut queue: Box<heapless::spsc::Queue<u8, CAPACITY>> = Box::default();
             let (p, c) = queue.split();
             measure(p, c, chunk, duration, verify)
         }
         // heapless recommends a power-of-two slot count; the queue holds one slot less.
-        "heapless" => match chunk {
+        Name::Heapless => match chunk {
             64 => heapless_items::<64, 4096>(duration, verify),
             256 => heapless_items::<256, 1024>(duration, verify),
             1024 => heapless_items::<1024, 256>(duration, verify),
@@ -96,7 +98,7 @@ pub fn run(
             65536 => heapless_items::<65536, 4>(duration, verify),
             _ => Err(format!("heapless items of {chunk} bytes are not built in")),
         },
-        _ => Err(format!("unknown core ring {imp}")),
+        _ => Err(format!("{imp} is not a core ring")),
     }
 }
 
@@ -395,8 +397,8 @@ mod tests {
 
     #[test]
     fn unknown_rings_and_chunks_are_errors() {
-        assert!(run("nope", 64, Duration::from_millis(1), false).is_err());
-        assert!(run("heapless", 100, Duration::from_millis(1), false).is_err());
-        assert!(!applies("heapless", 1));
+        assert!(run(Name::Std, 64, Duration::from_millis(1), false).is_err());
+        assert!(run(Name::Heapless, 100, Duration::from_millis(1), false).is_err());
+        assert!(!applies(Name::Heapless, 1));
     }
 }

@@ -26,6 +26,18 @@ pub fn threads_needed(connections: usize) -> u64 {
     2 * connections as u64 + 512
 }
 
+/// Why `connections` connections cannot each have a thread on both sides here
+/// (the cgroup's, the kernel's or the user's thread limit); `None` when they can.
+pub fn threads_short(connections: usize) -> Option<String> {
+    let threads = threads_needed(connections);
+    match crate::machine::thread_budget() {
+        Some(budget) if budget < threads => {
+            Some(format!("needs ~{threads} threads, {budget} are left"))
+        }
+        _ => None,
+    }
+}
+
 /// How one blocking connection moves the workload's bytes.
 pub trait Relay: Send {
     /// Sends all of `data`.

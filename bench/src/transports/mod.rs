@@ -13,6 +13,7 @@ pub mod ringlink_uds;
 pub mod std_uds;
 pub mod tokio_uds;
 
+use crate::names::Name;
 use crate::workload::Transport;
 
 use async_driven::AsyncDriven;
@@ -30,7 +31,7 @@ static STD_EPOLL: std_uds::StdEpoll = std_uds::StdEpoll;
 static TOKIO: AsyncDriven<tokio_uds::TokioUds> = AsyncDriven::new();
 static INTERPROCESS: AsyncDriven<interprocess_uds::InterprocessUds> = AsyncDriven::new();
 
-/// The socket transports, in table order; `std` is the baseline of the ratio column.
+/// The socket transports, in table order (ringlink first, then the peers).
 pub fn all() -> Vec<&'static dyn Transport> {
     vec![
         &RINGLINK_UDS,
@@ -41,22 +42,22 @@ pub fn all() -> Vec<&'static dyn Transport> {
         #[cfg(target_os = "linux")]
         &RINGLINK_SHM_TOKIO,
         &STD,
+        &STD_EPOLL,
         &TOKIO,
         &INTERPROCESS,
     ]
 }
 
-/// Transports measured only when asked for by name (`--transports std-epoll`):
-/// std driven by epoll, and shared memory moved through a buffer (`Read`/`Write`).
+/// Transports measured only when asked for by name (`--transports ringlink-shm-copy`):
+/// shared memory moved through a buffer (`Read`/`Write`).
 pub fn extras() -> Vec<&'static dyn Transport> {
     vec![
-        &STD_EPOLL,
         #[cfg(target_os = "linux")]
         &RINGLINK_SHM_COPY,
     ]
 }
 
 /// The transport called `name`.
-pub fn by_name(name: &str) -> Option<&'static dyn Transport> {
+pub fn by_name(name: Name) -> Option<&'static dyn Transport> {
     all().into_iter().chain(extras()).find(|t| t.name() == name)
 }
