@@ -39,7 +39,7 @@ pub fn threads_short(connections: usize) -> Option<String> {
 }
 
 /// How one blocking connection moves the workload's bytes.
-pub trait Relay: Send {
+pub trait Relay {
     /// Sends all of `data`.
     fn send(&mut self, data: &[u8]) -> io::Result<()>;
     /// Waits for bytes and sends them back as they are; returns how many
@@ -74,8 +74,20 @@ fn is_timeout(e: &io::Error) -> bool {
 /// Accepts `plan.connections` connections with `accept` (which returns `Ok(None)` when
 /// none came within a short wait) and echoes on each in its own thread until its
 /// client closes it.
-pub fn serve<S: Relay>(
-    mut accept: impl FnMut() -> Result<Option<S>, BenchError>,
+pub fn serve<S: Relay + Send>(
+    accept: impl FnMut() -> Result<Option<S>, BenchError>,
+    plan: EchoPlan,
+    limit: Limit<'_>,
+) -> Result<(), BenchError> {
+    serve_opening(accept, Ok, plan, limit)
+}
+
+/// As [`serve`], for connections that must be opened in their own thread (their
+/// ports may not move between threads): `accept` hands out what `open` turns into a
+/// connection inside the thread.
+pub fn serve_opening<P: Send, S: Relay>(
+    mut accept: impl FnMut() -> Result<Option<P>, BenchError>,
+    open: impl Fn(P) -> Result<S, BenchError> + Sync,
     plan: EchoPlan,
     limit: Limit<'_>,
 ) -> Result<(), BenchError> {
@@ -93,7 +105,10 @@ pub fn serve<S: Relay>(
             };
             let spawned = thread::Builder::new()
                 .stack_size(STACK)
-                .spawn_scoped(scope, move || echo(stream, plan.chunk));
+                .spawn_scoped(scope, {
+                    let open = &open;
+                    move || echo(open(stream)?, plan.chunk)
+                });
             match spawned {
                 Ok(h) => handles.push(h),
                 Err(e) => {
