@@ -79,13 +79,14 @@ pub fn serve<S: Relay + Send>(
     plan: EchoPlan,
     limit: Limit<'_>,
 ) -> Result<(), BenchError> {
-    serve_opening(accept, Ok, plan, limit)
+    serve_opening(STACK, accept, Ok, plan, limit)
 }
 
 /// As [`serve`], for connections that must be opened in their own thread (their
 /// ports may not move between threads): `accept` hands out what `open` turns into a
-/// connection inside the thread.
+/// connection inside the thread, which has a stack of `stack` bytes.
 pub fn serve_opening<P: Send, S: Relay>(
+    stack: usize,
     mut accept: impl FnMut() -> Result<Option<P>, BenchError>,
     open: impl Fn(P) -> Result<S, BenchError> + Sync,
     plan: EchoPlan,
@@ -104,7 +105,7 @@ pub fn serve_opening<P: Send, S: Relay>(
                 }
             };
             let spawned = thread::Builder::new()
-                .stack_size(STACK)
+                .stack_size(stack)
                 .spawn_scoped(scope, {
                     let open = &open;
                     move || echo(open(stream)?, plan.chunk)
@@ -210,6 +211,16 @@ pub fn run_client<S: Relay>(
     plan: ClientPlan,
     limit: Limit<'_>,
 ) -> Result<ClientOutcome, BenchError> {
+    run_client_with_stack(STACK, connect, plan, limit)
+}
+
+/// As [`run_client`], with `stack` bytes of stack for each connection's thread.
+pub fn run_client_with_stack<S: Relay>(
+    stack: usize,
+    connect: impl Fn() -> Result<S, BenchError> + Sync,
+    plan: ClientPlan,
+    limit: Limit<'_>,
+) -> Result<ClientOutcome, BenchError> {
     let gate = StartGate {
         ready: Mutex::new(0),
         arrived: Condvar::new(),
@@ -230,7 +241,7 @@ pub fn run_client<S: Relay>(
         for counter in &counters {
             let (gate, stop, connect) = (&gate, &stop, &connect);
             let spawned = thread::Builder::new()
-                .stack_size(STACK)
+                .stack_size(stack)
                 .spawn_scoped(scope, move || {
                     let stream = connect();
                     gate.arrive();

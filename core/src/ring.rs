@@ -39,6 +39,9 @@ use core::ops::{Deref, DerefMut};
 
 use crate::sync::{AtomicU32, Ordering, fence};
 
+mod bytes;
+pub use bytes::{PopError, PushError};
+
 /// Magic number at the start of every ring header (`"RLNK"` little-endian).
 pub const MAGIC: u32 = u32::from_le_bytes(*b"RLNK");
 /// Version of the header layout; bumped on any incompatible change.
@@ -596,25 +599,7 @@ impl<'a> Producer<'a> {
     /// Copies as much of `data` as fits, wrapping around the end of the ring.
     /// Returns the number of bytes written: `0` when the ring is full.
     pub fn write(&mut self, data: &[u8]) -> Result<usize, RingError> {
-        let mut done = 0;
-        // At most two pieces: up to the end of the data, then from its start.
-        for _ in 0..2 {
-            if done == data.len() {
-                break;
-            }
-            let rest = &data[done..];
-            match self.grant_max(rest.len()) {
-                Ok(mut g) => {
-                    let n = g.len();
-                    g.copy_from_slice(&rest[..n]);
-                    g.commit(n);
-                    done += n;
-                }
-                Err(GrantError::Corrupted(e)) => return Err(e),
-                Err(_) => break,
-            }
-        }
-        Ok(done)
+        self.copy_in(data)
     }
 
     /// Writes all of `data` or nothing: `Ok(false)` when it does not fit now.
@@ -826,23 +811,7 @@ impl<'a> Consumer<'a> {
 
     /// Copies up to `out.len()` bytes out of the ring. Returns `0` when it is empty.
     pub fn read(&mut self, out: &mut [u8]) -> Result<usize, RingError> {
-        let mut done = 0;
-        for _ in 0..2 {
-            if done == out.len() {
-                break;
-            }
-            match self.read_grant() {
-                Ok(g) => {
-                    let n = g.len().min(out.len() - done);
-                    out[done..done + n].copy_from_slice(&g[..n]);
-                    g.release(n);
-                    done += n;
-                }
-                Err(GrantError::Corrupted(e)) => return Err(e),
-                Err(_) => break,
-            }
-        }
-        Ok(done)
+        self.copy_out(out)
     }
 }
 

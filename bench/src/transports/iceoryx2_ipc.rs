@@ -32,6 +32,10 @@ use crate::workload::{BenchError, ClientOutcome, ClientPlan, EchoPlan, Limit, Tr
 /// iceoryx2 publish-subscribe.
 pub struct Iceoryx2;
 
+/// Stack of a connection's thread: iceoryx2 builds its ports in large values on
+/// the stack.
+const STACK: usize = 8 << 20;
+
 /// Each side's ports of one connection.
 pub struct Connection {
     // Field order is drop order: ports before their services and the node.
@@ -194,7 +198,7 @@ impl Relay for Connection {
                 Some((_, listener)) => {
                     listener.timed_wait(|_| {}, TICK).map_err(io_err)?;
                 }
-                None if polls % 4096 != 0 => {
+                None if !polls.is_multiple_of(4096) => {
                     spin_loop();
                     continue;
                 }
@@ -245,6 +249,7 @@ impl Transport for Iceoryx2 {
         ready();
         let mut next = 0;
         threaded::serve_opening(
+            STACK,
             || {
                 next += 1;
                 Ok(Some(next - 1))
@@ -264,7 +269,8 @@ impl Transport for Iceoryx2 {
         let base = base_name(addr);
         let events = plan.model == Driver::EventDriven;
         let next = AtomicUsize::new(0);
-        threaded::run_client(
+        threaded::run_client_with_stack(
+            STACK,
             || {
                 let index = next.fetch_add(1, Ordering::Relaxed);
                 open(&base, index, Side::Client, plan.chunk, events, limit)
