@@ -13,7 +13,7 @@ use crate::core_rings;
 use crate::idle;
 use crate::machine;
 use crate::names::{Case, Driver, Name};
-use crate::plan::{Job, Timing};
+use crate::plan::{Job, SocketRow, Timing};
 use crate::report::Measurement;
 use crate::workload::{
     BenchError, ClientOutcome, ClientPlan, Limit, PING_PONG_ROUND_TRIPS, Stop, Transport,
@@ -31,38 +31,10 @@ pub struct Pinning {
 /// Runs `job` once; `addr` is a scratch socket path for it.
 pub fn measure(job: &Job, addr: &Path, timing: Timing, pin: Option<Pinning>) -> Measurement {
     match job {
-        Job::Socket {
-            case,
-            transport,
-            driver,
-            connections,
-            chunk,
-            child,
-        } => {
-            let row = SocketRow {
-                case: *case,
-                transport: *transport,
-                driver: *driver,
-                connections: *connections,
-                chunk: *chunk,
-                child: *child,
-            };
-            measure_socket(row, addr, timing, pin)
-        }
+        Job::Socket(row) => measure_socket(*row, addr, timing, pin),
         Job::Core { imp, chunk } => measure_core(*imp, *chunk, timing),
         Job::Idle { transport } => idle::measure(*transport, idle::IDLE),
     }
-}
-
-/// The socket row being measured.
-#[derive(Clone, Copy)]
-struct SocketRow {
-    case: Case,
-    transport: &'static dyn Transport,
-    driver: Driver,
-    connections: usize,
-    chunk: usize,
-    child: bool,
 }
 
 fn measure_core(imp: Name, chunk: usize, timing: Timing) -> Measurement {

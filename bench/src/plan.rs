@@ -59,23 +59,27 @@ impl Timing {
     }
 }
 
+/// A socket row: pingPong or dataExchange over a transport under one driver.
+#[derive(Clone, Copy)]
+pub struct SocketRow {
+    /// pingPong or dataExchange.
+    pub case: Case,
+    /// The transport.
+    pub transport: &'static dyn Transport,
+    /// Its driver for this row.
+    pub driver: Driver,
+    /// Connections.
+    pub connections: usize,
+    /// Bytes per chunk.
+    pub chunk: usize,
+    /// Whether the server (and the client) run in child processes.
+    pub child: bool,
+}
+
 /// One row to measure.
 pub enum Job {
-    /// pingPong or dataExchange over a transport under one driver.
-    Socket {
-        /// pingPong or dataExchange.
-        case: Case,
-        /// The transport.
-        transport: &'static dyn Transport,
-        /// Its driver for this row.
-        driver: Driver,
-        /// Connections.
-        connections: usize,
-        /// Bytes per chunk.
-        chunk: usize,
-        /// Whether the server (and the client) run in child processes.
-        child: bool,
-    },
+    /// A socket row.
+    Socket(SocketRow),
     /// A core ring between two threads.
     Core {
         /// The ring.
@@ -94,17 +98,14 @@ impl Job {
     /// `pingPong ringlink-uds (epoll) 10 conns chunk 1`.
     pub fn label(&self) -> String {
         match self {
-            Job::Socket {
-                case,
-                transport,
-                driver,
-                connections,
-                chunk,
-                child,
-            } => format!(
-                "{case} {} ({driver}) {connections} conns{} chunk {chunk}",
-                transport.name(),
-                if *child { " (child server)" } else { "" }
+            Job::Socket(r) => format!(
+                "{} {} ({}) {} conns{} chunk {}",
+                r.case,
+                r.transport.name(),
+                r.driver,
+                r.connections,
+                if r.child { " (child server)" } else { "" },
+                r.chunk
             ),
             Job::Core { imp, chunk } => format!("core {imp} chunk {chunk}"),
             Job::Idle { transport } => format!("idle {transport}"),
@@ -114,13 +115,7 @@ impl Job {
     /// The workload: jobs with one key are one row of the table across transports.
     pub fn row_key(&self) -> (Case, usize, usize, bool) {
         match self {
-            Job::Socket {
-                case,
-                connections,
-                chunk,
-                child,
-                ..
-            } => (*case, *connections, *chunk, *child),
+            Job::Socket(r) => (r.case, r.connections, r.chunk, r.child),
             Job::Core { chunk, .. } => (Case::Core, 1, *chunk, false),
             Job::Idle { .. } => (Case::Idle, 1, 1, false),
         }
@@ -172,14 +167,14 @@ pub fn plan_jobs(filters: &Filters) -> Vec<Job> {
     let mut sockets = |case: Case, connections: usize, chunk: usize, child: bool| {
         for &transport in &chosen {
             for driver in transport.drivers(connections) {
-                jobs.push(Job::Socket {
+                jobs.push(Job::Socket(SocketRow {
                     case,
                     transport,
                     driver,
                     connections,
                     chunk,
                     child,
-                });
+                }));
             }
         }
     };
@@ -252,7 +247,7 @@ mod tests {
         let jobs = plan_jobs(&Filters::default());
         let socket_rows = |case: Case| {
             jobs.iter()
-                .filter(|j| matches!(j, Job::Socket { case: c, .. } if *c == case))
+                .filter(|j| matches!(j, Job::Socket(r) if r.case == case))
                 .count()
         };
         let drivers_at =
@@ -276,13 +271,13 @@ mod tests {
         let uds: Vec<Driver> = jobs
             .iter()
             .filter_map(|j| match j {
-                Job::Socket {
-                    transport,
-                    driver,
-                    connections: 1,
-                    case: Case::PingPong,
-                    ..
-                } if transport.name() == Name::RinglinkUds => Some(*driver),
+                Job::Socket(r)
+                    if r.transport.name() == Name::RinglinkUds
+                        && r.connections == 1
+                        && r.case == Case::PingPong =>
+                {
+                    Some(r.driver)
+                }
                 _ => None,
             })
             .collect();

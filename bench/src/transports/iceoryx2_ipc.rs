@@ -225,12 +225,7 @@ impl Transport for Iceoryx2 {
     }
 
     fn drivers(&self, connections: usize) -> Vec<Driver> {
-        // The rows: pingPong with 1 and 10 connections, dataExchange (1-10).
-        if connections <= 10 {
-            self.models().to_vec()
-        } else {
-            Vec::new()
-        }
+        super::iceoryx2_drivers(self.models(), connections)
     }
 
     fn unsupported(&self, _driver: Driver, connections: usize) -> Option<String> {

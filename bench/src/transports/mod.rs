@@ -72,6 +72,19 @@ pub fn by_name(name: Name) -> Option<&'static dyn Transport> {
     all().into_iter().chain(extras()).find(|t| t.name() == name)
 }
 
+/// iceoryx2's rows: both drivers on pingPong with 1 and 10 connections and on every
+/// dataExchange row (1-10 connections); none beyond.
+pub fn iceoryx2_drivers(
+    models: &[crate::names::Driver],
+    connections: usize,
+) -> Vec<crate::names::Driver> {
+    if connections <= 10 {
+        models.to_vec()
+    } else {
+        Vec::new()
+    }
+}
+
 /// iceoryx2's rows in a harness built without the `iceoryx2` feature: not run, and why.
 #[cfg(not(feature = "iceoryx2"))]
 pub struct Iceoryx2Absent;
@@ -90,11 +103,7 @@ impl Transport for Iceoryx2Absent {
     }
 
     fn drivers(&self, connections: usize) -> Vec<crate::names::Driver> {
-        if connections <= 10 {
-            self.models().to_vec()
-        } else {
-            Vec::new()
-        }
+        iceoryx2_drivers(self.models(), connections)
     }
 
     fn unsupported(&self, _driver: crate::names::Driver, _connections: usize) -> Option<String> {
