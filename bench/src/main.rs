@@ -191,6 +191,16 @@ fn run(cli: &Cli) -> i32 {
         return 2;
     }
     header(cli, jobs.len(), timing, &machine);
+    if jobs
+        .iter()
+        .any(|j| matches!(j, Job::Socket(r) if r.transport.name() == names::Name::Qt))
+    {
+        // Built once, before the clock of any row runs.
+        match transports::qt::program() {
+            Ok(p) => println!("Qt's program: {}", p.display()),
+            Err(e) => println!("qt rows not run: {e}"),
+        }
+    }
     let results = rounds(&jobs, &scratch, timing, pin);
     let _ = std::fs::remove_dir_all(&scratch);
 
