@@ -79,6 +79,8 @@ fn open(
     events: bool,
     limit: Limit<'_>,
 ) -> Result<Connection, BenchError> {
+    // iceoryx2 reports its default configuration on first use; the table says enough.
+    set_log_level(LogLevel::Error);
     let node = NodeBuilder::new()
         .create::<ipc::Service>()
         .map_err(ice("creating an iceoryx2 node"))?;
@@ -141,13 +143,12 @@ fn open(
     } else {
         None
     };
-    // Wait for the other side's ports: the server for the client's publisher, the
-    // client for the server's subscriber, so that no sample goes to nobody.
+    // Wait for the other side's ports: the server for the client's publisher (made
+    // after its subscriber), the client for both of the server's, so that no sample
+    // goes to nobody and a side never takes a peer still setting up for one gone.
     loop {
-        let peer_ready = match side {
-            Side::Server => incoming.dynamic_config().number_of_publishers() > 0,
-            Side::Client => outgoing.dynamic_config().number_of_subscribers() > 0,
-        };
+        let peer_ready = incoming.dynamic_config().number_of_publishers() > 0
+            && (side == Side::Server || outgoing.dynamic_config().number_of_subscribers() > 0);
         if peer_ready {
             break;
         }
