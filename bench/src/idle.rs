@@ -10,7 +10,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::machine::cpu_time;
-use crate::report::{IDLE as CASE, Measurement};
+use crate::names::{Case, Driver, Name};
+use crate::report::Measurement;
 
 /// How long the pair stays idle.
 pub const IDLE: Duration = Duration::from_secs(2);
@@ -22,32 +23,32 @@ const MARGIN: Duration = Duration::from_millis(300);
 const SETTLE: Duration = Duration::from_millis(20);
 
 /// The transports measured idle, in table order.
-pub fn transports() -> &'static [&'static str] {
+pub fn transports() -> &'static [Name] {
     &[
         #[cfg(target_os = "linux")]
-        "ringlink-shm",
+        Name::RinglinkShm,
         #[cfg(target_os = "linux")]
-        "ringlink-shm-tokio",
-        "std",
+        Name::RinglinkShmTokio,
+        Name::Std,
     ]
 }
 
 /// Measures `transport` idle for `idle`.
-pub fn measure(transport: &'static str, idle: Duration) -> Measurement {
-    let model = if transport.ends_with("tokio") {
-        "tokio tasks"
+pub fn measure(transport: Name, idle: Duration) -> Measurement {
+    let model = if transport == Name::RinglinkShmTokio {
+        Driver::TokioTasks
     } else {
-        "threads"
+        Driver::Threads
     };
-    let mut m = Measurement::new(CASE, transport, model, 1, 1);
+    let mut m = Measurement::new(Case::Idle, transport, model, 1, 1);
     let run = match transport {
-        "std" => UnixStream::pair()
+        Name::Std => UnixStream::pair()
             .map_err(|e| format!("socket pair: {e}"))
             .and_then(|(a, b)| blocking_pair(a, b, idle)),
         #[cfg(target_os = "linux")]
-        "ringlink-shm" => shm::pair().and_then(|(a, b)| blocking_pair(a, b, idle)),
+        Name::RinglinkShm => shm::pair().and_then(|(a, b)| blocking_pair(a, b, idle)),
         #[cfg(target_os = "linux")]
-        "ringlink-shm-tokio" => shm::pair().and_then(|(a, b)| shm::tokio_pair(a, b, idle)),
+        Name::RinglinkShmTokio => shm::pair().and_then(|(a, b)| shm::tokio_pair(a, b, idle)),
         other => Err(format!("no idle measurement for {other}")),
     };
     match run {
@@ -251,7 +252,7 @@ mod tests {
 
     #[test]
     fn an_idle_std_pair_is_measured() {
-        let m = measure("std", Duration::from_millis(100));
+        let m = measure(Name::Std, Duration::from_millis(100));
         assert_eq!(m.error, None);
         let (secs, cpu) = (m.seconds.unwrap(), m.cpu_seconds.unwrap());
         assert!(secs >= 0.1, "the window lasted {secs} s");
@@ -261,7 +262,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn idle_shared_memory_pairs_are_measured() {
-        for t in ["ringlink-shm", "ringlink-shm-tokio"] {
+        for t in [Name::RinglinkShm, Name::RinglinkShmTokio] {
             let m = measure(t, Duration::from_millis(100));
             assert_eq!(m.error, None, "{t}");
             assert!(m.seconds.unwrap() >= 0.1);
@@ -271,6 +272,6 @@ mod tests {
 
     #[test]
     fn an_unknown_transport_is_an_error_row() {
-        assert!(measure("carrier-pigeon", IDLE).error.is_some());
+        assert!(measure(Name::Tokio, IDLE).error.is_some());
     }
 }

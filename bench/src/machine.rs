@@ -26,6 +26,14 @@ pub struct Machine {
     pub thread_budget: Option<u64>,
     /// Whether `--quick` shortened the run.
     pub quick: bool,
+    /// Rounds of every row (the median is reported).
+    pub rounds: usize,
+    /// One blocking wake-up between two threads on one core, µs (the median).
+    pub wake_up_same_core_us: Option<f64>,
+    /// One blocking wake-up of a thread on another core, µs (the median).
+    pub wake_up_across_cores_us: Option<f64>,
+    /// `--pin`: the CPUs of the server and the client side, when pinned.
+    pub pinned: Option<(usize, usize)>,
 }
 
 impl Machine {
@@ -57,8 +65,124 @@ impl Machine {
             open_file_limit: open_file_limit(),
             thread_budget: thread_budget(),
             quick,
+            rounds: 1,
+            wake_up_same_core_us: None,
+            wake_up_across_cores_us: None,
+            pinned: None,
         }
     }
+
+    /// Measures the wake-up latencies (same core, across cores) into the report.
+    pub fn measure_wake_ups(&mut self) {
+        let cpus = allowed_cpus();
+        let us = |d: std::time::Duration| d.as_secs_f64() * 1e6;
+        if let Some(&first) = cpus.first() {
+            self.wake_up_same_core_us = wake_up_latency(first, first).map(us);
+        }
+        if let (Some(&a), Some(&b)) = (cpus.first(), cpus.get(1)) {
+            self.wake_up_across_cores_us = wake_up_latency(a, b).map(us);
+        }
+    }
+}
+
+/// The CPUs this thread may run on (`sched_getaffinity`).
+pub fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: `cpu_set_t` is plain data; all-zero is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid, writable `cpu_set_t` of the size passed.
+    if unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) } != 0
+    {
+        return Vec::new();
+    }
+    (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: `cpu` is below `CPU_SETSIZE`, within the set.
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        .collect()
+}
+
+/// Restricts the calling thread (and the threads it starts from now on) to `cpus`.
+pub fn set_affinity(cpus: &[usize]) -> std::io::Result<()> {
+    // SAFETY: `cpu_set_t` is plain data; all-zero is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &cpu in cpus.iter().filter(|&&c| c < libc::CPU_SETSIZE as usize) {
+        // SAFETY: `cpu` is below `CPU_SETSIZE`, within the set.
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
+    // SAFETY: `set` is a valid `cpu_set_t` of the size passed; pid 0 is this thread.
+    if unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The median time of one blocking wake-up between a thread on `a` and one on `b`:
+/// they hand a turn back and forth, each parking until the other wakes it, so every
+/// hand-over is one wake-up of a sleeping thread (a futex wait and wake). `None` when
+/// the threads cannot be pinned.
+pub fn wake_up_latency(a: usize, b: usize) -> Option<std::time::Duration> {
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    use std::time::{Duration, Instant};
+    const HAND_OVERS: u32 = 400;
+    const BATCHES: usize = 7;
+    let turn = AtomicU32::new(0);
+    let failed = AtomicBool::new(false);
+    let mut batches: Vec<Duration> = Vec::with_capacity(BATCHES);
+    std::thread::scope(|scope| {
+        let main = std::thread::current();
+        let (turn, failed) = (&turn, &failed);
+        let other = scope.spawn(move || {
+            if set_affinity(&[b]).is_err() {
+                failed.store(true, Ordering::Release);
+                main.unpark();
+                return;
+            }
+            // Odd turns are this thread's: answer each with the next even one.
+            let mut next = 1;
+            while next < HAND_OVERS * BATCHES as u32 {
+                loop {
+                    match turn.load(Ordering::Acquire) {
+                        u32::MAX => return,
+                        t if t == next => break,
+                        _ => std::thread::park(),
+                    }
+                }
+                turn.store(next + 1, Ordering::Release);
+                main.unpark();
+                next += 2;
+            }
+        });
+        let restore = allowed_cpus();
+        if set_affinity(&[a]).is_err() {
+            failed.store(true, Ordering::Release);
+        }
+        let mut now = 0;
+        for _ in 0..BATCHES {
+            let started = Instant::now();
+            for _ in 0..HAND_OVERS / 2 {
+                if failed.load(Ordering::Acquire) {
+                    break;
+                }
+                turn.store(now + 1, Ordering::Release);
+                other.thread().unpark();
+                while turn.load(Ordering::Acquire) != now + 2 && !failed.load(Ordering::Acquire) {
+                    std::thread::park_timeout(Duration::from_millis(100));
+                }
+                now += 2;
+            }
+            batches.push(started.elapsed() / HAND_OVERS);
+        }
+        if failed.load(Ordering::Acquire) {
+            // Release the other thread from its wait.
+            turn.store(u32::MAX, Ordering::Release);
+            other.thread().unpark();
+        }
+        let _ = set_affinity(&restore);
+    });
+    if failed.load(Ordering::Acquire) {
+        return None;
+    }
+    batches.sort();
+    batches.get(BATCHES / 2).copied()
 }
 
 /// The 1-minute load average.
@@ -200,6 +324,15 @@ mod tests {
             x = std::hint::black_box(x.wrapping_add(1));
         }
         assert!(cpu_time().unwrap() > before);
+    }
+
+    #[test]
+    fn wake_ups_are_measured_on_one_core_and_across_two() {
+        let cpus = allowed_cpus();
+        assert!(!cpus.is_empty());
+        let same = wake_up_latency(cpus[0], cpus[0]).expect("pinning to an allowed CPU");
+        assert!(same > std::time::Duration::ZERO && same < std::time::Duration::from_millis(50));
+        assert_eq!(allowed_cpus(), cpus, "the caller's affinity is restored");
     }
 
     #[test]

@@ -26,8 +26,20 @@ pub fn threads_needed(connections: usize) -> u64 {
     2 * connections as u64 + 512
 }
 
+/// Why `connections` connections cannot each have a thread on both sides here
+/// (the cgroup's, the kernel's or the user's thread limit); `None` when they can.
+pub fn threads_short(connections: usize) -> Option<String> {
+    let threads = threads_needed(connections);
+    match crate::machine::thread_budget() {
+        Some(budget) if budget < threads => {
+            Some(format!("needs ~{threads} threads, {budget} are left"))
+        }
+        _ => None,
+    }
+}
+
 /// How one blocking connection moves the workload's bytes.
-pub trait Relay: Send {
+pub trait Relay {
     /// Sends all of `data`.
     fn send(&mut self, data: &[u8]) -> io::Result<()>;
     /// Waits for bytes and sends them back as they are; returns how many
@@ -62,8 +74,21 @@ fn is_timeout(e: &io::Error) -> bool {
 /// Accepts `plan.connections` connections with `accept` (which returns `Ok(None)` when
 /// none came within a short wait) and echoes on each in its own thread until its
 /// client closes it.
-pub fn serve<S: Relay>(
-    mut accept: impl FnMut() -> Result<Option<S>, BenchError>,
+pub fn serve<S: Relay + Send>(
+    accept: impl FnMut() -> Result<Option<S>, BenchError>,
+    plan: EchoPlan,
+    limit: Limit<'_>,
+) -> Result<(), BenchError> {
+    serve_opening(STACK, accept, Ok, plan, limit)
+}
+
+/// As [`serve`], for connections that must be opened in their own thread (their
+/// ports may not move between threads): `accept` hands out what `open` turns into a
+/// connection inside the thread, which has a stack of `stack` bytes.
+pub fn serve_opening<P: Send, S: Relay>(
+    stack: usize,
+    mut accept: impl FnMut() -> Result<Option<P>, BenchError>,
+    open: impl Fn(P) -> Result<S, BenchError> + Sync,
     plan: EchoPlan,
     limit: Limit<'_>,
 ) -> Result<(), BenchError> {
@@ -80,8 +105,11 @@ pub fn serve<S: Relay>(
                 }
             };
             let spawned = thread::Builder::new()
-                .stack_size(STACK)
-                .spawn_scoped(scope, move || echo(stream, plan.chunk));
+                .stack_size(stack)
+                .spawn_scoped(scope, {
+                    let open = &open;
+                    move || echo(open(stream)?, plan.chunk)
+                });
             match spawned {
                 Ok(h) => handles.push(h),
                 Err(e) => {
@@ -183,6 +211,16 @@ pub fn run_client<S: Relay>(
     plan: ClientPlan,
     limit: Limit<'_>,
 ) -> Result<ClientOutcome, BenchError> {
+    run_client_with_stack(STACK, connect, plan, limit)
+}
+
+/// As [`run_client`], with `stack` bytes of stack for each connection's thread.
+pub fn run_client_with_stack<S: Relay>(
+    stack: usize,
+    connect: impl Fn() -> Result<S, BenchError> + Sync,
+    plan: ClientPlan,
+    limit: Limit<'_>,
+) -> Result<ClientOutcome, BenchError> {
     let gate = StartGate {
         ready: Mutex::new(0),
         arrived: Condvar::new(),
@@ -203,7 +241,7 @@ pub fn run_client<S: Relay>(
         for counter in &counters {
             let (gate, stop, connect) = (&gate, &stop, &connect);
             let spawned = thread::Builder::new()
-                .stack_size(STACK)
+                .stack_size(stack)
                 .spawn_scoped(scope, move || {
                     let stream = connect();
                     gate.arrive();

@@ -13,6 +13,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::names::{Driver, Name};
+
 /// Round trips of a pingPong run, split evenly over its connections (Qt's figure).
 pub const PING_PONG_ROUND_TRIPS: u64 = 100_000;
 
@@ -35,7 +37,7 @@ pub struct ClientPlan {
     /// When to stop.
     pub stop: Stop,
     /// How the transport drives its connections: one of [`Transport::models`].
-    pub model: &'static str,
+    pub model: Driver,
 }
 
 impl ClientPlan {
@@ -66,7 +68,7 @@ pub struct EchoPlan {
     /// The most bytes a connection can have in flight (the read buffer needs no more).
     pub chunk: usize,
     /// How the transport drives its connections: one of [`Transport::models`].
-    pub model: &'static str,
+    pub model: Driver,
 }
 
 /// What a client measured.
@@ -164,23 +166,24 @@ impl<T> IoContext<T> for io::Result<T> {
 /// and the peers they are measured against each implement it once.
 pub trait Transport: Sync {
     /// The name in tables and JSON (`"std"`, `"tokio"`, `"ringlink-uds"`, ...).
-    fn name(&self) -> &'static str;
+    fn name(&self) -> Name;
 
-    /// The ways this transport can drive connections, the preferred first
-    /// (`"epoll, 1 thread"`, `"thread per connection"`, ...).
-    fn models(&self) -> &'static [&'static str];
+    /// The drivers this transport can run under, the preferred first.
+    fn models(&self) -> &'static [Driver];
 
-    /// The model to use for `connections` connections on each side. Decided once, by
-    /// the harness, so a server and a client in two processes agree.
-    fn choose_model(&self, connections: usize) -> &'static str {
+    /// The drivers a run measures with `connections` connections on each side, one
+    /// row each. Decided once, by the harness, so a server and a client in two
+    /// processes agree.
+    fn drivers(&self, connections: usize) -> Vec<Driver> {
         let _ = connections;
-        self.models()[0]
+        vec![self.models()[0]]
     }
 
-    /// Why this transport cannot run `connections` connections on this machine
-    /// (descriptors, threads); `None` when it can. Such rows are reported as skipped.
-    fn unsupported(&self, connections: usize) -> Option<String> {
-        let _ = connections;
+    /// Why this transport cannot run `connections` connections under `driver` on this
+    /// machine (descriptors, threads); `None` when it can. Such rows are reported as
+    /// not run.
+    fn unsupported(&self, driver: Driver, connections: usize) -> Option<String> {
+        let _ = (driver, connections);
         None
     }
 
@@ -246,7 +249,7 @@ mod tests {
             connections: 10,
             chunk: 1,
             stop: Stop::RoundTrips(PING_PONG_ROUND_TRIPS / 10),
-            model: "x",
+            model: Driver::Threads,
         };
         assert_eq!(plan.expected_bytes(), Some(PING_PONG_ROUND_TRIPS));
         let plan = ClientPlan {

@@ -21,7 +21,7 @@
 
 use core::fmt;
 
-use crate::ring::{Consumer, Producer, Ring, RingError};
+use crate::ring::{Consumer, PopError, Producer, PushError, Ring, RingError};
 
 /// How an endpoint waits when the ring it needs is full (write) or empty (read).
 ///
@@ -308,6 +308,35 @@ impl<W: WaitStrategy> std::io::Write for Endpoint<'_, W> {
     }
 }
 
+/// One byte at a time, without blocking: the ring's fast path on an endpoint.
+impl<W: WaitStrategy> Endpoint<'_, W> {
+    /// Sends one byte, or gives it back when the ring is full or the peer has
+    /// stopped reading.
+    #[inline]
+    pub fn push(&mut self, byte: u8) -> Result<(), PushError> {
+        match self.tx.push(byte) {
+            Err(PushError::Full(b)) if self.tx.is_consumer_closed() => Err(PushError::Closed(b)),
+            other => other,
+        }
+    }
+
+    /// Receives one byte: [`PopError::Empty`] when none is there yet,
+    /// [`PopError::Closed`] once the peer is gone and everything was read.
+    #[inline]
+    pub fn pop(&mut self) -> Result<u8, PopError> {
+        match self.rx.pop() {
+            Err(PopError::Empty) if self.rx.is_producer_closed() => {
+                // The producer stores `closed` after its last `tail`: look once more.
+                self.rx.pop().map_err(|e| match e {
+                    PopError::Empty => PopError::Closed,
+                    e => e,
+                })
+            }
+            other => other,
+        }
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
@@ -359,5 +388,23 @@ mod tests {
             }
             assert_eq!(Read::read(&mut b, &mut buf).unwrap(), 0);
         });
+    }
+
+    #[test]
+    fn endpoints_push_and_pop_bytes_and_see_the_peer_go() {
+        let mut ch = Channel::<4>::new();
+        let (mut a, mut b) = ch.split();
+        for byte in 0..4 {
+            a.push(byte).unwrap();
+        }
+        assert_eq!(a.push(9), Err(PushError::Full(9)));
+        assert_eq!(b.pop(), Ok(0));
+        b.push(42).unwrap();
+        assert_eq!(a.pop(), Ok(42));
+        assert_eq!(a.pop(), Err(PopError::Empty));
+        drop(b);
+        assert_eq!(a.pop(), Err(PopError::Closed));
+        a.push(4).unwrap();
+        assert_eq!(a.push(5), Err(PushError::Closed(5)));
     }
 }

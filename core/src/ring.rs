@@ -47,6 +47,9 @@ use core::ops::{Deref, DerefMut};
 use crate::sync::{AtomicU32, Ordering, fence};
 use crate::volatile::{VolatileSlice, VolatileSliceMut, copy_in, copy_out};
 
+mod bytes;
+pub use bytes::{PopError, PushError};
+
 /// Magic number at the start of every ring header (`"RLNK"` little-endian).
 pub const MAGIC: u32 = u32::from_le_bytes(*b"RLNK");
 /// Version of the header layout; bumped on any incompatible change.
@@ -720,26 +723,7 @@ impl<'a, M: Trust> Producer<'a, M> {
     /// Copies as much of `data` as fits, wrapping around the end of the ring.
     /// Returns the number of bytes written: `0` when the ring is full.
     pub fn write(&mut self, data: &[u8]) -> Result<usize, RingError> {
-        let mut done = 0;
-        // At most two pieces: up to the end of the data, then from its start.
-        for _ in 0..2 {
-            if done == data.len() {
-                break;
-            }
-            let rest = &data[done..];
-            match self.grant_max(rest.len()) {
-                Ok(g) => {
-                    let n = g.len;
-                    // SAFETY: the grant lends `n` writable bytes at `g.ptr`.
-                    unsafe { ring_copy_in::<M>(g.ptr, &rest[..n]) };
-                    g.commit(n);
-                    done += n;
-                }
-                Err(GrantError::Corrupted(e)) => return Err(e),
-                Err(_) => break,
-            }
-        }
-        Ok(done)
+        self.copy_in(data)
     }
 
     /// Writes all of `data` or nothing: `Ok(false)` when it does not fit now.
@@ -986,24 +970,7 @@ impl<'a, M: Trust> Consumer<'a, M> {
 
     /// Copies up to `out.len()` bytes out of the ring. Returns `0` when it is empty.
     pub fn read(&mut self, out: &mut [u8]) -> Result<usize, RingError> {
-        let mut done = 0;
-        for _ in 0..2 {
-            if done == out.len() {
-                break;
-            }
-            match self.read_grant() {
-                Ok(g) => {
-                    let n = g.len.min(out.len() - done);
-                    // SAFETY: the grant lends `g.len >= n` readable bytes at `g.ptr`.
-                    unsafe { ring_copy_out::<M>(g.ptr, &mut out[done..done + n]) };
-                    g.release(n);
-                    done += n;
-                }
-                Err(GrantError::Corrupted(e)) => return Err(e),
-                Err(_) => break,
-            }
-        }
-        Ok(done)
+        self.copy_out(out)
     }
 }
 

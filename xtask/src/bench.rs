@@ -1,13 +1,16 @@
 //! `cargo xtask bench [--quick] [--json PATH] [--svg PATH]`: builds `ringlink-bench` in
-//! release mode and runs Qt's `QLocalSocket` workload over every ringlink transport and
-//! peer. The JSON report and the SVG chart default to `<target dir>/ringlink-bench/`.
+//! release mode (with its `iceoryx2` feature) and runs Qt's `QLocalSocket` workload over
+//! every ringlink transport and peer. Run as root, it first installs what Qt's own row
+//! needs (`qt6-base-dev`, `g++`, `pkg-config`) when they are missing. The JSON report
+//! and the SVG chart default to `<target dir>/ringlink-bench/`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const USAGE: &str = "usage: cargo xtask bench [--quick] [--json PATH] [--svg PATH] \
                      [--cases pingPong,dataExchange,core,idle] [--transports NAME,...] \
-                     [--connections N,...] [--chunks BYTES,...]";
+                     [--connections N,...] [--chunks BYTES,...] [--rounds N] [--pin one|two] \
+                     [--no-iceoryx2]";
 
 /// What `cargo xtask bench` was asked for.
 #[derive(Debug, PartialEq)]
@@ -15,7 +18,9 @@ struct BenchArgs {
     quick: bool,
     json: Option<PathBuf>,
     svg: Option<PathBuf>,
-    /// Filters passed through to the harness as they are.
+    /// Build without the iceoryx2 peer (a faster build; its rows say "not run").
+    no_iceoryx2: bool,
+    /// Filters and options passed through to the harness as they are.
     filters: Vec<String>,
 }
 
@@ -24,6 +29,7 @@ fn parse(args: &[String]) -> Result<BenchArgs, String> {
         quick: false,
         json: None,
         svg: None,
+        no_iceoryx2: false,
         filters: Vec::new(),
     };
     let mut it = args.iter();
@@ -37,7 +43,8 @@ fn parse(args: &[String]) -> Result<BenchArgs, String> {
             "--quick" => parsed.quick = true,
             "--json" => parsed.json = Some(PathBuf::from(value("--json")?)),
             "--svg" => parsed.svg = Some(PathBuf::from(value("--svg")?)),
-            "--cases" | "--transports" | "--connections" | "--chunks" => {
+            "--no-iceoryx2" => parsed.no_iceoryx2 = true,
+            "--cases" | "--transports" | "--connections" | "--chunks" | "--rounds" | "--pin" => {
                 let v = value(arg)?;
                 parsed.filters.push(arg.clone());
                 parsed.filters.push(v);
@@ -62,9 +69,54 @@ fn target_dir(root: &Path) -> PathBuf {
     }
 }
 
+/// Whether `pkg-config` finds Qt's network module.
+fn has_qt() -> bool {
+    Command::new("pkg-config")
+        .args(["--exists", "Qt6Network"])
+        .status()
+        .is_ok_and(|s| s.success())
+        && Command::new("g++")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+}
+
+/// Installs Qt's development files for the `qt` row when they are missing and this
+/// runs as root with apt; otherwise the row says why it was not run.
+fn install_qt() {
+    if has_qt() {
+        return;
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !root || Command::new("apt-get").arg("--version").output().is_err() {
+        eprintln!("bench: Qt 6 not found and not root with apt: the qt rows will say \"not run\"");
+        return;
+    }
+    eprintln!("bench: installing qt6-base-dev, g++ and pkg-config for the qt rows");
+    let apt = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    const INSTALL: [&str; 6] = ["install", "-y", "-q", "qt6-base-dev", "g++", "pkg-config"];
+    // A fresh machine's package lists may be missing or old: update once and retry.
+    let installed = apt(&INSTALL) || (apt(&["update", "-q"]) && apt(&INSTALL));
+    if !installed {
+        eprintln!("bench: installing qt6-base-dev failed: the qt rows will say \"not run\"");
+    }
+}
+
 /// Runs the task with its command-line arguments.
 pub fn run(args: &[String]) -> Result<(), String> {
     let args = parse(args)?;
+    if cfg!(target_os = "linux") {
+        install_qt();
+    }
     let root = workspace_root();
     let out_dir = target_dir(&root).join("ringlink-bench");
     // Paths given by the user are relative to where they ran the command.
@@ -78,7 +130,13 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)
-        .args(["run", "--release", "--package", "ringlink-bench", "--"])
+        .args(["run", "--release", "--package", "ringlink-bench"])
+        .args(if args.no_iceoryx2 {
+            &[][..]
+        } else {
+            &["--features", "iceoryx2"][..]
+        })
+        .arg("--")
         .arg("--json")
         .arg(json)
         .arg("--svg")
@@ -112,12 +170,13 @@ mod tests {
                 quick: true,
                 json: Some("a.json".into()),
                 svg: Some("b.svg".into()),
+                no_iceoryx2: false,
                 filters: vec![],
             }
         );
-        let parsed = parse(&args(&["--cases", "core"])).unwrap();
-        assert!(!parsed.quick);
-        assert_eq!(parsed.filters, args(&["--cases", "core"]));
+        let parsed = parse(&args(&["--cases", "core", "--pin", "two", "--no-iceoryx2"])).unwrap();
+        assert!(!parsed.quick && parsed.no_iceoryx2);
+        assert_eq!(parsed.filters, args(&["--cases", "core", "--pin", "two"]));
     }
 
     #[test]

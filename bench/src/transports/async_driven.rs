@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::task::JoinHandle;
 
+use crate::names::{Driver, Name};
 use crate::workload::{
     BenchError, ClientOutcome, ClientPlan, EchoPlan, IoContext, Limit, Stop, Transport,
     is_disconnect,
@@ -21,7 +22,7 @@ use crate::workload::{
 /// Binding, accepting and connecting with one async socket API.
 pub trait AsyncSockets {
     /// The transport's name in tables and JSON.
-    const NAME: &'static str;
+    const NAME: Name;
     /// A connected stream.
     type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
     /// A listening socket.
@@ -49,7 +50,6 @@ impl<A> AsyncDriven<A> {
     }
 }
 
-const MODEL: &str = "tokio tasks";
 const TICK: Duration = Duration::from_millis(50);
 
 fn runtime() -> Result<tokio::runtime::Runtime, BenchError> {
@@ -75,15 +75,15 @@ async fn bounded<T>(
 }
 
 impl<A: AsyncSockets> Transport for AsyncDriven<A> {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> Name {
         A::NAME
     }
 
-    fn models(&self) -> &'static [&'static str] {
-        &[MODEL]
+    fn models(&self) -> &'static [Driver] {
+        &[Driver::TokioTasks]
     }
 
-    fn unsupported(&self, connections: usize) -> Option<String> {
+    fn unsupported(&self, _driver: Driver, connections: usize) -> Option<String> {
         A::unsupported(connections)
     }
 

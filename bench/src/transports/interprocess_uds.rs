@@ -9,12 +9,13 @@ use interprocess::local_socket::tokio::{Listener, Stream};
 use interprocess::local_socket::{GenericFilePath, ListenerOptions};
 
 use super::async_driven::AsyncSockets;
+use crate::names::Name;
 
 /// `interprocess::local_socket::tokio`.
 pub struct InterprocessUds;
 
 impl AsyncSockets for InterprocessUds {
-    const NAME: &'static str = "interprocess";
+    const NAME: Name = Name::Interprocess;
     type Stream = Stream;
     type Listener = Listener;
 

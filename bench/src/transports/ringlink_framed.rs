@@ -12,6 +12,7 @@ use mio::{Events, Interest, Poll, Token};
 use ringlink_unix::{ConnectOptions, ErrorKind, FrameOptions, FramedStream, Stream};
 
 use super::ringlink_uds::{bind, to_io};
+use crate::names::{Driver, Name};
 use crate::readiness::{LISTENER, TICK, register};
 use crate::workload::{
     BenchError, ClientOutcome, ClientPlan, EchoPlan, IoContext, Limit, Stop, Transport,
@@ -19,8 +20,6 @@ use crate::workload::{
 
 /// ringlink framed UDS.
 pub struct RinglinkFramed;
-
-const EPOLL: &str = "epoll";
 
 fn framed_error(what: &'static str, e: ringlink_unix::Error) -> BenchError {
     BenchError::Io(what, to_io(e))
@@ -70,12 +69,12 @@ fn echo_frames(slot: &mut Option<FramedStream>, scratch: &mut Vec<u8>) -> Result
 }
 
 impl Transport for RinglinkFramed {
-    fn name(&self) -> &'static str {
-        "ringlink-framed"
+    fn name(&self) -> Name {
+        Name::RinglinkFramed
     }
 
-    fn models(&self) -> &'static [&'static str] {
-        &[EPOLL]
+    fn models(&self) -> &'static [Driver] {
+        &[Driver::Epoll]
     }
 
     fn serve(

@@ -24,6 +24,7 @@ use ringlink_unix::{ConnectOptions, ErrorKind, ListenerOptions};
 
 use super::async_driven::{AsyncDriven, AsyncSockets};
 use super::ringlink_uds::{bind, to_io};
+use crate::names::{Driver, Name};
 use crate::readiness::TICK;
 use crate::threaded::{self, Copying, Relay};
 use crate::workload::{BenchError, ClientOutcome, ClientPlan, EchoPlan, Limit, Transport};
@@ -52,7 +53,7 @@ fn descriptors_short(connections: usize) -> Option<String> {
 pub struct RinglinkShmAsync;
 
 impl AsyncSockets for RinglinkShmAsync {
-    const NAME: &'static str = "ringlink-shm-tokio";
+    const NAME: Name = Name::RinglinkShmTokio;
     type Stream = AsyncShmStream;
     type Listener = ringlink_unix::tokio::Listener;
 
@@ -78,8 +79,6 @@ impl AsyncSockets for RinglinkShmAsync {
     }
 }
 
-/// The tokio model, for `ringlink-shm` rows with many connections.
-const TOKIO_MODEL: &str = "tokio tasks";
 /// Connections up to which `ringlink-shm` runs a thread per connection.
 const MOST_THREADS: usize = 50;
 static TOKIO: AsyncDriven<RinglinkShmAsync> = AsyncDriven::new();
@@ -150,47 +149,38 @@ impl<const COPY: bool> RinglinkShmThreads<COPY> {
 }
 
 impl<const COPY: bool> Transport for RinglinkShmThreads<COPY> {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> Name {
         if COPY {
-            "ringlink-shm-copy"
+            Name::RinglinkShmCopy
         } else {
-            "ringlink-shm"
+            Name::RinglinkShm
         }
     }
 
-    fn models(&self) -> &'static [&'static str] {
+    fn models(&self) -> &'static [Driver] {
         if COPY {
-            &["threads, copy"]
+            &[Driver::ThreadsCopy]
         } else {
-            &["threads, splice", TOKIO_MODEL]
+            &[Driver::ThreadsSplice, Driver::TokioTasks]
         }
     }
 
     /// `ringlink-shm` runs a thread per connection up to [`MOST_THREADS`]
     /// connections and tokio tasks beyond: past a few dozen threads per core the
     /// spinning threads only take turns, and one reactor per side does better.
-    fn choose_model(&self, connections: usize) -> &'static str {
+    fn drivers(&self, connections: usize) -> Vec<Driver> {
         if !COPY && connections > MOST_THREADS {
-            TOKIO_MODEL
+            vec![Driver::TokioTasks]
         } else {
-            self.models()[0]
+            vec![self.models()[0]]
         }
     }
 
-    fn unsupported(&self, connections: usize) -> Option<String> {
-        if let Some(why) = descriptors_short(connections) {
-            return Some(why);
-        }
-        if self.choose_model(connections) == TOKIO_MODEL {
-            return None;
-        }
-        let threads = threaded::threads_needed(connections);
-        match crate::machine::thread_budget() {
-            Some(budget) if budget < threads => {
-                Some(format!("needs ~{threads} threads, {budget} are left"))
-            }
-            _ => None,
-        }
+    fn unsupported(&self, driver: Driver, connections: usize) -> Option<String> {
+        descriptors_short(connections).or_else(|| match driver {
+            Driver::TokioTasks => None,
+            _ => threaded::threads_short(connections),
+        })
     }
 
     fn serve(
@@ -200,7 +190,7 @@ impl<const COPY: bool> Transport for RinglinkShmThreads<COPY> {
         limit: Limit<'_>,
         ready: &mut dyn FnMut(),
     ) -> Result<(), BenchError> {
-        if plan.model == TOKIO_MODEL {
+        if plan.model == Driver::TokioTasks {
             return TOKIO.serve(addr, plan, limit, ready);
         }
         let listener = bind(addr, false)?;
@@ -226,7 +216,7 @@ impl<const COPY: bool> Transport for RinglinkShmThreads<COPY> {
         plan: ClientPlan,
         limit: Limit<'_>,
     ) -> Result<ClientOutcome, BenchError> {
-        if plan.model == TOKIO_MODEL {
+        if plan.model == Driver::TokioTasks {
             return TOKIO.run_client(addr, plan, limit);
         }
         let options = ShmOptions::new();

@@ -1,12 +1,14 @@
 //! The floor: `std::os::unix::net::UnixStream`, blocking, one thread per connection on
-//! both sides, the way a std user writes it. Where the process may not start that many
-//! threads (the harness checks the thread budget before a run), the same sockets in
-//! nonblocking mode are driven by one `epoll` thread per side, and the table says so.
+//! both sides, the way a std user writes it (`std`), and the same sockets in
+//! nonblocking mode driven by one `epoll` thread per side (`std-epoll`): the like of
+//! ringlink-uds under each of those drivers. Where the process may not start a thread
+//! per connection, `std`'s row is not run and says why.
 
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::time::Duration;
 
+use crate::names::{Driver, Name};
 use crate::readiness;
 use crate::threaded::{self, Copying};
 use crate::workload::{
@@ -16,28 +18,21 @@ use crate::workload::{
 /// std's `UnixStream`.
 pub struct StdUds;
 
-/// std's `UnixStream`, nonblocking, always driven by one `epoll` thread per side: what a
-/// thin adapter over `epoll` costs, without any adapter (opt-in with `--transports`).
+/// std's `UnixStream`, nonblocking, driven by one `epoll` thread per side: what a
+/// thin adapter over `epoll` costs, without any adapter.
 pub struct StdEpoll;
 
-const THREADS: &str = "threads";
-const EPOLL: &str = "epoll";
-
 impl Transport for StdUds {
-    fn name(&self) -> &'static str {
-        "std"
+    fn name(&self) -> Name {
+        Name::Std
     }
 
-    fn models(&self) -> &'static [&'static str] {
-        &[THREADS, EPOLL]
+    fn models(&self) -> &'static [Driver] {
+        &[Driver::Threads]
     }
 
-    fn choose_model(&self, connections: usize) -> &'static str {
-        // Client and server threads, wherever the server runs.
-        match crate::machine::thread_budget() {
-            Some(budget) if budget < threaded::threads_needed(connections) => EPOLL,
-            _ => THREADS,
-        }
+    fn unsupported(&self, _driver: Driver, connections: usize) -> Option<String> {
+        threaded::threads_short(connections)
     }
 
     fn serve(
@@ -52,7 +47,7 @@ impl Transport for StdUds {
             .set_nonblocking(true)
             .during("nonblocking listener")?;
         ready();
-        if plan.model == EPOLL {
+        if plan.model == Driver::Epoll {
             return readiness::serve(listener, plan, limit);
         }
         threaded::serve(
@@ -79,7 +74,7 @@ impl Transport for StdUds {
         plan: ClientPlan,
         limit: Limit<'_>,
     ) -> Result<ClientOutcome, BenchError> {
-        if plan.model == EPOLL {
+        if plan.model == Driver::Epoll {
             let mut streams = Vec::with_capacity(plan.connections);
             for _ in 0..plan.connections {
                 let stream = connect_retrying(limit, || UnixStream::connect(addr))?;
@@ -97,12 +92,12 @@ impl Transport for StdUds {
 }
 
 impl Transport for StdEpoll {
-    fn name(&self) -> &'static str {
-        "std-epoll"
+    fn name(&self) -> Name {
+        Name::StdEpoll
     }
 
-    fn models(&self) -> &'static [&'static str] {
-        &[EPOLL]
+    fn models(&self) -> &'static [Driver] {
+        &[Driver::Epoll]
     }
 
     fn serve(
@@ -113,7 +108,7 @@ impl Transport for StdEpoll {
         ready: &mut dyn FnMut(),
     ) -> Result<(), BenchError> {
         let plan = EchoPlan {
-            model: EPOLL,
+            model: Driver::Epoll,
             ..plan
         };
         StdUds.serve(addr, plan, limit, ready)
@@ -126,7 +121,7 @@ impl Transport for StdEpoll {
         limit: Limit<'_>,
     ) -> Result<ClientOutcome, BenchError> {
         let plan = ClientPlan {
-            model: EPOLL,
+            model: Driver::Epoll,
             ..plan
         };
         StdUds.run_client(addr, plan, limit)

@@ -4,12 +4,13 @@ use std::io;
 use std::path::Path;
 
 use super::async_driven::AsyncSockets;
+use crate::names::Name;
 
 /// tokio's Unix-socket API.
 pub struct TokioUds;
 
 impl AsyncSockets for TokioUds {
-    const NAME: &'static str = "tokio";
+    const NAME: Name = Name::Tokio;
     type Stream = tokio::net::UnixStream;
     type Listener = tokio::net::UnixListener;
 

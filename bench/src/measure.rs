@@ -1,0 +1,354 @@
+//! Measuring one job: a socket row in this process (server thread, client on the
+//! calling thread) or in child processes ([`crate::children`]), a core ring, an idle
+//! pair. Each call is one round of the job; the caller folds the rounds.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::children;
+use crate::core_rings;
+use crate::idle;
+use crate::machine;
+use crate::names::{Case, Driver, Name};
+use crate::plan::{Job, SocketRow, Timing};
+use crate::report::Measurement;
+use crate::workload::{
+    BenchError, ClientOutcome, ClientPlan, Limit, PING_PONG_ROUND_TRIPS, Stop, Transport,
+};
+
+/// `--pin`: the CPU of each side of a connection.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pinning {
+    /// The server side (its thread and every thread it starts).
+    pub server: usize,
+    /// The client side.
+    pub client: usize,
+}
+
+/// Runs `job` once; `addr` is a scratch socket path for it.
+pub fn measure(job: &Job, addr: &Path, timing: Timing, pin: Option<Pinning>) -> Measurement {
+    match job {
+        Job::Socket(row) => measure_socket(*row, addr, timing, pin),
+        Job::Core { imp, chunk } => measure_core(*imp, *chunk, timing),
+        Job::Idle { transport } => idle::measure(*transport, idle::IDLE),
+    }
+}
+
+fn measure_core(imp: Name, chunk: usize, timing: Timing) -> Measurement {
+    let mut best: Option<Measurement> = None;
+    for _ in 0..timing.core_runs.max(1) {
+        let mut m = Measurement::new(Case::Core, imp, Driver::TwoThreads, 1, chunk);
+        match core_rings::run(imp, chunk, timing.core, false) {
+            Ok(out) => {
+                m.seconds = Some(out.elapsed.as_secs_f64());
+                m.gib_per_s = Some(out.gib_per_s());
+                m.mib_per_s = Some(out.gib_per_s() * 1024.0);
+            }
+            Err(e) => m.error = Some(e),
+        }
+        let better = match (&best, m.value()) {
+            (None, _) => true,
+            (Some(b), Some(v)) => b.value().is_none_or(|bv| v > bv),
+            (Some(_), None) => false,
+        };
+        if better {
+            best = Some(m);
+        }
+    }
+    best.unwrap_or_else(|| Measurement::new(Case::Core, imp, Driver::TwoThreads, 1, chunk))
+}
+
+fn measure_socket(
+    row: SocketRow,
+    addr: &Path,
+    timing: Timing,
+    pin: Option<Pinning>,
+) -> Measurement {
+    let mut m = Measurement::new(
+        row.case,
+        row.transport.name(),
+        row.driver,
+        row.connections,
+        row.chunk,
+    );
+    m.server_in_child = row.child;
+    if let Some(why) = row.transport.unsupported(row.driver, row.connections) {
+        m.skipped = Some(why);
+        return m;
+    }
+    let stop = if row.case == Case::PingPong {
+        Stop::RoundTrips(PING_PONG_ROUND_TRIPS / row.connections as u64)
+    } else {
+        Stop::After(timing.exchange)
+    };
+    let plan = ClientPlan {
+        connections: row.connections,
+        chunk: row.chunk,
+        stop,
+        model: row.driver,
+    };
+    let outcome = if row.child {
+        children::in_children(row.transport, plan, addr, timing, pin).map(|(outcome, memory)| {
+            m.peak_rss_kib = Some(memory.client_peak_kib);
+            m.server_peak_rss_kib = Some(memory.server_peak_kib);
+            m.rss_per_connection = Some(memory.per_connection(row.connections));
+            outcome
+        })
+    } else {
+        let cpu_before = machine::cpu_time();
+        let outcome = in_process(row.transport, plan, addr, timing, pin);
+        if let (Some(before), Some(after)) = (cpu_before, machine::cpu_time()) {
+            m.cpu_seconds = Some((after - before).as_secs_f64());
+        }
+        outcome
+    };
+    let outcome = outcome.and_then(|o| match plan.expected_bytes() {
+        Some(expected) if o.received != expected => Err(BenchError::Protocol(format!(
+            "received {} bytes, expected {expected}",
+            o.received
+        ))),
+        // A fixed-time run that moved nothing has stalled, not measured anything.
+        None if o.received == 0 => Err(BenchError::Protocol(
+            "nothing came back in the whole run".into(),
+        )),
+        _ => Ok(o),
+    });
+    match outcome {
+        Ok(o) => {
+            let secs = o.elapsed.as_secs_f64();
+            m.seconds = Some(secs);
+            match stop {
+                Stop::RoundTrips(_) => {
+                    m.round_trips_per_s = Some(o.received as f64 / row.chunk as f64 / secs)
+                }
+                Stop::After(_) => {
+                    m.mib_per_s = Some(o.received as f64 / (1u64 << 20) as f64 / secs)
+                }
+            }
+        }
+        Err(e) => m.error = Some(e.to_string()),
+    }
+    m
+}
+
+/// Pins the calling thread to `cpu` until dropped, then restores its affinity.
+struct Pinned(Vec<usize>);
+
+impl Pinned {
+    fn to(cpu: Option<usize>) -> Result<Option<Pinned>, BenchError> {
+        let Some(cpu) = cpu else { return Ok(None) };
+        let before = machine::allowed_cpus();
+        machine::set_affinity(&[cpu]).map_err(|e| BenchError::Io("pinning a side", e))?;
+        Ok(Some(Pinned(before)))
+    }
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        let _ = machine::set_affinity(&self.0);
+    }
+}
+
+/// Server on a thread of this process, client on this thread.
+pub fn in_process(
+    transport: &'static dyn Transport,
+    plan: ClientPlan,
+    addr: &Path,
+    timing: Timing,
+    pin: Option<Pinning>,
+) -> Result<ClientOutcome, BenchError> {
+    let deadline = Instant::now() + timing.row_limit;
+    let (cancel_server, cancel_client) = (AtomicBool::new(false), AtomicBool::new(false));
+    let (cancel_server, cancel_client) = (&cancel_server, &cancel_client);
+    let _client_pin = Pinned::to(pin.map(|p| p.client))?;
+    let result = thread::scope(|scope| {
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let server = thread::Builder::new()
+            .name("echo-server".into())
+            .spawn_scoped(scope, move || {
+                let limit = Limit {
+                    deadline: deadline + Duration::from_secs(2),
+                    cancel: cancel_server,
+                };
+                // The threads the server starts inherit its CPU.
+                let result = Pinned::to(pin.map(|p| p.server)).and_then(|_pinned| {
+                    transport.serve(addr, plan.echo_plan(), limit, &mut || {
+                        let _ = ready_tx.send(());
+                    })
+                });
+                if result.is_err() {
+                    cancel_client.store(true, Ordering::Relaxed);
+                }
+                result
+            })
+            .map_err(|e| BenchError::Io("spawning the server thread", e))?;
+        let client_limit = Limit {
+            deadline,
+            cancel: cancel_client,
+        };
+        let ready = loop {
+            match ready_rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(()) => break true,
+                Err(mpsc::RecvTimeoutError::Timeout)
+                    if !server.is_finished() && !client_limit.expired() => {}
+                Err(_) => break false,
+            }
+        };
+        let outcome = if ready {
+            transport.run_client(addr, plan, client_limit)
+        } else {
+            Err(BenchError::Setup("the server did not start".into()))
+        };
+        if outcome.is_err() {
+            cancel_server.store(true, Ordering::Relaxed);
+        }
+        let served = server
+            .join()
+            .unwrap_or_else(|_| Err(BenchError::Setup("the server thread panicked".into())));
+        match (outcome, served) {
+            // The client's error explains a server that was cancelled or saw the client fail.
+            (Err(e), _) => Err(e),
+            (Ok(_), Err(e)) => Err(e),
+            (Ok(o), Ok(())) => Ok(o),
+        }
+    });
+    let _ = std::fs::remove_file(addr);
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transports;
+    use std::path::PathBuf;
+
+    fn timing() -> Timing {
+        Timing {
+            row_limit: Duration::from_secs(20),
+            ..Timing::new(true, None)
+        }
+    }
+
+    fn scratch(tag: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("ringlink-bench-test-{}-{tag}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// Every driver of every transport but Qt's (its program takes a minute to build;
+    /// the quick run covers it).
+    fn every_driver() -> Vec<(&'static dyn Transport, Driver)> {
+        transports::all()
+            .into_iter()
+            .chain(transports::extras())
+            .filter(|t| t.name() != Name::Qt)
+            .flat_map(|t| t.models().iter().map(move |d| (t, *d)))
+            .collect()
+    }
+
+    #[test]
+    fn every_driver_of_every_transport_echoes_every_round_trip() {
+        let dir = scratch("pingpong");
+        for (i, (transport, model)) in every_driver().into_iter().enumerate() {
+            if transport.unsupported(model, 3).is_some() {
+                continue;
+            }
+            let plan = ClientPlan {
+                connections: 3,
+                chunk: 1,
+                stop: Stop::RoundTrips(20),
+                model,
+            };
+            let addr = dir.join(format!("{i}.sock"));
+            let out = in_process(transport, plan, &addr, timing(), None)
+                .unwrap_or_else(|e| panic!("{} ({model}): {e}", transport.name()));
+            assert_eq!(out.received, 60, "{} ({model})", transport.name());
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn every_driver_exchanges_data_for_the_given_time() {
+        let dir = scratch("exchange");
+        for (i, (transport, model)) in every_driver().into_iter().enumerate() {
+            if transport.unsupported(model, 2).is_some() {
+                continue;
+            }
+            // A loaded machine may not run a side at all in a short window:
+            // lengthen it until bytes came back.
+            for ms in [30, 300, 3000] {
+                let plan = ClientPlan {
+                    connections: 2,
+                    chunk: 10_000,
+                    stop: Stop::After(Duration::from_millis(ms)),
+                    model,
+                };
+                let addr = dir.join(format!("{i}-{ms}.sock"));
+                let out = in_process(transport, plan, &addr, timing(), None)
+                    .unwrap_or_else(|e| panic!("{} ({model}): {e}", transport.name()));
+                assert!(out.elapsed >= Duration::from_millis(ms));
+                if out.received > 0 {
+                    break;
+                }
+                assert!(ms < 3000, "{} ({model}) moved nothing", transport.name());
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn pinned_sides_run_and_leave_the_affinity_as_it_was() {
+        let dir = scratch("pinned");
+        let cpus = machine::allowed_cpus();
+        let pin = Pinning {
+            server: cpus[0],
+            client: *cpus.last().unwrap(),
+        };
+        let t = transports::by_name(Name::RinglinkUds).unwrap();
+        let plan = ClientPlan {
+            connections: 2,
+            chunk: 1,
+            stop: Stop::RoundTrips(50),
+            model: Driver::Threads,
+        };
+        let out = in_process(t, plan, &dir.join("p.sock"), timing(), Some(pin)).unwrap();
+        assert_eq!(out.received, 100);
+        assert_eq!(machine::allowed_cpus(), cpus);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn shared_memory_switches_to_tokio_tasks_beyond_fifty_connections() {
+        let shm = transports::by_name(Name::RinglinkShm).unwrap();
+        assert_eq!(shm.drivers(50), [Driver::ThreadsSplice]);
+        assert_eq!(shm.drivers(51), [Driver::TokioTasks]);
+    }
+
+    #[test]
+    fn a_missing_server_fails_the_row_within_its_limit() {
+        let dir = scratch("missing");
+        let t = transports::by_name(Name::RinglinkUds).unwrap();
+        let cancel = AtomicBool::new(false);
+        let limit = Limit {
+            deadline: Instant::now() + Duration::from_secs(2),
+            cancel: &cancel,
+        };
+        for model in t.models() {
+            let plan = ClientPlan {
+                connections: 1,
+                chunk: 1,
+                stop: Stop::RoundTrips(1),
+                model: *model,
+            };
+            let started = Instant::now();
+            assert!(t.run_client(&dir.join("nobody.sock"), plan, limit).is_err());
+            assert!(started.elapsed() < Duration::from_secs(3));
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

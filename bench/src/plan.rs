@@ -1,0 +1,326 @@
+//! What a run measures: the rows (jobs) from the command line's filters, grouped by
+//! workload so a round runs every transport of a row back to back, and the durations
+//! and bounds of a run.
+
+use std::time::Duration;
+
+use crate::names::{Case, Driver, Name};
+use crate::workload::Transport;
+use crate::{core_rings, idle, transports};
+
+/// Connections of the in-process pingPong rows (Qt's, plus 1).
+pub const PING_PONG_CONNECTIONS: [usize; 6] = [1, 10, 50, 100, 1000, 5000];
+/// Connections of the pingPong row whose server runs in a child process.
+pub const CHILD_CONNECTIONS: usize = 10_000;
+/// dataExchange connections and chunks (Qt's).
+pub const EXCHANGE_CONNECTIONS: [usize; 3] = [1, 5, 10];
+/// dataExchange chunk sizes (Qt's).
+pub const EXCHANGE_CHUNKS: [usize; 4] = [100, 1000, 10_000, 100_000];
+
+/// Durations and bounds of a run.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    /// Time of one dataExchange row.
+    pub exchange: Duration,
+    /// Time of one core run.
+    pub core: Duration,
+    /// Bound of one socket row.
+    pub row_limit: Duration,
+    /// Rounds over every row (the median counts).
+    pub rounds: usize,
+    /// Runs of a core row within one round (the best counts).
+    pub core_runs: usize,
+}
+
+impl Timing {
+    /// The quick or the full run; `rounds` overrides the default.
+    pub fn new(quick: bool, rounds: Option<usize>) -> Timing {
+        let t = if quick {
+            Timing {
+                exchange: Duration::from_millis(300),
+                core: Duration::from_millis(100),
+                row_limit: Duration::from_secs(30),
+                rounds: 1,
+                core_runs: 3,
+            }
+        } else {
+            Timing {
+                exchange: Duration::from_secs(1),
+                core: Duration::from_millis(300),
+                row_limit: Duration::from_secs(90),
+                rounds: 5,
+                core_runs: 1,
+            }
+        };
+        Timing {
+            rounds: rounds.unwrap_or(t.rounds).max(1),
+            ..t
+        }
+    }
+}
+
+/// A socket row: pingPong or dataExchange over a transport under one driver.
+#[derive(Clone, Copy)]
+pub struct SocketRow {
+    /// pingPong or dataExchange.
+    pub case: Case,
+    /// The transport.
+    pub transport: &'static dyn Transport,
+    /// Its driver for this row.
+    pub driver: Driver,
+    /// Connections.
+    pub connections: usize,
+    /// Bytes per chunk.
+    pub chunk: usize,
+    /// Whether the server (and the client) run in child processes.
+    pub child: bool,
+}
+
+/// One row to measure.
+pub enum Job {
+    /// A socket row.
+    Socket(SocketRow),
+    /// A core ring between two threads.
+    Core {
+        /// The ring.
+        imp: Name,
+        /// Bytes per operation.
+        chunk: usize,
+    },
+    /// A connected pair with nothing to send.
+    Idle {
+        /// The transport.
+        transport: Name,
+    },
+}
+
+impl Job {
+    /// `pingPong ringlink-uds (epoll) 10 conns chunk 1`.
+    pub fn label(&self) -> String {
+        match self {
+            Job::Socket(r) => format!(
+                "{} {} ({}) {} conns{} chunk {}",
+                r.case,
+                r.transport.name(),
+                r.driver,
+                r.connections,
+                if r.child { " (child server)" } else { "" },
+                r.chunk
+            ),
+            Job::Core { imp, chunk } => format!("core {imp} chunk {chunk}"),
+            Job::Idle { transport } => format!("idle {transport}"),
+        }
+    }
+
+    /// The workload: jobs with one key are one row of the table across transports.
+    pub fn row_key(&self) -> (Case, usize, usize, bool) {
+        match self {
+            Job::Socket(r) => (r.case, r.connections, r.chunk, r.child),
+            Job::Core { chunk, .. } => (Case::Core, 1, *chunk, false),
+            Job::Idle { .. } => (Case::Idle, 1, 1, false),
+        }
+    }
+}
+
+/// What the command line asked for.
+#[derive(Default)]
+pub struct Filters {
+    /// Only these cases (all when empty).
+    pub cases: Vec<String>,
+    /// Only these transports (all when empty; the baselines are kept).
+    pub transports: Vec<String>,
+    /// Only rows with these connection counts.
+    pub connections: Vec<usize>,
+    /// Only rows with these chunk sizes.
+    pub chunks: Vec<usize>,
+}
+
+impl Filters {
+    fn wants_case(&self, case: Case) -> bool {
+        self.cases.is_empty() || self.cases.iter().any(|x| Case::parse(x) == Some(case))
+    }
+
+    /// Baselines (std, std-epoll, rtrb) are always kept, so the like of a row exists.
+    fn wants(&self, name: Name) -> bool {
+        matches!(name, Name::Std | Name::StdEpoll | Name::Rtrb)
+            || self.transports.is_empty()
+            || self.asked(name)
+    }
+
+    fn asked(&self, name: Name) -> bool {
+        self.transports.iter().any(|x| Name::parse(x) == Some(name))
+    }
+}
+
+/// The jobs of a run, grouped by workload (see [`Job::row_key`]).
+pub fn plan_jobs(filters: &Filters) -> Vec<Job> {
+    let chosen: Vec<&'static dyn Transport> = transports::all()
+        .into_iter()
+        .filter(|t| filters.wants(t.name()))
+        .chain(
+            transports::extras()
+                .into_iter()
+                .filter(|t| filters.asked(t.name())),
+        )
+        .collect();
+    let mut jobs = Vec::new();
+    let mut sockets = |case: Case, connections: usize, chunk: usize, child: bool| {
+        for &transport in &chosen {
+            for driver in transport.drivers(connections) {
+                jobs.push(Job::Socket(SocketRow {
+                    case,
+                    transport,
+                    driver,
+                    connections,
+                    chunk,
+                    child,
+                }));
+            }
+        }
+    };
+    if filters.wants_case(Case::PingPong) {
+        for connections in PING_PONG_CONNECTIONS {
+            sockets(Case::PingPong, connections, 1, false);
+        }
+        sockets(Case::PingPong, CHILD_CONNECTIONS, 1, true);
+    }
+    if filters.wants_case(Case::DataExchange) {
+        for connections in EXCHANGE_CONNECTIONS {
+            for chunk in EXCHANGE_CHUNKS {
+                sockets(Case::DataExchange, connections, chunk, false);
+            }
+        }
+    }
+    if filters.wants_case(Case::Core) {
+        for chunk in core_rings::CHUNKS {
+            for imp in core_rings::IMPLS {
+                if core_rings::applies(imp, chunk) && filters.wants(imp) {
+                    jobs.push(Job::Core { imp, chunk });
+                }
+            }
+        }
+    }
+    if filters.wants_case(Case::Idle) {
+        for &transport in idle::transports() {
+            if filters.wants(transport) {
+                jobs.push(Job::Idle { transport });
+            }
+        }
+    }
+    jobs.retain(|job| {
+        let (_, connections, chunk, _) = job.row_key();
+        (filters.connections.is_empty() || filters.connections.contains(&connections))
+            && (filters.chunks.is_empty() || filters.chunks.contains(&chunk))
+    });
+    jobs
+}
+
+/// The indices of `jobs` in the order of one round: every job of a row back to back,
+/// the rows shuffled by `seed` (0: planned order).
+pub fn round_order(jobs: &[Job], seed: u64) -> Vec<usize> {
+    let mut rows: Vec<Vec<usize>> = Vec::new();
+    for (i, job) in jobs.iter().enumerate() {
+        match rows.last_mut() {
+            Some(row) if jobs[row[0]].row_key() == job.row_key() => row.push(i),
+            _ => rows.push(vec![i]),
+        }
+    }
+    if seed != 0 {
+        // Fisher-Yates with xorshift64: no dependency, and the order differs per round.
+        let mut state = seed;
+        for i in (1..rows.len()).rev() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            rows.swap(i, (state % (i as u64 + 1)) as usize);
+        }
+    }
+    rows.into_iter().flatten().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plan_covers_qts_rows_under_every_driver_and_filters_them() {
+        let jobs = plan_jobs(&Filters::default());
+        let socket_rows = |case: Case| {
+            jobs.iter()
+                .filter(|j| matches!(j, Job::Socket(r) if r.case == case))
+                .count()
+        };
+        let drivers_at =
+            |n: usize| -> usize { transports::all().iter().map(|t| t.drivers(n).len()).sum() };
+        let ping: usize = PING_PONG_CONNECTIONS
+            .iter()
+            .map(|&n| drivers_at(n))
+            .sum::<usize>()
+            + drivers_at(CHILD_CONNECTIONS);
+        assert_eq!(socket_rows(Case::PingPong), ping);
+        assert_eq!(socket_rows(Case::DataExchange), 12 * drivers_at(1));
+        assert!(
+            matches!(
+                jobs.last(),
+                Some(Job::Idle {
+                    transport: Name::Std
+                })
+            ),
+            "idle rows come last, std among them"
+        );
+        let uds: Vec<Driver> = jobs
+            .iter()
+            .filter_map(|j| match j {
+                Job::Socket(r)
+                    if r.transport.name() == Name::RinglinkUds
+                        && r.connections == 1
+                        && r.case == Case::PingPong =>
+                {
+                    Some(r.driver)
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(uds, [Driver::Threads, Driver::Epoll, Driver::TokioTasks]);
+
+        let filters = Filters {
+            cases: vec!["pingPong".into()],
+            transports: vec!["ringlink-uds".into()],
+            connections: vec![10],
+            ..Filters::default()
+        };
+        let labels: Vec<String> = plan_jobs(&filters).iter().map(Job::label).collect();
+        assert_eq!(labels.len(), 5, "{labels:?}");
+        assert!(labels[0].contains("ringlink-uds (threads)"), "{labels:?}");
+        assert!(
+            labels.iter().any(|l| l.contains("std (threads)")),
+            "{labels:?}"
+        );
+        assert!(
+            labels.iter().any(|l| l.contains("std-epoll (epoll)")),
+            "{labels:?}"
+        );
+    }
+
+    #[test]
+    fn a_round_keeps_rows_together_and_shuffles_them() {
+        let jobs = plan_jobs(&Filters {
+            cases: vec!["dataExchange".into()],
+            ..Filters::default()
+        });
+        let planned = round_order(&jobs, 0);
+        assert_eq!(planned, (0..jobs.len()).collect::<Vec<_>>());
+        let shuffled = round_order(&jobs, 0x9e37_79b9_7f4a_7c15);
+        assert_ne!(shuffled, planned);
+        let mut sorted = shuffled.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, planned);
+        // Every row's jobs are adjacent.
+        for pair in shuffled.windows(2) {
+            let (a, b) = (jobs[pair[0]].row_key(), jobs[pair[1]].row_key());
+            if a == b {
+                assert_eq!(pair[0] + 1, pair[1]);
+            }
+        }
+    }
+}

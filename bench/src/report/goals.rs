@@ -1,0 +1,421 @@
+//! The goals block: each goal of the benchmark read against its like (ringlink-uds
+//! under threads against std, under epoll against std-epoll, under tokio against tokio
+//! and interprocess), then the best driver of each transport against the best of each
+//! peer, Qt's own rows, shared memory and the core rings.
+
+use std::fmt::Write as _;
+
+use super::{Measurement, likes, ratio_to};
+use crate::names::{Case, DriverKind, Name};
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "MISSED" }
+}
+
+const SOCKETS: [Case; 2] = [Case::PingPong, Case::DataExchange];
+
+/// `pingPong 10 conns, chunk 1`.
+fn where_(m: &Measurement) -> String {
+    format!(
+        "{} {} conns{}, chunk {}",
+        m.case,
+        m.connections,
+        if m.server_in_child { " (child)" } else { "" },
+        m.chunk
+    )
+}
+
+/// The smallest ratio of `a` over `b`, among the rows where both have a figure.
+fn worst<'a>(
+    pairs: impl Iterator<Item = (f64, &'a Measurement)>,
+) -> Option<(f64, &'a Measurement)> {
+    pairs.min_by(|x, y| x.0.total_cmp(&y.0))
+}
+
+/// What a transport is, whatever drives it: `ringlink-shm-tokio` is `ringlink-shm`,
+/// `std-epoll` is `std`.
+pub fn family(name: Name) -> Name {
+    match name {
+        Name::RinglinkShmTokio | Name::RinglinkShmCopy => Name::RinglinkShm,
+        Name::StdEpoll => Name::Std,
+        other => other,
+    }
+}
+
+/// The best figure of `family` on the workload of `m` (any driver).
+fn best_of<'a>(results: &'a [Measurement], m: &Measurement, fam: Name) -> Option<&'a Measurement> {
+    results
+        .iter()
+        .filter(|r| family(r.transport) == fam && r.same_row(m) && r.value().is_some())
+        .max_by(|a, b| {
+            a.value()
+                .unwrap_or(0.0)
+                .total_cmp(&b.value().unwrap_or(0.0))
+        })
+}
+
+/// Each ringlink socket transport under each driver against each of its likes.
+fn like_for_like(results: &[Measurement], out: &mut String) {
+    let mut keys = Vec::new();
+    for m in results
+        .iter()
+        .filter(|m| SOCKETS.contains(&m.case) && m.transport.is_ringlink())
+    {
+        if !keys.contains(&(m.transport, m.model)) {
+            keys.push((m.transport, m.model));
+        }
+    }
+    for (t, driver) in keys {
+        for &(peer, kind) in likes(t, driver) {
+            let rows = results
+                .iter()
+                .filter(|m| SOCKETS.contains(&m.case) && m.transport == t && m.model == driver);
+            let Some((r, m)) =
+                worst(rows.filter_map(|m| Some((ratio_to(results, m, peer, kind)?, m))))
+            else {
+                continue;
+            };
+            let goal = match t {
+                Name::RinglinkUds => format!("; goal >= 0.98x: {}", verdict(r >= 0.98)),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "  {t} ({driver}) vs {peer}: worst row {r:.2}x ({}){goal}",
+                where_(m)
+            );
+        }
+    }
+}
+
+/// The best driver of each ringlink transport against the best driver of each peer.
+fn best_against_best(results: &[Measurement], out: &mut String) {
+    let mut ours = Vec::new();
+    let mut peers = Vec::new();
+    for m in results.iter().filter(|m| SOCKETS.contains(&m.case)) {
+        let f = family(m.transport);
+        let list = if f.is_ringlink() {
+            &mut ours
+        } else {
+            &mut peers
+        };
+        if !list.contains(&f) {
+            list.push(f);
+        }
+    }
+    for &t in &ours {
+        let mut parts = Vec::new();
+        for &p in &peers {
+            let pairs = results
+                .iter()
+                .filter(|m| SOCKETS.contains(&m.case) && family(m.transport) == t)
+                .filter(|m| best_of(results, m, t).is_some_and(|b| std::ptr::eq(b, *m)))
+                .filter_map(|m| Some((m.value()? / best_of(results, m, p)?.value()?, m)));
+            if let Some((r, m)) = worst(pairs) {
+                parts.push(format!("{p} {r:.2}x ({})", where_(m)));
+            }
+        }
+        if !parts.is_empty() {
+            let _ = writeln!(
+                out,
+                "  best {t} vs best of, worst row: {}",
+                parts.join("; ")
+            );
+        }
+    }
+}
+
+/// Qt's goals: ringlink's best transport at least 10x Qt on pingPong with 1 and 10
+/// connections, and ringlink-uds (its best driver) at least Qt on every row.
+fn against_qt(results: &[Measurement], out: &mut String) {
+    let qt_rows: Vec<&Measurement> = results
+        .iter()
+        .filter(|m| m.transport == Name::Qt && m.value().is_some())
+        .collect();
+    if qt_rows.is_empty() {
+        return;
+    }
+    let mut ping = Vec::new();
+    let mut met = true;
+    for q in qt_rows.iter().filter(|q| {
+        q.case == Case::PingPong && [1, 10].contains(&q.connections) && !q.server_in_child
+    }) {
+        let best = results
+            .iter()
+            .filter(|m| m.transport.is_ringlink() && m.same_row(q) && m.value().is_some())
+            .max_by(|a, b| {
+                a.value()
+                    .unwrap_or(0.0)
+                    .total_cmp(&b.value().unwrap_or(0.0))
+            });
+        if let (Some(b), Some(qv)) = (best, q.value()) {
+            let r = b.value().unwrap_or(0.0) / qv;
+            met &= r >= 10.0;
+            ping.push(format!("{} conns {r:.1}x ({})", q.connections, b.label()));
+        }
+    }
+    if !ping.is_empty() {
+        let _ = writeln!(
+            out,
+            "  best ringlink vs Qt, pingPong: {}; goal >= 10x: {}",
+            ping.join(", "),
+            verdict(met)
+        );
+    }
+    let pairs = qt_rows.iter().filter_map(|q| {
+        let b = best_of(results, q, Name::RinglinkUds)?;
+        Some((b.value()? / q.value()?, *q))
+    });
+    if let Some((r, m)) = worst(pairs) {
+        let _ = writeln!(
+            out,
+            "  best ringlink-uds vs Qt: worst row {r:.2}x ({}); goal >= 1x: {}",
+            where_(m),
+            verdict(r >= 1.0)
+        );
+    }
+}
+
+/// Shared memory: pingPong with 1 connection at least 10x std, dataExchange with
+/// 100,000-byte chunks at least 2x std, an idle pair under 1% of a core; and how it
+/// stands against iceoryx2, the shared-memory peer.
+fn shared_memory(results: &[Measurement], out: &mut String) {
+    let find = |t: Name, conns: u64, chunk: u64, case: Case| {
+        results.iter().find(|m| {
+            m.case == case
+                && m.transport == t
+                && m.connections == conns
+                && m.chunk == chunk
+                && !m.server_in_child
+        })
+    };
+    if let Some(r) = find(Name::RinglinkShm, 1, 1, Case::PingPong)
+        .and_then(|m| ratio_to(results, m, Name::Std, DriverKind::Threads))
+    {
+        let _ = writeln!(
+            out,
+            "  ringlink-shm vs std, pingPong 1 conn: {r:.2}x; goal >= 10x: {}",
+            verdict(r >= 10.0)
+        );
+    }
+    let exchange: Vec<(u64, f64)> = results
+        .iter()
+        .filter(|m| {
+            m.case == Case::DataExchange && m.transport == Name::RinglinkShm && m.chunk == 100_000
+        })
+        .filter_map(|m| {
+            Some((
+                m.connections,
+                ratio_to(results, m, Name::Std, DriverKind::Threads)?,
+            ))
+        })
+        .collect();
+    if let Some(w) = exchange.iter().map(|e| e.1).min_by(f64::total_cmp) {
+        let rows: Vec<String> = exchange
+            .iter()
+            .map(|(c, r)| format!("{c} conns {r:.2}x"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  ringlink-shm vs std, dataExchange 100000-byte chunks: {}; goal >= 2x: {}",
+            rows.join(", "),
+            verdict(w >= 2.0)
+        );
+    }
+    for (t, kind) in [
+        (Name::RinglinkShm, DriverKind::Spinning),
+        (Name::RinglinkShmTokio, DriverKind::EventDriven),
+    ] {
+        let rows: Vec<String> = results
+            .iter()
+            .filter(|m| m.transport == t && SOCKETS.contains(&m.case))
+            .filter_map(|m| {
+                let r = ratio_to(results, m, Name::Iceoryx2, kind)?;
+                Some(format!("{} {}x{} {r:.2}x", m.case, m.connections, m.chunk))
+            })
+            .collect();
+        if !rows.is_empty() {
+            let _ = writeln!(
+                out,
+                "  {t} vs iceoryx2 ({}): {}",
+                kind_name(kind),
+                rows.join(", ")
+            );
+        }
+    }
+    let idle: Vec<&Measurement> = results
+        .iter()
+        .filter(|m| m.case == Case::Idle && family(m.transport) == Name::RinglinkShm)
+        .collect();
+    if !idle.is_empty() {
+        let w = idle.iter().filter_map(|m| m.value()).max_by(f64::total_cmp);
+        let rows: Vec<String> = idle
+            .iter()
+            .map(|m| {
+                m.value().map_or_else(
+                    || format!("{} failed", m.transport),
+                    |v| format!("{} {v:.3}%", m.transport),
+                )
+            })
+            .collect();
+        let met = idle.iter().all(|m| m.value().is_some()) && w.is_some_and(|w| w < 1.0);
+        let _ = writeln!(
+            out,
+            "  idle pair, CPU over the window: {}; goal < 1% of a core: {}",
+            rows.join(", "),
+            verdict(met)
+        );
+    }
+}
+
+fn kind_name(kind: DriverKind) -> &'static str {
+    match kind {
+        DriverKind::Spinning => "spinning",
+        _ => "event-driven",
+    }
+}
+
+/// pingPong seconds at 5,000 connections over seconds at 100 (in one process).
+pub fn scaling(results: &[Measurement], m: &Measurement) -> Option<f64> {
+    let secs = |n: u64| {
+        results
+            .iter()
+            .find(|r| {
+                r.case == Case::PingPong
+                    && (r.transport, r.model) == (m.transport, m.model)
+                    && r.connections == n
+                    && !r.server_in_child
+            })?
+            .seconds
+    };
+    Some(secs(5000)? / secs(100)?)
+}
+
+fn core_rings(results: &[Measurement], out: &mut String) {
+    let core = |t: Name| {
+        results
+            .iter()
+            .filter(move |m| m.case == Case::Core && m.transport == t)
+    };
+    let ratio = |m: &Measurement, peer: Name| ratio_to(results, m, peer, DriverKind::Core);
+    if let Some((r, m)) =
+        worst(core(Name::RinglinkRing).filter_map(|m| Some((ratio(m, Name::Rtrb)?, m))))
+    {
+        let _ = writeln!(
+            out,
+            "  ringlink-ring vs rtrb: worst chunk {} at {r:.2}x; goal >= 1.00x: {}",
+            m.chunk,
+            verdict(r >= 1.0)
+        );
+    }
+    // heapless moves bytes one `enqueue` at a time; the ring moves the same chunks as slices.
+    let chunked = core(Name::RinglinkRing).filter(|m| m.chunk > 1);
+    if let Some((r, m)) = worst(chunked.filter_map(|m| Some((ratio(m, Name::HeaplessBytes)?, m)))) {
+        let _ = writeln!(
+            out,
+            "  ringlink-ring vs heapless byte by byte, same chunks: worst chunk {} at {r:.2}x; goal >= 2.00x: {}",
+            m.chunk,
+            verdict(r >= 2.0)
+        );
+    }
+    let single = |t: Name| core(t).find(|m| m.chunk == 1).and_then(Measurement::value);
+    if let (Some(ring), Some(heapless)) = (single(Name::RinglinkRing), single(Name::HeaplessBytes))
+    {
+        let _ = writeln!(
+            out,
+            "  single-byte operations (push/pop): ringlink-ring {ring:.3} GiB/s, heapless {heapless:.3} GiB/s ({:.2}x); goal >= 2.00x: {}",
+            ring / heapless,
+            verdict(ring / heapless >= 2.0)
+        );
+    }
+}
+
+/// The goals of the benchmark, checked against this run.
+pub fn goals(results: &[Measurement]) -> String {
+    let mut out = String::from("\ngoals (each against its like)\n");
+    like_for_like(results, &mut out);
+    best_against_best(results, &mut out);
+    against_qt(results, &mut out);
+    shared_memory(results, &mut out);
+    let mut keys = Vec::new();
+    for m in results.iter().filter(|m| m.case == Case::PingPong) {
+        if !keys
+            .iter()
+            .any(|k: &&Measurement| (k.transport, k.model) == (m.transport, m.model))
+        {
+            keys.push(m);
+        }
+    }
+    let scal: Vec<String> = keys
+        .into_iter()
+        .filter_map(|m| Some(format!("{} {:.2}x", m.label(), scaling(results, m)?)))
+        .collect();
+    if !scal.is_empty() {
+        let _ = writeln!(
+            out,
+            "  pingPong time, 5000 vs 100 connections (goal <= 1.5x for ringlink): {}",
+            scal.join(", ")
+        );
+    }
+    core_rings(results, &mut out);
+    let spreads: Vec<f64> = results.iter().filter_map(|m| m.spread).collect();
+    if !spreads.is_empty() {
+        let mut sorted = spreads.clone();
+        sorted.sort_by(f64::total_cmp);
+        let _ = writeln!(
+            out,
+            "  spread of the rounds (highest - lowest) / median: median {:.0}%, widest {:.0}% over {} rows",
+            sorted[sorted.len() / 2] * 100.0,
+            sorted[sorted.len() - 1] * 100.0,
+            sorted.len()
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::names::Driver;
+    use crate::report::tests::row;
+
+    #[test]
+    fn goals_read_each_driver_against_its_like_and_best_against_best() {
+        use Driver::*;
+        let results = vec![
+            row(Case::PingPong, Name::Std, Threads, 200.0),
+            row(Case::PingPong, Name::StdEpoll, Epoll, 100.0),
+            row(Case::PingPong, Name::Tokio, TokioTasks, 50.0),
+            row(Case::PingPong, Name::RinglinkUds, Threads, 190.0),
+            row(Case::PingPong, Name::RinglinkUds, Epoll, 120.0),
+            row(Case::PingPong, Name::RinglinkUds, TokioTasks, 60.0),
+            row(Case::PingPong, Name::Qt, QtEventLoop, 80.0),
+        ];
+        let g = goals(&results);
+        assert!(
+            g.contains("ringlink-uds (threads) vs std: worst row 0.95x"),
+            "{g}"
+        );
+        assert!(
+            g.contains("ringlink-uds (epoll) vs std-epoll: worst row 1.20x"),
+            "{g}"
+        );
+        assert!(
+            g.contains("ringlink-uds (epoll) vs qt: worst row 1.50x"),
+            "{g}"
+        );
+        assert!(
+            g.contains("ringlink-uds (tokio tasks) vs tokio: worst row 1.20x"),
+            "{g}"
+        );
+        assert!(
+            g.contains("best ringlink-uds vs best of, worst row: std 0.95x"),
+            "{g}"
+        );
+        assert!(
+            g.contains("best ringlink-uds vs Qt: worst row 2.38x"),
+            "{g}"
+        );
+        assert!(g.contains("MISSED") && g.contains("met"), "{g}");
+    }
+}
