@@ -81,7 +81,17 @@ ringlink_host::impl_byte_stream!(Stream {
             match self.send_vectored_from(parts, sent) {
                 Ok(n) => sent += n,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    self.wait_writable(self.write_timeout()?)?;
+                    let timeout = self.write_timeout()?;
+                    if !self.wait_writable(timeout)? {
+                        // A peer that stopped reading: the write timeout bounds the send
+                        // (the frame may be cut short, so the stream is of no further use).
+                        return Err(Error::new(
+                            ErrorKind::TimedOut,
+                            format!(
+                                "sending a frame timed out after {timeout:?} with {sent} of {total} bytes sent: the peer is not reading"
+                            ),
+                        ));
+                    }
                 }
                 Err(e) => return Err(e),
             }
@@ -180,5 +190,37 @@ fn negotiate_shm(
 
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
     ringlink_host::conformance_tests!(crate::Stream::pair, crate::Stream::into_split);
+
+    #[test]
+    fn a_nonblocking_send_to_a_peer_that_stops_reading_times_out() {
+        let (a, b) = Stream::pair().unwrap();
+        let peer = std::thread::spawn(move || FramedStream::new(b, FrameOptions::new()).unwrap());
+        let mut a = FramedStream::new(a, FrameOptions::new()).unwrap();
+        let _silent = peer.join().unwrap(); // connected, never reads
+        a.get_ref().set_nonblocking(true).unwrap();
+        a.set_timeouts(None, Some(Duration::from_millis(100)))
+            .unwrap();
+        let frame = vec![7u8; 64 * 1024];
+        let started = Instant::now();
+        let err = loop {
+            if let Err(e) = a.send_frame(&frame) {
+                break e;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "send never gave up"
+            );
+        };
+        assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+    }
 }

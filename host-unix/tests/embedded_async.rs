@@ -1,7 +1,7 @@
 //! One async protocol function, written against `embedded_io_async`, used unchanged
 //! on a ringlink-core async channel and on a real tokio Unix-socket connection; and a
 //! task awaiting an empty core channel is polled only when woken.
-#![cfg(unix)]
+#![cfg(all(unix, feature = "tokio"))]
 
 use std::future::poll_fn;
 use std::path::PathBuf;
