@@ -1,6 +1,6 @@
 //! One async protocol function, written against `embedded_io_async`, used unchanged
-//! on a ringlink-core async channel and on a real tokio Unix-socket connection; and a
-//! task awaiting an empty core channel is polled only when woken.
+//! on a ringlink-core async channel and over a ringlink tokio connection to another
+//! process; and a task awaiting an empty core channel is polled only when woken.
 #![cfg(all(unix, feature = "tokio"))]
 
 use std::future::poll_fn;
@@ -64,32 +64,68 @@ fn temp_socket() -> PathBuf {
     dir.join("sock")
 }
 
-/// The server runs the very same `serve` on an accepted ringlink tokio stream, on
-/// its own thread and runtime; the client talks to it over the real socket.
-#[tokio::test(flavor = "current_thread")]
-async fn the_same_function_over_a_real_unix_socket() {
-    let name = temp_socket();
-    let (bound_tx, bound_rx) = std::sync::mpsc::channel();
-    let server_name = name.clone();
-    let server = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let listener = Listener::bind(&server_name, ListenerOptions::new()).unwrap();
-            bound_tx.send(()).unwrap();
-            let stream = listener.accept().await.unwrap();
-            serve(stream).await.unwrap()
-        })
+/// Set in the environment of the server process: the socket it serves.
+const SERVER_ENV: &str = "RINGLINK_EIOA_SERVER";
+
+/// The other process of `the_same_function_across_a_process_boundary` (ignored in
+/// normal runs): runs the very same `serve` on one accepted ringlink tokio stream and
+/// prints how many requests it answered.
+#[test]
+#[ignore = "the server process of the_same_function_across_a_process_boundary"]
+fn server_process_entry() {
+    let Some(name) = std::env::var_os(SERVER_ENV) else {
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let answered = runtime.block_on(async move {
+        let listener = Listener::bind(PathBuf::from(name), ListenerOptions::new()).unwrap();
+        let stream = listener.accept().await.unwrap();
+        serve(stream).await.unwrap()
     });
-    bound_rx
-        .recv_timeout(std::time::Duration::from_secs(5))
-        .expect("the server binds within 5 s");
-    let mut client = Stream::connect(&name, ConnectOptions::new()).await.unwrap();
+    println!("answered {answered}");
+}
+
+/// A firmware-style protocol function serves a desktop client across a real process
+/// boundary: the server is another process running `serve` on a ringlink tokio stream,
+/// the client runs `ask` on its own ringlink tokio stream.
+#[tokio::test(flavor = "current_thread")]
+async fn the_same_function_across_a_process_boundary() {
+    let name = temp_socket();
+    let server = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "server_process_entry",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(SERVER_ENV, &name)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let options = ConnectOptions::new()
+        .wait_for_server(true)
+        .timeout(std::time::Duration::from_secs(20));
+    let mut client = Stream::connect(&name, options).await.unwrap();
+    let peer = client.peer_credentials().unwrap();
+    assert_eq!(
+        peer.pid,
+        Some(server.id() as i32),
+        "served by the other process"
+    );
     ask(&mut client, REQUESTS).await.unwrap();
     drop(client);
-    assert_eq!(server.join().unwrap(), REQUESTS);
+    let output = server.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "server process failed: {stdout}");
+    assert!(
+        stdout.contains(&format!("answered {REQUESTS}")),
+        "server process said: {stdout}"
+    );
     let _ = std::fs::remove_dir_all(name.parent().unwrap());
 }
 
