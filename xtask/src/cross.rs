@@ -25,7 +25,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     // One cargo run per feature set builds every target in one build graph, so
     // the standard library and proc-macro builds run in parallel and are shared.
-    for features in [None, Some("defmt")] {
+    // `async,defmt` shows the waker slot builds without compare-and-swap (thumbv6m).
+    for features in [None, Some("defmt"), Some("async,defmt")] {
         let mut build = debian_cargo("core");
         build.args(["build", "--package", "ringlink-core"]);
         for target in THUMB_TARGETS {
