@@ -11,8 +11,8 @@
 //!   messages (postcard + serde) and [`frame::cobs`] frames for lossy byte links.
 //! - [`shared`]: [`SharedProducer`], many writers (interrupt handlers, tasks)
 //!   putting whole frames into one ring; the critical section only reserves space.
-//! - [`asynch`] (feature `async`): the same rings, channels and frames awaiting data
-//!   and space (`embedded_io_async` endpoints), woken through [`waker::WakerSlot`]s.
+//! - `asynch` (feature `async`): the same rings, channels and frames awaiting data
+//!   and space (`embedded_io_async` endpoints), woken through `waker::WakerSlot`s.
 //!
 //! ```
 //! use ringlink_core::ring::Ring;
