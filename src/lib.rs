@@ -1,9 +1,66 @@
 //! ringlink: local inter-process communication from a microcontroller to a desktop.
 //!
 //! The items at the root are the portable API: the same names and signatures on Linux,
-//! macOS, FreeBSD and Windows. They are the host adapter of the operating system the crate
-//! is built for (Unix domain sockets on Unix, named pipes on Windows); what one OS alone
-//! has is in its module, [`unix`] or [`windows`].
+//! macOS, FreeBSD and Windows, as with Qt's `QLocalServer`/`QLocalSocket`. On Unix they
+//! are Unix domain sockets, on Windows named pipes; either way a plain name such as
+//! `"demo"` is private to the user who binds it, and a client refuses a server of another
+//! user. What one OS alone has is in its module ([`unix`], [`windows`]), mostly as
+//! extension traits (`ringlink::unix::ListenerOptionsExt::backlog`,
+//! `ringlink::unix::PeerCredentialsExt::gid`,
+//! `ringlink::windows::ListenerOptionsExt::buffer_size`).
+//!
+//! # Quick start
+//!
+//! The same server and client on every OS:
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use ringlink::{ConnectOptions, Listener, ListenerOptions, Stream};
+//!
+//! # let name = format!("ringlink-doc-{}", std::process::id());
+//! let listener = Listener::bind(name.as_str(), ListenerOptions::new())?;
+//! let server = std::thread::spawn(move || -> Result<(), ringlink::Error> {
+//!     let stream = listener.accept()?;
+//!     println!("connection from {}", stream.peer_credentials()?);
+//!     let mut buf = [0u8; 5];
+//!     (&stream).read_exact(&mut buf)?;
+//!     (&stream).write_all(&buf)?;
+//!     Ok(())
+//! });
+//!
+//! let mut client = Stream::connect(name.as_str(), ConnectOptions::new())?;
+//! client.write_all(b"hello")?;
+//! let mut reply = [0u8; 5];
+//! client.read_exact(&mut reply)?;
+//! assert_eq!(&reply, b"hello");
+//! server.join().unwrap()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Errors say what happened in terms of the name, and their [`ErrorKind`] follows Qt's
+//! `LocalSocketError`:
+//!
+//! ```
+//! use ringlink::{ConnectOptions, ErrorKind, Stream};
+//!
+//! let err = Stream::connect("ringlink-doc-nobody-listens", ConnectOptions::new()).unwrap_err();
+//! assert_eq!(err.kind(), ErrorKind::ServerNotFound);
+//! eprintln!("{err}"); // names the socket or pipe and says how to start a server
+//! ```
+//!
+//! # Typed messages
+//!
+//! [`FramedStream`] speaks ringlink's framed protocol: a short hello, then length-prefixed
+//! frames, with [`postcard`] messages on top (`send`/`recv` of any serde type). Between two
+//! ringlink peers on Linux it can move the frames to shared memory. The async flavour is
+//! `ringlink::tokio::FramedStream` (feature `tokio`).
+//!
+//! # Who may connect
+//!
+//! [`ListenerOptions::peer_policy`] with [`PeerPolicy::same_user`] (the default with
+//! [`Access::Owner`]) or [`PeerPolicy::users`]; [`Stream::peer_credentials`] gives the
+//! peer's [`pid`](PeerCredentials::pid) and [`user`](PeerCredentials::user) (a uid on
+//! Unix, a SID on Windows).
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]
 #![forbid(unsafe_code)]
 // Off its OS an adapter module is absent, so links to it have nothing to point at.
@@ -23,9 +80,9 @@ use ringlink_unix as os;
 use ringlink_windows as os;
 
 pub use os::{
-    Access, ConnectOptions, DEFAULT_MAX_FRAME, Error, ErrorKind, FrameOptions, FramedStream,
-    Hello, Incoming, IntoName, Listener, ListenerOptions, Name, NameState, OwnedReadHalf,
-    OwnedWriteHalf, PeerCredentials, ReadHalf, ReuniteError, Stream, Transports, WriteHalf,
+    Access, ConnectOptions, DEFAULT_MAX_FRAME, Error, ErrorKind, FrameOptions, FramedStream, Hello,
+    Incoming, IntoName, Listener, ListenerOptions, Name, NameState, OwnedReadHalf, OwnedWriteHalf,
+    PeerCredentials, PeerPolicy, ReadHalf, ReuniteError, Stream, Transports, UserId, WriteHalf,
 };
 
 /// The async flavour of the portable API, on tokio (feature `tokio`).

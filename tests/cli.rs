@@ -151,7 +151,7 @@ fn echo_hi_through_listen_and_connect() {
     let out = run_with_input(connect, b"hi\n");
     assert!(out.status.success(), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n");
-    let logged = server.expect("connection #1 from uid", Duration::from_secs(10));
+    let logged = server.expect("connection #1 from pid", Duration::from_secs(10));
     assert!(logged.contains(" pid "), "{logged}");
 
     let mut probe = rt.command();

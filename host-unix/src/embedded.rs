@@ -3,13 +3,8 @@
 //!
 //! Reads block until at least one byte arrives (`Ok(0)` is end of stream); writes never
 //! return `Ok(0)` for a non-empty buffer. `ReadReady`/`WriteReady` poll without waiting.
-//! The impls are `ringlink_host`'s, shared with the named pipes of `ringlink-windows`.
+//! The halves get theirs from `ringlink_host` with the halves themselves. The impls are `ringlink_host`'s, shared with the named pipes of `ringlink-windows`.
 
 use crate::Stream;
-use crate::stream::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 
 ringlink_host::impl_embedded_io!(read_write: Stream, |this| this);
-ringlink_host::impl_embedded_io!(read: ReadHalf<'_>, |this| this.stream());
-ringlink_host::impl_embedded_io!(read: OwnedReadHalf, |this| this.stream());
-ringlink_host::impl_embedded_io!(write: WriteHalf<'_>, |this| this.stream());
-ringlink_host::impl_embedded_io!(write: OwnedWriteHalf, |this| this.stream());

@@ -1,4 +1,4 @@
-//! `embedded_io_async::{Read, Write}` on the tokio [`Stream`] and its halves, so one
+//! `embedded_io_async::{Read, Write}` on the tokio `Stream` and its halves, so one
 //! async protocol function serves a firmware task on a ringlink-core channel and a
 //! desktop client on a socket.
 //!
@@ -29,42 +29,4 @@
 //! # }
 //! ```
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-use crate::Error;
-use crate::tokio::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, Stream, WriteHalf};
-
-/// `embedded_io_async` through the tokio traits of each type: one `read` or `write`
-/// of the socket per call, errors back as ringlink [`Error`]s.
-macro_rules! embedded_io_async {
-    (@type $ty:ty) => {
-        impl embedded_io_async::ErrorType for $ty {
-            type Error = Error;
-        }
-    };
-    (read: $($ty:ty),*) => {$(
-        impl embedded_io_async::Read for $ty {
-            async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
-                AsyncReadExt::read(self, buf).await.map_err(Error::from)
-            }
-        }
-    )*};
-    (write: $($ty:ty),*) => {$(
-        impl embedded_io_async::Write for $ty {
-            async fn write(&mut self, buf: &[u8]) -> Result<usize, Error> {
-                AsyncWriteExt::write(self, buf).await.map_err(Error::from)
-            }
-
-            async fn flush(&mut self) -> Result<(), Error> {
-                AsyncWriteExt::flush(self).await.map_err(Error::from)
-            }
-        }
-    )*};
-    (types: $($ty:ty),*) => {$(
-        embedded_io_async!(@type $ty);
-    )*};
-}
-
-embedded_io_async!(types: Stream, ReadHalf<'_>, WriteHalf<'_>, OwnedReadHalf, OwnedWriteHalf);
-embedded_io_async!(read: Stream, ReadHalf<'_>, OwnedReadHalf);
-embedded_io_async!(write: Stream, WriteHalf<'_>, OwnedWriteHalf);
+ringlink_host::impl_embedded_io_async!(crate::tokio::Stream);

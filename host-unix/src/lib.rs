@@ -54,6 +54,7 @@
 #[macro_use]
 mod sys;
 
+mod connect;
 mod embedded;
 #[cfg(feature = "tokio")]
 mod embedded_async;
@@ -61,6 +62,7 @@ mod framed;
 mod listener;
 mod lock;
 mod name;
+mod peer;
 #[cfg(target_os = "linux")]
 pub mod shm;
 mod stream;
@@ -71,10 +73,11 @@ pub use framed::{
     DEFAULT_MAX_FRAME, FrameOptions, FramedStream, HELLO_LEN, Hello, MAGIC, PROTOCOL_VERSION,
     Transports,
 };
-pub use listener::{Access, Incoming, Listener, ListenerOptions, PeerPolicy};
-pub use name::{IntoName, Name, NameState};
-pub use ringlink_host::{Error, ErrorKind};
-pub use stream::{
-    ConnectOptions, OwnedReadHalf, OwnedWriteHalf, PeerCredentials, ReadHalf, ReuniteError, Stream,
-    WriteHalf,
+pub use listener::{Incoming, Listener, ListenerOptionsExt};
+pub use name::{IntoName, Name};
+pub use peer::PeerCredentialsExt;
+pub use ringlink_host::{
+    Access, ConnectOptions, Error, ErrorKind, ListenerOptions, NameState, PeerCredentials,
+    PeerPolicy, UserId,
 };
+pub use stream::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, Stream, WriteHalf};

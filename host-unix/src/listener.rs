@@ -10,7 +10,7 @@
 //! for stream in listener.incoming() {
 //!     let mut stream = stream?;
 //!     let peer = stream.peer_credentials()?;
-//!     println!("connection from uid {} pid {:?}", peer.uid, peer.pid);
+//!     println!("connection from {peer}"); // "pid 4242, uid 1000"
 //!     // Out of threads, this one connection is closed and the server goes on.
 //!     let served = std::thread::Builder::new()
 //!         .spawn(move || std::io::copy(&mut &stream, &mut &stream));
@@ -44,144 +44,42 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use ringlink_host::{Admission, Refusal};
 
 use crate::lock::{LockPlace, NameLock, reclaim_stale};
 use crate::name::IntoName;
-use crate::stream::PeerCredentials;
 use crate::sys;
-use crate::{Error, ErrorKind, Name, Stream};
+use crate::{Access, Error, ErrorKind, ListenerOptions, Name, PeerPolicy, Stream};
 
-/// Who may connect to a filesystem socket, by its permission bits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[non_exhaustive]
-pub enum Access {
-    /// Only the owner (`0600`). The default.
-    #[default]
-    Owner,
-    /// The owner and its group (`0660`).
-    Group,
-    /// Every user (`0666`).
-    Everyone,
-}
-
-impl Access {
-    /// The permission bits of the socket file.
-    pub const fn mode(self) -> u32 {
-        match self {
-            Access::Owner => 0o600,
-            Access::Group => 0o660,
-            Access::Everyone => 0o666,
-        }
+/// The permission bits of a socket file with this access.
+pub(crate) const fn access_mode(access: Access) -> u32 {
+    match access {
+        Access::Owner => 0o600,
+        Access::Group => 0o660,
+        _ => 0o666,
     }
 }
 
-/// Which peers a listener accepts, checked with the kernel's peer credentials at accept.
-/// A refused peer's connection is closed at once (it reads end of stream).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum PeerPolicy {
-    /// Any peer that can reach the socket.
-    Any,
-    /// Only peers running as the listener's effective user id.
-    SameUser,
-    /// Only peers whose effective user id is in the list.
-    Uids(Vec<u32>),
-}
-
-impl PeerPolicy {
-    /// Whether a peer with these credentials may connect to a listener running as `own_uid`.
-    pub fn allows(&self, peer: &PeerCredentials, own_uid: u32) -> bool {
-        match self {
-            PeerPolicy::Any => true,
-            PeerPolicy::SameUser => peer.uid == own_uid,
-            PeerPolicy::Uids(uids) => uids.contains(&peer.uid),
-        }
-    }
-}
-
-/// How [`Listener::bind`] creates the server socket.
+/// The Unix-only listener options.
 ///
 /// ```
-/// use ringlink_unix::{Access, ListenerOptions, PeerPolicy};
+/// use ringlink_unix::{ListenerOptions, ListenerOptionsExt};
 ///
-/// let options = ListenerOptions::new()
-///     .access(Access::Group)
-///     .peer_policy(PeerPolicy::Uids(vec![1000, 1001]))
-///     .backlog(256)
-///     .max_connections(1000);
+/// let options = ListenerOptions::new().backlog(256);
+/// assert_eq!(options.backlog_size(), 256);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListenerOptions {
-    access: Access,
-    backlog: u32,
-    max_connections: Option<usize>,
-    peer_policy: Option<PeerPolicy>,
-    nonblocking: bool,
+pub trait ListenerOptionsExt {
+    /// How many connections the kernel queues before `accept` takes them (default 1024,
+    /// capped by the kernel).
+    fn backlog(self, backlog: u32) -> Self;
 }
 
-impl ListenerOptions {
-    /// The defaults: [`Access::Owner`], a backlog of 1024 (capped by the kernel), no
-    /// connection limit, blocking accept, and a peer policy that follows the access
-    /// (see [`peer_policy`](Self::peer_policy)).
-    pub fn new() -> ListenerOptions {
-        ListenerOptions {
-            access: Access::Owner,
-            backlog: 1024,
-            max_connections: None,
-            peer_policy: None,
-            nonblocking: false,
-        }
-    }
-
-    /// Who may open the socket file. Widening beyond [`Access::Owner`] is an explicit choice.
-    pub fn access(mut self, access: Access) -> ListenerOptions {
-        self.access = access;
-        self
-    }
-
-    /// How many connections the kernel queues before `accept` takes them.
-    pub fn backlog(mut self, backlog: u32) -> ListenerOptions {
-        self.backlog = backlog.max(1);
-        self
-    }
-
-    /// The most connections accepted from this listener that may be open at once; a
-    /// connection over the limit is closed as soon as it is accepted.
-    pub fn max_connections(mut self, max: usize) -> ListenerOptions {
-        self.max_connections = Some(max);
-        self
-    }
-
-    /// Which peers to accept. Unset, it is [`PeerPolicy::SameUser`] with
-    /// [`Access::Owner`] (this also protects Linux abstract names, which have no
-    /// permission bits) and [`PeerPolicy::Any`] with wider access.
-    pub fn peer_policy(mut self, policy: PeerPolicy) -> ListenerOptions {
-        self.peer_policy = Some(policy);
-        self
-    }
-
-    /// Whether [`Listener::accept`] returns [`ErrorKind::WouldBlock`] instead of waiting.
-    pub fn nonblocking(mut self, nonblocking: bool) -> ListenerOptions {
-        self.nonblocking = nonblocking;
-        self
-    }
-}
-
-impl Default for ListenerOptions {
-    fn default() -> ListenerOptions {
-        ListenerOptions::new()
-    }
-}
-
-/// Counts one accepted connection against `max_connections` until dropped.
-#[derive(Debug)]
-pub(crate) struct ConnectionSlot(Arc<AtomicUsize>);
-
-impl Drop for ConnectionSlot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+impl ListenerOptionsExt for ListenerOptions {
+    fn backlog(self, backlog: u32) -> ListenerOptions {
+        self.with_backlog(backlog)
     }
 }
 
@@ -200,11 +98,7 @@ pub struct Listener {
     _guard: Option<NameGuard>,
     fd: OwnedFd,
     name: Name,
-    policy: PeerPolicy,
-    own_uid: u32,
-    max_connections: Option<usize>,
-    live: Arc<AtomicUsize>,
-    refused: AtomicU64,
+    admission: Admission,
     nonblocking: AtomicBool,
 }
 
@@ -219,10 +113,6 @@ impl Listener {
     pub fn bind(name: impl IntoName, options: ListenerOptions) -> Result<Listener, Error> {
         let name = name.into_name()?;
         let addr = name.sockaddr()?;
-        let policy = options.peer_policy.clone().unwrap_or(match options.access {
-            Access::Owner => PeerPolicy::SameUser,
-            _ => PeerPolicy::Any,
-        });
         let fd = sys::socket(true)
             .map_err(|e| Error::os(e).with_message(format!("cannot create a socket for {name}")))?;
         let guard = match name.path() {
@@ -234,7 +124,7 @@ impl Listener {
                 name.prepare_for_bind()?;
                 let lock = NameLock::acquire(&LockPlace::of(&name, path)?, &name)?;
                 reclaim_stale(path, &name)?;
-                let mode = options.access.mode();
+                let mode = access_mode(options.access_level());
                 if cfg!(any(target_os = "linux", target_os = "android"))
                     || name.private_dir_of().is_some()
                 {
@@ -253,7 +143,7 @@ impl Listener {
                 })
             }
         };
-        sys::listen(fd.as_raw_fd(), options.backlog)
+        sys::listen(fd.as_raw_fd(), options.backlog_size())
             .map_err(|e| Error::os(e).with_message(format!("cannot listen on {name}")))?;
         if let Some(guard) = &guard {
             guard.lock.write_pid();
@@ -262,12 +152,12 @@ impl Listener {
             _guard: guard,
             fd,
             name,
-            policy,
-            own_uid: sys::euid(),
-            max_connections: options.max_connections,
-            live: Arc::new(AtomicUsize::new(0)),
-            refused: AtomicU64::new(0),
-            nonblocking: AtomicBool::new(options.nonblocking),
+            admission: Admission::new(
+                options.effective_peer_policy(),
+                crate::peer::own_user(),
+                options.max_connections_limit(),
+            ),
+            nonblocking: AtomicBool::new(options.is_nonblocking()),
         })
     }
 
@@ -386,27 +276,10 @@ impl Listener {
     /// Applies the peer policy and the connection limit to a fresh connection.
     fn admit(&self, fd: OwnedFd) -> Option<Stream> {
         let stream = Stream::from_fd(fd, false);
-        if self.policy != PeerPolicy::Any {
-            let allowed = stream
-                .peer_credentials()
-                .is_ok_and(|peer| self.policy.allows(&peer, self.own_uid));
-            if !allowed {
-                self.refused.fetch_add(1, Ordering::Relaxed);
-                return None;
-            }
+        match self.admission.admit(|| stream.peer_credentials()) {
+            Ok(slot) => Some(stream.with_slot(slot.map(Arc::new))),
+            Err(Refusal::Policy | Refusal::Limit) => None,
         }
-        let slot = match self.max_connections {
-            None => None,
-            Some(max) => {
-                if self.live.fetch_add(1, Ordering::AcqRel) >= max {
-                    self.live.fetch_sub(1, Ordering::AcqRel);
-                    self.refused.fetch_add(1, Ordering::Relaxed);
-                    return None;
-                }
-                Some(Arc::new(ConnectionSlot(self.live.clone())))
-            }
-        };
-        Some(stream.with_slot(slot))
     }
 
     /// The name this listener is bound to.
@@ -416,19 +289,18 @@ impl Listener {
 
     /// The peer policy in force (after applying the default for the access).
     pub fn peer_policy(&self) -> &PeerPolicy {
-        &self.policy
+        self.admission.policy()
     }
 
     /// How many connections were closed at accept because of the peer policy or the
     /// connection limit.
     pub fn refused_count(&self) -> u64 {
-        self.refused.load(Ordering::Relaxed)
+        self.admission.refused_count()
     }
 
     /// How many accepted connections are open, when `max_connections` is set.
     pub fn open_connections(&self) -> Option<usize> {
-        self.max_connections
-            .map(|_| self.live.load(Ordering::Acquire))
+        self.admission.open_connections()
     }
 
     /// Switches whether [`accept`](Self::accept) waits.
@@ -591,6 +463,7 @@ mod tests {
     use crate::name::lock_path_of;
     use std::io::{Read, Write};
     use std::os::unix::fs::FileTypeExt;
+    use std::sync::atomic::AtomicUsize;
 
     fn temp_name(tag: &str) -> (PathBuf, Name) {
         static N: AtomicUsize = AtomicUsize::new(0);
@@ -627,7 +500,10 @@ mod tests {
         let mut buf = [0u8; 2];
         (&server).read_exact(&mut buf).unwrap();
         assert_eq!(&buf, b"hi");
-        assert_eq!(server.peer_credentials().unwrap().pid, Some(sys::pid()));
+        assert_eq!(
+            server.peer_credentials().unwrap().pid(),
+            u32::try_from(sys::pid()).ok()
+        );
         drop(listener);
         assert!(!path.exists(), "socket removed on drop");
         assert!(!lock.exists(), "lock removed on drop");
@@ -678,7 +554,7 @@ mod tests {
         assert_eq!(
             name.state().unwrap(),
             crate::NameState::Live {
-                pid: Some(sys::pid())
+                pid: u32::try_from(sys::pid()).ok()
             }
         );
         let listed = Name::list_dir(&dir).unwrap();

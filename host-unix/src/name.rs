@@ -30,7 +30,7 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use crate::sys;
-use crate::{Error, ErrorKind};
+use crate::{Error, ErrorKind, NameState};
 
 /// Where a ringlink server is reached: resolved from a plain name, a path, a Qt name
 /// or a Linux abstract name (see [`Name::new`] for the rules).
@@ -249,39 +249,6 @@ impl Name {
     }
 }
 
-/// Whether a server lives at a name, as [`Name::state`] finds it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum NameState {
-    /// A server accepts connections; `pid` is the holder recorded in the lock file, if any.
-    Live {
-        /// The server's process id, when ringlink recorded it.
-        pid: Option<i32>,
-    },
-    /// A socket of this user exists but nothing accepts on it: its server died. The next
-    /// bind reclaims it.
-    Stale,
-    /// Nothing exists at the name.
-    Absent,
-    /// Something ringlink will not replace sits at the name: a file that is not a socket
-    /// (a regular file, a FIFO, a symbolic link), a dead socket of another user, or a
-    /// lock file ringlink did not make (a directory, a link, another user's file).
-    /// [`Listener::bind`](crate::Listener::bind) refuses the name until it is removed.
-    Occupied,
-}
-
-impl fmt::Display for NameState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            NameState::Live { pid: Some(pid) } => write!(f, "live (pid {pid})"),
-            NameState::Live { pid: None } => f.write_str("live"),
-            NameState::Stale => f.write_str("stale"),
-            NameState::Absent => f.write_str("absent"),
-            NameState::Occupied => f.write_str("occupied"),
-        }
-    }
-}
-
 impl Name {
     /// Looks whether a server lives at this name, without disturbing it: a connection
     /// attempt that is closed at once (the server may see a connection that sends nothing).
@@ -316,7 +283,7 @@ impl Name {
         let probe = sys::socket(true).map_err(Error::os)?;
         let live = || {
             Ok(NameState::Live {
-                pid: crate::lock::lock_holder_pid(self),
+                pid: crate::lock::lock_holder_pid(self).and_then(|p| u32::try_from(p).ok()),
             })
         };
         match sys::connect(std::os::fd::AsRawFd::as_raw_fd(&probe), &addr) {
@@ -381,61 +348,7 @@ impl fmt::Debug for Name {
     }
 }
 
-/// Conversion into a [`Name`], so `bind` and `connect` take `"demo"`, a `Path` or a `Name`.
-///
-/// Strings go through [`Name::new`], paths through [`Name::from_path`].
-pub trait IntoName {
-    /// Resolves `self` into a [`Name`].
-    fn into_name(self) -> Result<Name, Error>;
-}
-
-impl IntoName for Name {
-    fn into_name(self) -> Result<Name, Error> {
-        Ok(self)
-    }
-}
-
-impl IntoName for &Name {
-    fn into_name(self) -> Result<Name, Error> {
-        Ok(self.clone())
-    }
-}
-
-impl IntoName for &str {
-    fn into_name(self) -> Result<Name, Error> {
-        Name::new(self)
-    }
-}
-
-impl IntoName for String {
-    fn into_name(self) -> Result<Name, Error> {
-        Name::new(&self)
-    }
-}
-
-impl IntoName for &String {
-    fn into_name(self) -> Result<Name, Error> {
-        Name::new(self)
-    }
-}
-
-impl IntoName for &Path {
-    fn into_name(self) -> Result<Name, Error> {
-        Name::from_path(self)
-    }
-}
-
-impl IntoName for PathBuf {
-    fn into_name(self) -> Result<Name, Error> {
-        Name::from_path(self)
-    }
-}
-
-impl IntoName for &PathBuf {
-    fn into_name(self) -> Result<Name, Error> {
-        Name::from_path(self)
-    }
-}
+ringlink_host::impl_into_name!(Name);
 
 /// `QDir::tempPath()` on Unix: `$TMPDIR` (cleaned of trailing slashes), else `/tmp`.
 fn temp_dir() -> PathBuf {

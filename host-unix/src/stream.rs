@@ -28,119 +28,14 @@ use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::listener::ConnectionSlot;
+use ringlink_host::{ConnectionSlot, SplitStream};
+
+use crate::connect::connect_fd;
 use crate::name::IntoName;
 use crate::sys;
-use crate::{Error, ErrorKind, Name};
-
-/// Who is on the other end of a connection, as the kernel saw it at `connect`/`accept`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub struct PeerCredentials {
-    /// The peer's effective user id.
-    pub uid: u32,
-    /// The peer's effective group id.
-    pub gid: u32,
-    /// The peer's process id, where the platform reports it (Linux, Android, macOS).
-    pub pid: Option<i32>,
-}
-
-/// How [`Stream::connect`] connects and how the new stream behaves.
-///
-/// ```
-/// use std::time::Duration;
-/// use ringlink_unix::ConnectOptions;
-///
-/// let options = ConnectOptions::new()
-///     .timeout(Duration::from_millis(200))
-///     .wait_for_server(true)
-///     .write_timeout(Some(Duration::from_secs(1)));
-/// assert_eq!(options.connect_timeout(), Duration::from_millis(200));
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConnectOptions {
-    timeout: Duration,
-    wait_for_server: bool,
-    verify_server_user: bool,
-    read_timeout: Option<Duration>,
-    write_timeout: Option<Duration>,
-    nonblocking: bool,
-}
-
-impl ConnectOptions {
-    /// The defaults: a 30 s connect deadline (Qt's `waitForConnected` default), fail at once
-    /// when no server exists, only servers running as this user, no read or write
-    /// timeout, blocking I/O.
-    pub const fn new() -> ConnectOptions {
-        ConnectOptions {
-            timeout: Duration::from_secs(30),
-            wait_for_server: false,
-            verify_server_user: true,
-            read_timeout: None,
-            write_timeout: None,
-            nonblocking: false,
-        }
-    }
-
-    /// The deadline for the whole connect, including waiting for the server to appear
-    /// and for room in its backlog.
-    pub const fn timeout(mut self, timeout: Duration) -> ConnectOptions {
-        self.timeout = timeout;
-        self
-    }
-
-    /// Keep retrying (with a growing pause of at most 50 ms) while the server does not exist
-    /// yet or its socket is stale, until the [`timeout`](Self::timeout); then fail with
-    /// [`ErrorKind::TimedOut`]. Off by default: a missing server fails at once with
-    /// [`ErrorKind::ServerNotFound`].
-    pub const fn wait_for_server(mut self, wait: bool) -> ConnectOptions {
-        self.wait_for_server = wait;
-        self
-    }
-
-    /// Whether to refuse a server that does not run as the user this process runs as (on
-    /// by default). Anyone may create a socket in a shared directory such as `/tmp`, where
-    /// Qt names live, or squat a Linux abstract name, and wait for clients; so right after
-    /// `connect`, before a byte is sent, the client asks the kernel who listens
-    /// (`SO_PEERCRED` on Linux, `getpeereid` on the BSDs and macOS) and refuses another
-    /// user with [`ErrorKind::AccessDenied`]. Turn it off to reach a server of another user
-    /// on purpose (the same option exists on Windows, where it checks the pipe's owner).
-    pub const fn verify_server_user(mut self, verify: bool) -> ConnectOptions {
-        self.verify_server_user = verify;
-        self
-    }
-
-    /// Read timeout of the new stream (see [`Stream::set_read_timeout`]).
-    pub const fn read_timeout(mut self, timeout: Option<Duration>) -> ConnectOptions {
-        self.read_timeout = timeout;
-        self
-    }
-
-    /// Write timeout of the new stream (see [`Stream::set_write_timeout`]).
-    pub const fn write_timeout(mut self, timeout: Option<Duration>) -> ConnectOptions {
-        self.write_timeout = timeout;
-        self
-    }
-
-    /// Whether the new stream is in nonblocking mode (see [`Stream::set_nonblocking`]).
-    pub const fn nonblocking(mut self, nonblocking: bool) -> ConnectOptions {
-        self.nonblocking = nonblocking;
-        self
-    }
-
-    /// The connect deadline set with [`timeout`](Self::timeout).
-    pub const fn connect_timeout(&self) -> Duration {
-        self.timeout
-    }
-}
-
-impl Default for ConnectOptions {
-    fn default() -> ConnectOptions {
-        ConnectOptions::new()
-    }
-}
+use crate::{ConnectOptions, Error, ErrorKind, PeerCredentials};
 
 /// A connected Unix-domain byte stream to or from a ringlink peer.
 ///
@@ -171,14 +66,15 @@ impl Stream {
     pub fn connect(name: impl IntoName, options: ConnectOptions) -> Result<Stream, Error> {
         let name = name.into_name()?;
         let fd = connect_fd(&name, &options)?;
-        sys::set_timeout(fd.as_raw_fd(), true, options.read_timeout).map_err(Error::os)?;
-        sys::set_timeout(fd.as_raw_fd(), false, options.write_timeout).map_err(Error::os)?;
-        if options.nonblocking {
+        sys::set_timeout(fd.as_raw_fd(), true, options.stream_read_timeout()).map_err(Error::os)?;
+        sys::set_timeout(fd.as_raw_fd(), false, options.stream_write_timeout())
+            .map_err(Error::os)?;
+        if options.is_nonblocking() {
             sys::set_nonblocking(fd.as_raw_fd(), true).map_err(Error::os)?;
         }
         Ok(Stream {
             fd,
-            nonblocking: AtomicBool::new(options.nonblocking),
+            nonblocking: AtomicBool::new(options.is_nonblocking()),
             slot: None,
         })
     }
@@ -203,10 +99,9 @@ impl Stream {
         self
     }
 
-    /// The peer's user id, group id and process id.
+    /// Who the peer is: its process id and user ([`PeerCredentialsExt`](crate::PeerCredentialsExt) adds its group id).
     pub fn peer_credentials(&self) -> Result<PeerCredentials, Error> {
-        let (uid, gid, pid) = sys::peer_credentials(self.fd.as_raw_fd()).map_err(Error::os)?;
-        Ok(PeerCredentials { uid, gid, pid })
+        crate::peer::credentials(self.fd.as_raw_fd())
     }
 
     /// Reads into `buf`, blocking (unless in nonblocking mode) until at least one byte
@@ -339,21 +234,14 @@ impl Stream {
 
     /// Borrowed read and write halves, usable from two threads at once (scoped threads).
     pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
-        (ReadHalf(self), WriteHalf(self))
+        ringlink_host::split(self)
     }
 
     /// Owned read and write halves that can move to different threads. Dropping the
     /// write half shuts down writing, so the peer sees end of stream;
     /// [`OwnedReadHalf::reunite`] puts the halves back together.
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
-        let stream = Arc::new(self);
-        (
-            OwnedReadHalf(stream.clone()),
-            OwnedWriteHalf {
-                stream,
-                shutdown_on_drop: true,
-            },
-        )
+        ringlink_host::into_split(self)
     }
 
     fn map_again(&self, e: io::Error) -> Error {
@@ -365,187 +253,6 @@ impl Stream {
             err
         }
     }
-}
-
-/// What one connection attempt came to.
-pub(crate) enum Attempt {
-    /// Connected.
-    Connected(OwnedFd),
-    /// A nonblocking connect is under way: wait until writable, then check `SO_ERROR`.
-    InProgress(OwnedFd),
-    /// Try again after this pause (server absent while waiting for it, or backlog full).
-    RetryAfter(Duration),
-}
-
-/// The connect policy shared by the blocking and the async `connect`: deadline,
-/// waiting for the server, growing pauses and error messages.
-pub(crate) struct Connector<'a> {
-    name: &'a Name,
-    addr: sys::SockAddr,
-    options: ConnectOptions,
-    deadline: Option<Instant>,
-    pause: Duration,
-}
-
-impl<'a> Connector<'a> {
-    pub(crate) fn new(name: &'a Name, options: ConnectOptions) -> Result<Connector<'a>, Error> {
-        Ok(Connector {
-            name,
-            addr: name.sockaddr()?,
-            options,
-            deadline: Instant::now().checked_add(options.timeout),
-            pause: Duration::from_millis(1),
-        })
-    }
-
-    /// Time left before the deadline (`None`: no deadline), or the timeout error.
-    pub(crate) fn remaining(&self) -> Result<Option<Duration>, Error> {
-        match self.deadline {
-            None => Ok(None),
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    Err(self.timed_out())
-                } else {
-                    Ok(Some(left))
-                }
-            }
-        }
-    }
-
-    pub(crate) fn timed_out(&self) -> Error {
-        timed_out(self.name, &self.options)
-    }
-
-    /// One attempt. A blocking attempt (the sync API) may wait in the kernel for room in
-    /// a full backlog, bounded by the deadline; a nonblocking one never waits.
-    pub(crate) fn attempt(&mut self, blocking: bool) -> Result<Attempt, Error> {
-        let remaining = self.remaining()?;
-        let result = self.name.check_for_connect().and_then(|()| {
-            let fd = sys::socket(!blocking).map_err(Error::os)?;
-            if blocking {
-                // On Linux a blocking connect waits for room in a full backlog for up to
-                // SO_SNDTIMEO; bound that wait by the deadline (the write timeout is set after).
-                sys::set_timeout(fd.as_raw_fd(), false, remaining).map_err(Error::os)?;
-            }
-            match sys::connect(fd.as_raw_fd(), &self.addr) {
-                Ok(()) => Ok(Attempt::Connected(fd)),
-                Err(e) if !blocking && e.raw_os_error() == Some(libc::EINPROGRESS) => {
-                    Ok(Attempt::InProgress(fd))
-                }
-                Err(e) => Err(Error::os(e)),
-            }
-        });
-        let err = match result {
-            Ok(attempt) => return Ok(attempt),
-            Err(e) => e,
-        };
-        if err.raw_os_error() == Some(libc::EINTR) {
-            return Ok(Attempt::RetryAfter(Duration::ZERO));
-        }
-        let busy = matches!(err.raw_os_error(), Some(libc::EAGAIN | libc::EINPROGRESS));
-        let absent = matches!(
-            err.kind(),
-            ErrorKind::ServerNotFound | ErrorKind::ConnectionRefused
-        );
-        if !(busy || (absent && self.options.wait_for_server)) {
-            return Err(explain_connect_error(err, self.name));
-        }
-        let remaining = self.remaining()?;
-        let pause = remaining.map_or(self.pause, |r| self.pause.min(r));
-        self.pause = (self.pause * 2).min(Duration::from_millis(50));
-        Ok(Attempt::RetryAfter(pause))
-    }
-
-    /// Explains an error that ended a connect under way.
-    pub(crate) fn explain(&self, err: Error) -> Error {
-        explain_connect_error(err, self.name)
-    }
-
-    /// The last step of every connect, before a byte is sent: refuses a server that runs as
-    /// another user, unless the options opt out ([`ConnectOptions::verify_server_user`]).
-    pub(crate) fn check_server(&self, fd: BorrowedFd<'_>) -> Result<(), Error> {
-        if !self.options.verify_server_user {
-            return Ok(());
-        }
-        let (uid, _, pid) = sys::peer_credentials(fd.as_raw_fd()).map_err(|e| {
-            Error::os(e).with_message(format!("cannot learn who serves {}", self.name))
-        })?;
-        let own = sys::euid();
-        if uid == own {
-            return Ok(());
-        }
-        let pid = pid.map_or(String::new(), |p| format!(", pid {p}"));
-        Err(Error::new(
-            ErrorKind::AccessDenied,
-            format!(
-                "refusing to connect to {}: its server runs as uid {uid}{pid}, not as this user \
-                 (uid {own}); another user may have planted the socket (use \
-                 ConnectOptions::verify_server_user(false), or `ringlink connect --any-server`, \
-                 to connect anyway)",
-                self.name
-            ),
-        ))
-    }
-}
-
-/// Connects a fresh blocking socket to `name`, honouring the deadline and `wait_for_server`.
-fn connect_fd(name: &Name, options: &ConnectOptions) -> Result<OwnedFd, Error> {
-    let mut connector = Connector::new(name, *options)?;
-    loop {
-        match connector.attempt(true)? {
-            Attempt::Connected(fd) => {
-                connector.check_server(fd.as_fd())?;
-                return Ok(fd);
-            }
-            Attempt::RetryAfter(pause) => std::thread::sleep(pause),
-            // Only nonblocking attempts report this; handled for completeness.
-            Attempt::InProgress(fd) => {
-                if !sys::poll(fd.as_raw_fd(), false, connector.remaining()?).map_err(Error::os)? {
-                    return Err(connector.timed_out());
-                }
-                if let Some(e) = sys::take_error(fd.as_raw_fd()).map_err(Error::os)? {
-                    return Err(connector.explain(Error::os(e)));
-                }
-                connector.check_server(fd.as_fd())?;
-                return Ok(fd);
-            }
-        }
-    }
-}
-
-fn timed_out(name: &Name, options: &ConnectOptions) -> Error {
-    let what = if options.wait_for_server {
-        "no server appeared or accepted"
-    } else {
-        "the server did not accept"
-    };
-    Error::bare(ErrorKind::TimedOut).with_message(format!(
-        "connecting to {name} timed out after {:?}: {what} in time",
-        options.timeout
-    ))
-}
-
-fn explain_connect_error(err: Error, name: &Name) -> Error {
-    if err.message().is_some() {
-        return err;
-    }
-    let message = match err.kind() {
-        ErrorKind::ServerNotFound => format!(
-            "no ringlink server at {name}: nothing listens on this name (start one, e.g. `ringlink listen NAME`)"
-        ),
-        ErrorKind::ConnectionRefused => format!(
-            "connection refused at {name}: the socket exists but its server is gone (a new server reclaims the name)"
-        ),
-        ErrorKind::AccessDenied => format!(
-            "permission denied connecting to {name}: the socket or its directory belongs to another user"
-        ),
-        ErrorKind::ResourceExhausted => {
-            format!("cannot connect to {name}: out of file descriptors or kernel memory")
-        }
-        _ => format!("cannot connect to {name}"),
-    };
-    err.with_message(message)
 }
 
 impl AsFd for Stream {
@@ -634,120 +341,32 @@ impl io::Write for Stream {
 }
 
 /// The reading half of a [`Stream`], borrowed by [`Stream::split`].
-#[derive(Debug)]
-pub struct ReadHalf<'a>(&'a Stream);
+pub type ReadHalf<'a> = ringlink_host::ReadHalf<'a, Stream>;
 
 /// The writing half of a [`Stream`], borrowed by [`Stream::split`].
-#[derive(Debug)]
-pub struct WriteHalf<'a>(&'a Stream);
+pub type WriteHalf<'a> = ringlink_host::WriteHalf<'a, Stream>;
 
 /// The reading half of a [`Stream`], owned, from [`Stream::into_split`].
-#[derive(Debug)]
-pub struct OwnedReadHalf(Arc<Stream>);
+pub type OwnedReadHalf = ringlink_host::OwnedReadHalf<Stream>;
 
 /// The writing half of a [`Stream`], owned, from [`Stream::into_split`]. Dropping it
 /// shuts down writing, so the peer reads end of stream.
-#[derive(Debug)]
-pub struct OwnedWriteHalf {
-    stream: Arc<Stream>,
-    shutdown_on_drop: bool,
-}
+pub type OwnedWriteHalf = ringlink_host::OwnedWriteHalf<Stream>;
 
 /// The halves given to [`OwnedReadHalf::reunite`] came from different streams.
-#[derive(Debug)]
-pub struct ReuniteError(pub OwnedReadHalf, pub OwnedWriteHalf);
+pub type ReuniteError = ringlink_host::ReuniteError<Stream>;
 
-impl std::fmt::Display for ReuniteError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("tried to reunite halves of two different streams")
+impl SplitStream for Stream {
+    fn shutdown_write(&self) -> Result<(), Error> {
+        self.shutdown(Shutdown::Write)
     }
 }
-
-impl std::error::Error for ReuniteError {}
-
-impl<'a> ReadHalf<'a> {
-    /// The stream this half belongs to.
-    pub fn stream(&self) -> &'a Stream {
-        self.0
-    }
-}
-
-impl<'a> WriteHalf<'a> {
-    /// The stream this half belongs to.
-    pub fn stream(&self) -> &'a Stream {
-        self.0
-    }
-}
-
-impl OwnedReadHalf {
-    /// The stream this half belongs to.
-    pub fn stream(&self) -> &Stream {
-        &self.0
-    }
-
-    /// Puts the two halves of one stream back together.
-    pub fn reunite(self, mut write: OwnedWriteHalf) -> Result<Stream, ReuniteError> {
-        if !Arc::ptr_eq(&self.0, &write.stream) {
-            return Err(ReuniteError(self, write));
-        }
-        write.shutdown_on_drop = false;
-        drop(write);
-        // Exactly the two halves held a reference and the write half is gone.
-        Arc::try_unwrap(self.0).map_err(|_| unreachable!("only the two halves share the stream"))
-    }
-}
-
-impl OwnedWriteHalf {
-    /// The stream this half belongs to.
-    pub fn stream(&self) -> &Stream {
-        &self.stream
-    }
-}
-
-impl Drop for OwnedWriteHalf {
-    fn drop(&mut self) {
-        if self.shutdown_on_drop {
-            // The peer may be gone already; nothing useful to do with that error.
-            let _ = self.stream.shutdown(Shutdown::Write);
-        }
-    }
-}
-
-macro_rules! read_half_io {
-    ($ty:ty) => {
-        impl io::Read for $ty {
-            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-                self.stream().recv(buf).map_err(io::Error::from)
-            }
-        }
-    };
-}
-
-macro_rules! write_half_io {
-    ($ty:ty) => {
-        impl io::Write for $ty {
-            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-                self.stream().send(buf).map_err(io::Error::from)
-            }
-            fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-                io::Write::write_vectored(&mut self.stream(), bufs)
-            }
-            fn flush(&mut self) -> io::Result<()> {
-                Ok(())
-            }
-        }
-    };
-}
-
-read_half_io!(ReadHalf<'_>);
-read_half_io!(OwnedReadHalf);
-write_half_io!(WriteHalf<'_>);
-write_half_io!(OwnedWriteHalf);
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::{Read, Write};
+    use std::time::Instant;
 
     use ringlink_host::ByteStream;
 

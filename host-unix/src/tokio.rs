@@ -39,19 +39,18 @@
 use std::io::{self, IoSlice};
 use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use ::tokio::io::unix::AsyncFd;
-use ::tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+use ::tokio::io::{Interest, ReadBuf};
 use ringlink_host::tokio::{AsyncByteStream, AsyncConnect};
+use ringlink_host::tokio_halves::AsyncSplitStream;
 
 #[cfg(test)]
 use crate::FrameOptions;
+use crate::connect::{Attempt, Connector};
 use crate::name::IntoName;
-use crate::stream::{Attempt, Connector};
 use crate::{ConnectOptions, Error, ErrorKind, ListenerOptions, Name, PeerCredentials, PeerPolicy};
 
 /// Shortest and longest pause of `accept` while the process is out of descriptors.
@@ -250,16 +249,17 @@ impl Stream {
 
     /// Borrowed halves for reading and writing concurrently in one task (`tokio::join!`).
     pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
-        (ReadHalf(self), WriteHalf(self))
+        ringlink_host::tokio_halves::split(self)
     }
 
     /// Owned halves that can move to different tasks. Dropping the write half shuts
     /// down writing, so the peer reads end of stream.
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
-        let stream = Arc::new(self);
-        (OwnedReadHalf(stream.clone()), OwnedWriteHalf(stream))
+        ringlink_host::tokio_halves::into_split(self)
     }
+}
 
+impl AsyncSplitStream for Stream {
     fn poll_read_shared(
         &self,
         cx: &mut Context<'_>,
@@ -302,6 +302,14 @@ impl Stream {
                 Err(_would_block) => continue,
             }
         }
+    }
+
+    fn is_write_vectored_shared(&self) -> bool {
+        true
+    }
+
+    fn shutdown_write(&self) -> Result<(), Error> {
+        self.shutdown(Shutdown::Write)
     }
 }
 
@@ -351,98 +359,20 @@ impl AsRawFd for Stream {
     }
 }
 
-macro_rules! async_io {
-    ($ty:ty, $this:ident => $stream:expr) => {
-        impl AsyncRead for $ty {
-            fn poll_read(
-                self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
-                buf: &mut ReadBuf<'_>,
-            ) -> Poll<io::Result<()>> {
-                let $this = self.get_mut();
-                $stream.poll_read_shared(cx, buf)
-            }
-        }
-
-        impl AsyncWrite for $ty {
-            fn poll_write(
-                self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
-                buf: &[u8],
-            ) -> Poll<io::Result<usize>> {
-                let $this = self.get_mut();
-                $stream.poll_write_shared(cx, buf)
-            }
-
-            fn poll_write_vectored(
-                self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
-                bufs: &[IoSlice<'_>],
-            ) -> Poll<io::Result<usize>> {
-                let $this = self.get_mut();
-                $stream.poll_write_vectored_shared(cx, bufs)
-            }
-
-            fn is_write_vectored(&self) -> bool {
-                true
-            }
-
-            fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                Poll::Ready(Ok(()))
-            }
-
-            fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                let $this = self.get_mut();
-                Poll::Ready($stream.shutdown(Shutdown::Write).map_err(io::Error::from))
-            }
-        }
-    };
-}
-
 /// The reading half of a [`Stream`], borrowed by [`Stream::split`].
-#[derive(Debug)]
-pub struct ReadHalf<'a>(&'a Stream);
+pub type ReadHalf<'a> = ringlink_host::tokio_halves::ReadHalf<'a, Stream>;
 
 /// The writing half of a [`Stream`], borrowed by [`Stream::split`].
-#[derive(Debug)]
-pub struct WriteHalf<'a>(&'a Stream);
+pub type WriteHalf<'a> = ringlink_host::tokio_halves::WriteHalf<'a, Stream>;
 
 /// The reading half of a [`Stream`], owned, from [`Stream::into_split`].
-#[derive(Debug)]
-pub struct OwnedReadHalf(Arc<Stream>);
+pub type OwnedReadHalf = ringlink_host::tokio_halves::OwnedReadHalf<Stream>;
 
 /// The writing half of a [`Stream`], owned, from [`Stream::into_split`]; dropping it
 /// shuts down writing.
-#[derive(Debug)]
-pub struct OwnedWriteHalf(Arc<Stream>);
+pub type OwnedWriteHalf = ringlink_host::tokio_halves::OwnedWriteHalf<Stream>;
 
-impl Drop for OwnedWriteHalf {
-    fn drop(&mut self) {
-        // The peer may be gone already; nothing useful to do with that error.
-        let _ = self.0.shutdown(Shutdown::Write);
-    }
-}
-
-impl OwnedReadHalf {
-    /// The stream this half belongs to.
-    pub fn stream(&self) -> &Stream {
-        &self.0
-    }
-}
-
-impl OwnedWriteHalf {
-    /// The stream this half belongs to.
-    pub fn stream(&self) -> &Stream {
-        &self.0
-    }
-}
-
-async_io!(Stream, this => this);
-async_io!(&Stream, this => *this);
-async_io!(ReadHalf<'_>, this => this.0);
-async_io!(WriteHalf<'_>, this => this.0);
-async_io!(OwnedReadHalf, this => this.0);
-async_io!(OwnedWriteHalf, this => this.0);
+ringlink_host::impl_async_io!(Stream);
 
 /// An async [`Stream`] in framed mode; see [`crate::FramedStream`] for the protocol.
 ///
@@ -500,8 +430,8 @@ mod tests {
         raw.read_exact(&mut buf).await.unwrap();
         assert_eq!(&buf, b"hello");
         assert_eq!(
-            raw.peer_credentials().unwrap().pid,
-            Some(std::process::id() as i32)
+            raw.peer_credentials().unwrap().pid(),
+            Some(std::process::id())
         );
 
         let mut framed = FramedStream::connect(&name, ConnectOptions::new(), FrameOptions::new())

@@ -75,10 +75,10 @@ pub use framed::{
     DEFAULT_MAX_FRAME, FrameOptions, FramedStream, HELLO_LEN, Hello, MAGIC, PROTOCOL_VERSION,
     Transports,
 };
-pub use listener::{Access, DEFAULT_BUFFER_SIZE, Incoming, Listener, ListenerOptions};
-pub use name::{IntoName, MAX_NAME_LEN, Name, NameState, PIPE_PREFIX};
-pub use ringlink_host::{Error, ErrorKind};
-pub use stream::{
-    ConnectOptions, OwnedReadHalf, OwnedWriteHalf, PeerCredentials, ReadHalf, ReuniteError, Stream,
-    WriteHalf,
+pub use listener::{Incoming, Listener, ListenerOptionsExt};
+pub use name::{IntoName, MAX_NAME_LEN, Name, PIPE_PREFIX};
+pub use ringlink_host::{
+    Access, ConnectOptions, DEFAULT_BUFFER_SIZE, Error, ErrorKind, ListenerOptions, NameState,
+    PeerCredentials, PeerPolicy, UserId,
 };
+pub use stream::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, Stream, WriteHalf};

@@ -36,142 +36,69 @@
 //! client connecting at that moment finds an instance (or waits for one), never "not
 //! found".
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use ringlink_host::Admission;
 
 use crate::name::IntoName;
 use crate::stream::Side;
 use crate::sys::{self, ConnectState, PendingInstance, SecurityDescriptor};
-use crate::{Error, ErrorKind, Name, Stream};
+use crate::{Access, Error, ErrorKind, ListenerOptions, Name, PeerPolicy, Stream, UserId};
 
-/// Who may open the pipe, as an access control list the kernel enforces at open.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[non_exhaustive]
-pub enum Access {
-    /// Only the user the listener runs as. The default.
-    #[default]
-    Owner,
-    /// The owner, plus members of the owner's primary group as clients (without the
-    /// right to create instances).
-    Group,
-    /// The owner, plus every authenticated user as a client. Other users may read and
-    /// write but never create instances of the pipe (no `FILE_CREATE_PIPE_INSTANCE`),
-    /// so they cannot impersonate the server.
-    Everyone,
-}
-
-/// Client rights for [`Access::Everyone`]: `FILE_GENERIC_READ | FILE_WRITE_DATA |
-/// FILE_WRITE_ATTRIBUTES | FILE_WRITE_EA`, deliberately without `FILE_APPEND_DATA`
-/// (which on a pipe is `FILE_CREATE_PIPE_INSTANCE`).
+/// Client rights for [`Access::Everyone`] and [`Access::Group`]: `FILE_GENERIC_READ |
+/// FILE_WRITE_DATA | FILE_WRITE_ATTRIBUTES | FILE_WRITE_EA`, deliberately without
+/// `FILE_APPEND_DATA` (which on a pipe is `FILE_CREATE_PIPE_INSTANCE`).
 const CLIENT_RIGHTS: u32 = 0x0012_019B;
 
-impl Access {
-    /// The SDDL of the pipe's security descriptor for a listener running as `sid`:
-    /// owner set explicitly, a protected DACL (nothing inherited).
-    pub(crate) fn pipe_sddl(self, sid: &str, group: &str) -> String {
-        match self {
-            Access::Owner => format!("O:{sid}D:P(A;;GA;;;{sid})"),
-            Access::Group => {
-                format!("O:{sid}D:P(A;;GA;;;{sid})(A;;{CLIENT_RIGHTS:#x};;;{group})")
-            }
-            Access::Everyone => {
-                format!("O:{sid}D:P(A;;GA;;;{sid})(A;;{CLIENT_RIGHTS:#x};;;AU)")
-            }
+/// The SDDL of the pipe's security descriptor with this access for a listener running as
+/// `sid`: owner set explicitly, a protected DACL (nothing inherited).
+pub(crate) fn pipe_sddl(access: Access, sid: &str, group: &str) -> String {
+    match access {
+        Access::Owner => format!("O:{sid}D:P(A;;GA;;;{sid})"),
+        Access::Group => {
+            format!("O:{sid}D:P(A;;GA;;;{sid})(A;;{CLIENT_RIGHTS:#x};;;{group})")
         }
+        _ => format!("O:{sid}D:P(A;;GA;;;{sid})(A;;{CLIENT_RIGHTS:#x};;;AU)"),
     }
 }
 
-/// Default size of each direction's pipe buffer (bytes): nonzero, so a writer is not
-/// blocked until the reader reads (a zero-size pipe buffer makes every write a rendezvous).
-pub const DEFAULT_BUFFER_SIZE: u32 = 64 * 1024;
-
-/// How [`Listener::bind`] creates the pipe.
+/// The Windows-only listener options.
 ///
 /// ```
-/// use ringlink_windows::{Access, ListenerOptions};
+/// use ringlink_windows::{ListenerOptions, ListenerOptionsExt};
 ///
-/// let options = ListenerOptions::new()
-///     .access(Access::Everyone)
-///     .buffer_size(256 * 1024)
-///     .max_connections(1000);
+/// let options = ListenerOptions::new().buffer_size(256 * 1024);
+/// assert_eq!(options.pipe_buffer_size(), 256 * 1024);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListenerOptions {
-    access: Access,
-    buffer_size: u32,
-    max_connections: Option<usize>,
-    nonblocking: bool,
+pub trait ListenerOptionsExt {
+    /// Size of the in and out buffers of every pipe instance (default
+    /// [`DEFAULT_BUFFER_SIZE`](crate::DEFAULT_BUFFER_SIZE); at least 1 byte; the system may
+    /// round it).
+    fn buffer_size(self, bytes: u32) -> Self;
 }
 
-impl ListenerOptions {
-    /// The defaults: [`Access::Owner`], [`DEFAULT_BUFFER_SIZE`] each way, no connection
-    /// limit, blocking accept.
-    pub fn new() -> ListenerOptions {
-        ListenerOptions {
-            access: Access::Owner,
-            buffer_size: DEFAULT_BUFFER_SIZE,
-            max_connections: None,
-            nonblocking: false,
-        }
-    }
-
-    /// Who may open the pipe. Widening beyond [`Access::Owner`] is an explicit choice.
-    pub fn access(mut self, access: Access) -> ListenerOptions {
-        self.access = access;
-        self
-    }
-
-    /// Size of the in and out buffers of every instance (at least 1 byte; the system
-    /// may round it).
-    pub fn buffer_size(mut self, bytes: u32) -> ListenerOptions {
-        self.buffer_size = bytes.max(1);
-        self
-    }
-
-    /// The most connections accepted from this listener that may be open at once; a
-    /// connection over the limit is closed as soon as it is accepted.
-    pub fn max_connections(mut self, max: usize) -> ListenerOptions {
-        self.max_connections = Some(max);
-        self
-    }
-
-    /// Whether [`Listener::accept`] returns [`ErrorKind::WouldBlock`] instead of waiting.
-    pub fn nonblocking(mut self, nonblocking: bool) -> ListenerOptions {
-        self.nonblocking = nonblocking;
-        self
+impl ListenerOptionsExt for ListenerOptions {
+    fn buffer_size(self, bytes: u32) -> ListenerOptions {
+        self.with_buffer_size(bytes)
     }
 }
 
-impl ListenerOptions {
-    /// What the async listener needs: access, buffer size, connection limit.
-    #[cfg(feature = "tokio")]
-    pub(crate) fn parts(&self) -> (Access, u32, Option<usize>) {
-        (self.access, self.buffer_size, self.max_connections)
-    }
-}
-
-impl Default for ListenerOptions {
-    fn default() -> ListenerOptions {
-        ListenerOptions::new()
-    }
-}
-
-/// Counts one accepted connection against `max_connections` until dropped.
-#[derive(Debug)]
-pub(crate) struct ConnectionSlot(Arc<AtomicUsize>);
-
-impl ConnectionSlot {
-    /// A slot already counted in `live` (the caller incremented it).
-    pub(crate) fn new(live: Arc<AtomicUsize>) -> ConnectionSlot {
-        ConnectionSlot(live)
-    }
-}
-
-impl Drop for ConnectionSlot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
+/// The admission of a listener with these options: its peer policy (not checked again
+/// when the pipe's access list already admits the owner alone) and connection limit.
+pub(crate) fn admission(options: &ListenerOptions) -> Result<Admission, Error> {
+    let own = sys::own_sid().map_err(|e| {
+        Error::os(e).with_message("cannot find out which user this process runs as")
+    })?;
+    let policy = options.effective_peer_policy();
+    let by_os = options.access_level() == Access::Owner && policy == PeerPolicy::SameUser;
+    Ok(Admission::new(
+        policy,
+        UserId::from_sid(own),
+        options.max_connections_limit(),
+    )
+    .enforced_by_os(by_os))
 }
 
 /// Holds the name while the listener lives: the kernel drops it with the last handle,
@@ -227,7 +154,7 @@ impl PipeConfig {
             _ => String::new(),
         };
         let descriptor = |access: Access| {
-            SecurityDescriptor::from_sddl(&access.pipe_sddl(&sid, &group)).map_err(|e| {
+            SecurityDescriptor::from_sddl(&pipe_sddl(access, &sid, &group)).map_err(|e| {
                 Error::os(e)
                     .with_message(format!("cannot build the security descriptor for {name}"))
             })
@@ -284,9 +211,7 @@ pub struct Listener {
     /// The instance clients connect to next. `None` only after creating it failed (out
     /// of resources); the next `accept` tries again.
     pending: Mutex<Option<PendingInstance>>,
-    max_connections: Option<usize>,
-    live: Arc<AtomicUsize>,
-    refused: AtomicU64,
+    admission: Admission,
     nonblocking: AtomicBool,
     /// Declared last: the name stays taken until the instances above are closed.
     _guard: NameGuard,
@@ -300,17 +225,15 @@ impl Listener {
     /// [`ErrorKind::InvalidName`] for names that cannot be a pipe.
     pub fn bind(name: impl IntoName, options: ListenerOptions) -> Result<Listener, Error> {
         let name = name.into_name()?;
-        let config = PipeConfig::new(name, options.access, options.buffer_size)?;
+        let config = PipeConfig::new(name, options.access_level(), options.pipe_buffer_size())?;
         let guard = NameGuard::acquire(&config.name, &config.guard_security)?;
         let first = config.create_instance(true)?;
         let pending = PendingInstance::new(first).map_err(Error::os)?;
         Ok(Listener {
             config,
             pending: Mutex::new(Some(pending)),
-            max_connections: options.max_connections,
-            live: Arc::new(AtomicUsize::new(0)),
-            refused: AtomicU64::new(0),
-            nonblocking: AtomicBool::new(options.nonblocking),
+            admission: admission(&options)?,
+            nonblocking: AtomicBool::new(options.is_nonblocking()),
             _guard: guard,
         })
     }
@@ -427,20 +350,10 @@ impl Listener {
         Ok(connected.map(PendingInstance::into_handle))
     }
 
-    /// Applies the connection limit to a fresh connection.
+    /// Applies the peer policy and the connection limit to a fresh connection.
     fn admit(&self, stream: Stream) -> Option<Stream> {
-        let slot = match self.max_connections {
-            None => None,
-            Some(max) => {
-                if self.live.fetch_add(1, Ordering::AcqRel) >= max {
-                    self.live.fetch_sub(1, Ordering::AcqRel);
-                    self.refused.fetch_add(1, Ordering::Relaxed);
-                    return None;
-                }
-                Some(Arc::new(ConnectionSlot::new(self.live.clone())))
-            }
-        };
-        Some(stream.with_slot(slot))
+        let slot = self.admission.admit(|| stream.peer_credentials()).ok()?;
+        Some(stream.with_slot(slot.map(Arc::new)))
     }
 
     /// The name this listener serves.
@@ -448,15 +361,20 @@ impl Listener {
         &self.config.name
     }
 
-    /// How many connections were closed at accept because of `max_connections`.
-    pub fn refused_count(&self) -> u64 {
-        self.refused.load(Ordering::Relaxed)
+    /// The peer policy in force (after applying the default for the access).
+    pub fn peer_policy(&self) -> &PeerPolicy {
+        self.admission.policy()
     }
 
-    /// Connections from this listener still open, when `max_connections` is set.
+    /// How many connections were closed at accept because of the peer policy or the
+    /// connection limit.
+    pub fn refused_count(&self) -> u64 {
+        self.admission.refused_count()
+    }
+
+    /// How many accepted connections are open, when `max_connections` is set.
     pub fn open_connections(&self) -> Option<usize> {
-        self.max_connections
-            .map(|_| self.live.load(Ordering::Acquire))
+        self.admission.open_connections()
     }
 
     /// Switches nonblocking accept on or off.
@@ -660,12 +578,48 @@ mod tests {
     }
 
     #[test]
+    fn the_peer_policy_reads_the_peers_user_from_its_token() {
+        let own = UserId::from_sid(sys::own_sid().unwrap());
+        // Access wider than the owner: the policy is checked at accept with the client's
+        // token, and a policy naming another user refuses this process's own client.
+        let name = unique("policy");
+        let others = ListenerOptions::new()
+            .access(Access::Everyone)
+            .peer_policy(PeerPolicy::users([UserId::from_sid("S-1-5-18")]));
+        let listener = Listener::bind(name.as_str(), others).unwrap();
+        let refused = Stream::connect(name.as_str(), ConnectOptions::new()).unwrap();
+        let err = listener
+            .accept_timeout(Duration::from_millis(200))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TimedOut);
+        assert_eq!(listener.refused_count(), 1);
+        assert_eq!(
+            std::io::Read::read(&mut &refused, &mut [0u8; 1]).unwrap(),
+            0
+        );
+        drop(listener);
+
+        let name = unique("policy-same");
+        let same = ListenerOptions::new()
+            .access(Access::Everyone)
+            .peer_policy(PeerPolicy::same_user());
+        let listener = Listener::bind(name.as_str(), same).unwrap();
+        let client = Stream::connect(name.as_str(), ConnectOptions::new()).unwrap();
+        let served = listener.accept_timeout(Duration::from_secs(5)).unwrap();
+        let peer = served.peer_credentials().unwrap();
+        assert_eq!(peer.pid(), Some(std::process::id()));
+        assert_eq!(peer.user(), Some(&own));
+        assert_eq!(client.peer_credentials().unwrap().user(), Some(&own));
+        assert_eq!(listener.refused_count(), 0);
+    }
+
+    #[test]
     fn sddl_is_owner_only_unless_widened() {
-        let owner = Access::Owner.pipe_sddl("S-1-5-21-1", "S-1-5-21-513");
+        let owner = pipe_sddl(Access::Owner, "S-1-5-21-1", "S-1-5-21-513");
         assert_eq!(owner, "O:S-1-5-21-1D:P(A;;GA;;;S-1-5-21-1)");
-        let group = Access::Group.pipe_sddl("S-1-5-21-1", "S-1-5-21-513");
+        let group = pipe_sddl(Access::Group, "S-1-5-21-1", "S-1-5-21-513");
         assert!(group.ends_with("(A;;0x12019b;;;S-1-5-21-513)"), "{group}");
-        let everyone = Access::Everyone.pipe_sddl("S-1-5-21-1", "");
+        let everyone = pipe_sddl(Access::Everyone, "S-1-5-21-1", "");
         assert!(everyone.ends_with("(A;;0x12019b;;;AU)"), "{everyone}");
         // Clients of other users must never get FILE_CREATE_PIPE_INSTANCE (0x4).
         assert_eq!(CLIENT_RIGHTS & 0x4, 0);

@@ -15,7 +15,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::sys;
-use crate::{Error, ErrorKind};
+use crate::{Error, ErrorKind, NameState};
 
 /// The prefix of every local pipe name.
 pub const PIPE_PREFIX: &str = r"\\.\pipe\";
@@ -267,93 +267,7 @@ impl fmt::Debug for Name {
     }
 }
 
-/// What [`Name::state`] found at a name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum NameState {
-    /// A server listens; `pid` is its process id when known (never on Windows without
-    /// connecting).
-    Live {
-        /// The server's process id, when known.
-        pid: Option<u32>,
-    },
-    /// A name left behind by a dead server. Named pipes vanish with their server, so
-    /// Windows never reports this; it exists for parity with Unix.
-    Stale,
-    /// Nothing listens at the name.
-    Absent,
-    /// Something ringlink will not replace holds the name. Windows never reports this (a
-    /// pipe name holds nothing but pipes); it exists for parity with Unix.
-    Occupied,
-}
-
-impl fmt::Display for NameState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            NameState::Live { pid: Some(pid) } => write!(f, "live (pid {pid})"),
-            NameState::Live { pid: None } => f.write_str("live"),
-            NameState::Stale => f.write_str("stale"),
-            NameState::Absent => f.write_str("absent"),
-            NameState::Occupied => f.write_str("occupied"),
-        }
-    }
-}
-
-/// Conversion into a [`Name`], so `bind` and `connect` take `"demo"`, a path or a `Name`.
-///
-/// Strings go through [`Name::new`], paths through [`Name::from_path`].
-pub trait IntoName {
-    /// Resolves `self` into a [`Name`].
-    fn into_name(self) -> Result<Name, Error>;
-}
-
-impl IntoName for Name {
-    fn into_name(self) -> Result<Name, Error> {
-        Ok(self)
-    }
-}
-
-impl IntoName for &Name {
-    fn into_name(self) -> Result<Name, Error> {
-        Ok(self.clone())
-    }
-}
-
-impl IntoName for &str {
-    fn into_name(self) -> Result<Name, Error> {
-        Name::new(self)
-    }
-}
-
-impl IntoName for String {
-    fn into_name(self) -> Result<Name, Error> {
-        Name::new(&self)
-    }
-}
-
-impl IntoName for &String {
-    fn into_name(self) -> Result<Name, Error> {
-        Name::new(self)
-    }
-}
-
-impl IntoName for &Path {
-    fn into_name(self) -> Result<Name, Error> {
-        Name::from_path(self)
-    }
-}
-
-impl IntoName for PathBuf {
-    fn into_name(self) -> Result<Name, Error> {
-        Name::from_path(self)
-    }
-}
-
-impl IntoName for &PathBuf {
-    fn into_name(self) -> Result<Name, Error> {
-        Name::from_path(self)
-    }
-}
+ringlink_host::impl_into_name!(Name);
 
 #[cfg(test)]
 mod tests {

@@ -39,10 +39,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::listener::ConnectionSlot;
+use ringlink_host::{ConnectionSlot, SplitStream};
+
 use crate::name::IntoName;
 use crate::sys::{self, Completion, EventPool};
-use crate::{Error, ErrorKind, Listener, ListenerOptions, Name};
+use crate::{
+    ConnectOptions, Error, ErrorKind, Listener, ListenerOptions, Name, PeerCredentials, UserId,
+};
 
 /// Which end of the pipe a stream is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,126 +54,6 @@ pub(crate) enum Side {
     Client,
     /// Handed out by `Listener::accept`.
     Server,
-}
-
-/// Who is on the other end of a connection, as the system reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub struct PeerCredentials {
-    /// The peer's process id.
-    pub pid: u32,
-}
-
-impl PeerCredentials {
-    pub(crate) fn from_pid(pid: u32) -> PeerCredentials {
-        PeerCredentials { pid }
-    }
-}
-
-/// How [`Stream::connect`] connects and how the new stream behaves.
-///
-/// ```
-/// use std::time::Duration;
-/// use ringlink_windows::ConnectOptions;
-///
-/// let options = ConnectOptions::new()
-///     .timeout(Duration::from_millis(200))
-///     .wait_for_server(true)
-///     .write_timeout(Some(Duration::from_secs(1)));
-/// assert_eq!(options.connect_timeout(), Duration::from_millis(200));
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConnectOptions {
-    timeout: Duration,
-    wait_for_server: bool,
-    verify_server_user: bool,
-    read_timeout: Option<Duration>,
-    write_timeout: Option<Duration>,
-    nonblocking: bool,
-}
-
-impl ConnectOptions {
-    /// The defaults: a 30 s connect deadline (Qt's `waitForConnected` default), fail at once
-    /// when no server exists, only servers running as this user, no read or write
-    /// timeout, blocking I/O.
-    pub const fn new() -> ConnectOptions {
-        ConnectOptions {
-            timeout: Duration::from_secs(30),
-            wait_for_server: false,
-            verify_server_user: true,
-            read_timeout: None,
-            write_timeout: None,
-            nonblocking: false,
-        }
-    }
-
-    /// The deadline for the whole connect, including waiting for a free pipe instance
-    /// (`ERROR_PIPE_BUSY` is retried until then) and, with
-    /// [`wait_for_server`](Self::wait_for_server), for the server to appear.
-    pub const fn timeout(mut self, timeout: Duration) -> ConnectOptions {
-        self.timeout = timeout;
-        self
-    }
-
-    /// Keep retrying (with a growing pause of at most 50 ms) while the pipe does not
-    /// exist yet, until the [`timeout`](Self::timeout); then fail with
-    /// [`ErrorKind::TimedOut`]. Off by default: a missing server fails at once with
-    /// [`ErrorKind::ServerNotFound`].
-    pub const fn wait_for_server(mut self, wait: bool) -> ConnectOptions {
-        self.wait_for_server = wait;
-        self
-    }
-
-    /// Whether to refuse a pipe that is not owned by the user this process runs as (on by
-    /// default). Pipe names are shared by every user of the machine, so another user can
-    /// create a name first ("squatting") and wait for clients; ringlink listeners own
-    /// their pipes explicitly, so a foreign owner means a foreign server, refused with
-    /// [`ErrorKind::AccessDenied`] before a byte is sent. Turn it off to reach a server of
-    /// another user on purpose, or a foreign server whose pipes are owned by a group
-    /// (for example a Qt application running elevated).
-    pub const fn verify_server_user(mut self, verify: bool) -> ConnectOptions {
-        self.verify_server_user = verify;
-        self
-    }
-
-    /// Read timeout of the new stream (see [`Stream::set_read_timeout`]).
-    pub const fn read_timeout(mut self, timeout: Option<Duration>) -> ConnectOptions {
-        self.read_timeout = timeout;
-        self
-    }
-
-    /// Write timeout of the new stream (see [`Stream::set_write_timeout`]).
-    pub const fn write_timeout(mut self, timeout: Option<Duration>) -> ConnectOptions {
-        self.write_timeout = timeout;
-        self
-    }
-
-    /// Whether the new stream is in nonblocking mode (see [`Stream::set_nonblocking`]).
-    pub const fn nonblocking(mut self, nonblocking: bool) -> ConnectOptions {
-        self.nonblocking = nonblocking;
-        self
-    }
-
-    /// The connect deadline set with [`timeout`](Self::timeout).
-    pub const fn connect_timeout(&self) -> Duration {
-        self.timeout
-    }
-
-    /// Whether connect waits for a missing server.
-    pub(crate) const fn waits_for_server(&self) -> bool {
-        self.wait_for_server
-    }
-
-    /// Whether connect checks the pipe's owner.
-    pub(crate) const fn verifies_server_user(&self) -> bool {
-        self.verify_server_user
-    }
-}
-
-impl Default for ConnectOptions {
-    fn default() -> ConnectOptions {
-        ConnectOptions::new()
-    }
 }
 
 /// A timeout stored in an atomic: nanoseconds, `u64::MAX` for none.
@@ -232,17 +115,17 @@ impl Stream {
     /// for the server with [`ConnectOptions::wait_for_server`]).
     pub fn connect(name: impl IntoName, options: ConnectOptions) -> Result<Stream, Error> {
         let name = name.into_name()?;
-        let deadline = Instant::now().checked_add(options.timeout);
+        let deadline = Instant::now().checked_add(options.connect_timeout());
         let handle = open_until(&name, &options, deadline)?;
         if options.verifies_server_user() {
             check_server_owner(&handle, &name)?;
         }
         let stream = Stream::from_handle(handle, Side::Client);
-        stream.set_read_timeout(options.read_timeout)?;
-        stream.set_write_timeout(options.write_timeout)?;
+        stream.set_read_timeout(options.stream_read_timeout())?;
+        stream.set_write_timeout(options.stream_write_timeout())?;
         stream
             .nonblocking
-            .store(options.nonblocking, Ordering::Relaxed);
+            .store(options.is_nonblocking(), Ordering::Relaxed);
         Ok(stream)
     }
 
@@ -297,10 +180,11 @@ impl Stream {
             .map_err(|e| Error::os(e).with_message("cannot query the peer's process id"))
     }
 
-    /// The peer's credentials as far as Windows reports them without impersonation:
-    /// its process id.
+    /// Who the peer is: its process id (from the pipe) and the user its process runs as
+    /// (from the process's token; unknown when that process cannot be opened, for example
+    /// when it has exited or runs elevated).
     pub fn peer_credentials(&self) -> Result<PeerCredentials, Error> {
-        Ok(PeerCredentials::from_pid(self.peer_process_id()?))
+        Ok(credentials_of(self.peer_process_id()?))
     }
 
     /// Whether this stream is the server end (from [`Listener::accept`]).
@@ -446,20 +330,13 @@ impl Stream {
 
     /// Borrowed read and write halves, usable from two threads at once (scoped threads).
     pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
-        (ReadHalf(self), WriteHalf(self))
+        ringlink_host::split(self)
     }
 
     /// Owned read and write halves that can move to different threads;
     /// [`OwnedReadHalf::reunite`] puts them back together.
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
-        let stream = Arc::new(self);
-        (
-            OwnedReadHalf(stream.clone()),
-            OwnedWriteHalf {
-                stream,
-                shutdown_on_drop: true,
-            },
-        )
+        ringlink_host::into_split(self)
     }
 
     fn read_within(
@@ -564,6 +441,15 @@ fn open_until(
     }
 }
 
+/// The credentials of the peer process `pid`: the user its token names, when the process
+/// can be opened for a query.
+pub(crate) fn credentials_of(pid: u32) -> PeerCredentials {
+    let user = sys::process_user_sid(pid)
+        .ok()
+        .map(|sid| UserId::from_sid(&sid));
+    PeerCredentials::new(Some(pid), user)
+}
+
 /// Refuses a pipe whose owner is not this user (see [`ConnectOptions::verify_server_user`]).
 pub(crate) fn check_server_owner(pipe: &impl AsRawHandle, name: &Name) -> Result<(), Error> {
     let own = sys::own_sid().map_err(|e| {
@@ -586,7 +472,7 @@ pub(crate) fn check_server_owner(pipe: &impl AsRawHandle, name: &Name) -> Result
 }
 
 pub(crate) fn timed_out(name: &Name, options: &ConnectOptions) -> Error {
-    let what = if options.wait_for_server {
+    let what = if options.waits_for_server() {
         "no server appeared or had a free pipe instance"
     } else {
         "every pipe instance stayed busy"
@@ -595,7 +481,7 @@ pub(crate) fn timed_out(name: &Name, options: &ConnectOptions) -> Error {
         ErrorKind::TimedOut,
         format!(
             "connecting to {name} timed out after {:?}: {what}",
-            options.timeout
+            options.connect_timeout()
         ),
     )
 }
@@ -693,116 +579,27 @@ impl io::Write for Stream {
 }
 
 /// The reading half of a [`Stream`], borrowed by [`Stream::split`].
-#[derive(Debug)]
-pub struct ReadHalf<'a>(&'a Stream);
+pub type ReadHalf<'a> = ringlink_host::ReadHalf<'a, Stream>;
 
 /// The writing half of a [`Stream`], borrowed by [`Stream::split`].
-#[derive(Debug)]
-pub struct WriteHalf<'a>(&'a Stream);
+pub type WriteHalf<'a> = ringlink_host::WriteHalf<'a, Stream>;
 
 /// The reading half of a [`Stream`], owned, from [`Stream::into_split`].
-#[derive(Debug)]
-pub struct OwnedReadHalf(Arc<Stream>);
+pub type OwnedReadHalf = ringlink_host::OwnedReadHalf<Stream>;
 
 /// The writing half of a [`Stream`], owned, from [`Stream::into_split`]. Dropping it
 /// shuts down writing on this side; the peer sees end of stream once the read half is
 /// dropped too (named pipes have no half-close).
-#[derive(Debug)]
-pub struct OwnedWriteHalf {
-    stream: Arc<Stream>,
-    shutdown_on_drop: bool,
-}
+pub type OwnedWriteHalf = ringlink_host::OwnedWriteHalf<Stream>;
 
 /// The halves given to [`OwnedReadHalf::reunite`] came from different streams.
-#[derive(Debug)]
-pub struct ReuniteError(pub OwnedReadHalf, pub OwnedWriteHalf);
+pub type ReuniteError = ringlink_host::ReuniteError<Stream>;
 
-impl std::fmt::Display for ReuniteError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("tried to reunite halves of two different streams")
+impl SplitStream for Stream {
+    fn shutdown_write(&self) -> Result<(), Error> {
+        self.shutdown(Shutdown::Write)
     }
 }
-
-impl std::error::Error for ReuniteError {}
-
-impl<'a> ReadHalf<'a> {
-    /// The stream this half belongs to.
-    pub fn stream(&self) -> &'a Stream {
-        self.0
-    }
-}
-
-impl<'a> WriteHalf<'a> {
-    /// The stream this half belongs to.
-    pub fn stream(&self) -> &'a Stream {
-        self.0
-    }
-}
-
-impl OwnedReadHalf {
-    /// The stream this half belongs to.
-    pub fn stream(&self) -> &Stream {
-        &self.0
-    }
-
-    /// Puts the two halves of one stream back together.
-    pub fn reunite(self, mut write: OwnedWriteHalf) -> Result<Stream, ReuniteError> {
-        if !Arc::ptr_eq(&self.0, &write.stream) {
-            return Err(ReuniteError(self, write));
-        }
-        write.shutdown_on_drop = false;
-        drop(write);
-        // Exactly the two halves held a reference and the write half is gone.
-        Arc::try_unwrap(self.0).map_err(|_| unreachable!("only the two halves share the stream"))
-    }
-}
-
-impl OwnedWriteHalf {
-    /// The stream this half belongs to.
-    pub fn stream(&self) -> &Stream {
-        &self.stream
-    }
-}
-
-impl Drop for OwnedWriteHalf {
-    fn drop(&mut self) {
-        if self.shutdown_on_drop {
-            // Cannot fail on Windows (it only sets a flag).
-            let _ = self.stream.shutdown(Shutdown::Write);
-        }
-    }
-}
-
-macro_rules! read_half_io {
-    ($ty:ty) => {
-        impl io::Read for $ty {
-            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-                Stream::recv(self.stream(), buf).map_err(io::Error::from)
-            }
-        }
-    };
-}
-
-macro_rules! write_half_io {
-    ($ty:ty) => {
-        impl io::Write for $ty {
-            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-                Stream::send(self.stream(), buf).map_err(io::Error::from)
-            }
-            fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-                io::Write::write_vectored(&mut self.stream(), bufs)
-            }
-            fn flush(&mut self) -> io::Result<()> {
-                Ok(())
-            }
-        }
-    };
-}
-
-read_half_io!(ReadHalf<'_>);
-read_half_io!(OwnedReadHalf);
-write_half_io!(WriteHalf<'_>);
-write_half_io!(OwnedWriteHalf);
 
 #[cfg(test)]
 mod tests {
@@ -999,6 +796,9 @@ mod tests {
     fn peers_know_each_others_process() {
         let (a, b) = Stream::pair().unwrap();
         assert_eq!(a.peer_process_id().unwrap(), std::process::id());
-        assert_eq!(b.peer_credentials().unwrap().pid, std::process::id());
+        assert_eq!(
+            b.peer_credentials().unwrap().pid(),
+            Some(std::process::id())
+        );
     }
 }

@@ -36,8 +36,8 @@ use windows_sys::Win32::System::Pipes::{
     PIPE_UNLIMITED_INSTANCES, PIPE_WAIT, WaitNamedPipeW,
 };
 use windows_sys::Win32::System::Threading::{
-    CreateEventW, CreateMutexW, GetCurrentProcess, INFINITE, OpenMutexW, OpenProcessToken,
-    WaitForSingleObject,
+    CreateEventW, CreateMutexW, GetCurrentProcess, INFINITE, OpenMutexW, OpenProcess,
+    OpenProcessToken, PROCESS_QUERY_LIMITED_INFORMATION, WaitForSingleObject,
 };
 use windows_sys::core::BOOL;
 
@@ -411,27 +411,38 @@ pub(crate) fn own_sid() -> io::Result<&'static str> {
 
 /// The string SID (`S-1-5-21-…`) of the user this process runs as.
 pub(crate) fn current_user_sid() -> io::Result<String> {
-    // SAFETY: TokenUser fills a TOKEN_USER whose first field is the SID pointer.
-    unsafe { token_sid(TokenUser) }
+    // SAFETY: the pseudo-handle of this process is always valid; TokenUser fills a
+    // TOKEN_USER whose first field is the SID pointer.
+    unsafe { token_sid(GetCurrentProcess(), TokenUser) }
+}
+
+/// The string SID of the user the process `pid` runs as (from its primary token).
+pub(crate) fn process_user_sid(pid: u32) -> io::Result<String> {
+    // SAFETY: no pointers; a null result is handled by `owned`.
+    let process = owned(unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid) })?;
+    // SAFETY: `process` is an open process handle with query rights, alive for the call;
+    // TokenUser fills a TOKEN_USER whose first field is the SID pointer.
+    unsafe { token_sid(raw(&process), TokenUser) }
 }
 
 /// The string SID of this process's primary group (the group new objects get).
 pub(crate) fn primary_group_sid() -> io::Result<String> {
-    // SAFETY: TokenPrimaryGroup fills a TOKEN_PRIMARY_GROUP whose first field is the SID
-    // pointer.
-    unsafe { token_sid(TokenPrimaryGroup) }
+    // SAFETY: the pseudo-handle of this process is always valid; TokenPrimaryGroup fills a
+    // TOKEN_PRIMARY_GROUP whose first field is the SID pointer.
+    unsafe { token_sid(GetCurrentProcess(), TokenPrimaryGroup) }
 }
 
-/// Queries `class` of this process's token and formats the SID it starts with.
+/// Queries `class` of the token of `process` and formats the SID it starts with.
 ///
 /// # Safety
 ///
-/// `class` must be an information class whose structure begins with a `PSID` that points
-/// into the returned buffer (`TokenUser`, `TokenPrimaryGroup`, `TokenOwner`).
-unsafe fn token_sid(class: TOKEN_INFORMATION_CLASS) -> io::Result<String> {
+/// `process` must be a valid process handle with query rights, and `class` an information
+/// class whose structure begins with a `PSID` that points into the returned buffer
+/// (`TokenUser`, `TokenPrimaryGroup`, `TokenOwner`).
+unsafe fn token_sid(process: HANDLE, class: TOKEN_INFORMATION_CLASS) -> io::Result<String> {
     let mut token: HANDLE = ptr::null_mut();
-    // SAFETY: the pseudo-handle of this process; `token` receives a new handle.
-    cvt(unsafe { OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &mut token) })?;
+    // SAFETY: `process` is valid by the caller's guarantee; `token` receives a new handle.
+    cvt(unsafe { OpenProcessToken(process, TOKEN_QUERY, &mut token) })?;
     let token = owned(token)?;
     // The structure plus the SID it points to; 256 bytes cover the largest SID (68 bytes).
     let mut buffer = [0u64; 32];

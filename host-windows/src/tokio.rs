@@ -40,13 +40,12 @@ use std::future::poll_fn;
 use std::io;
 use std::net::Shutdown;
 use std::os::windows::io::{AsHandle, AsRawHandle, BorrowedHandle, RawHandle};
-use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
-use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use ::tokio::io::ReadBuf;
 use ::tokio::net::windows::named_pipe::{
     ClientOptions, NamedPipeClient, NamedPipeServer, ServerOptions,
 };
@@ -55,12 +54,12 @@ use windows_sys::Win32::Storage::FileSystem::SECURITY_IDENTIFICATION;
 
 #[cfg(test)]
 use crate::FrameOptions;
-use crate::listener::{
-    BACKOFF_MAX, BACKOFF_MIN, ConnectionSlot, NameGuard, PipeConfig, is_transient,
-};
+use crate::listener::{BACKOFF_MAX, BACKOFF_MIN, NameGuard, PipeConfig, admission, is_transient};
 use crate::name::IntoName;
 use crate::sys;
-use crate::{ConnectOptions, Error, ErrorKind, ListenerOptions, Name, PeerCredentials};
+use crate::{ConnectOptions, Error, ErrorKind, ListenerOptions, Name, PeerCredentials, PeerPolicy};
+use ringlink_host::tokio_halves::AsyncSplitStream;
+use ringlink_host::{Admission, ConnectionSlot};
 
 /// An async ringlink pipe server; see [`crate::Listener`] for what binding guarantees.
 #[derive(Debug)]
@@ -69,9 +68,7 @@ pub struct Listener {
     /// The instance clients connect to next (`None` after creating it failed; the next
     /// `accept` retries). Concurrent `accept`s take turns.
     pending: ::tokio::sync::Mutex<Option<NamedPipeServer>>,
-    max_connections: Option<usize>,
-    live: Arc<AtomicUsize>,
-    refused: AtomicU64,
+    admission: Admission,
     /// The last connect completed without waiting: the next `accept` lets other tasks
     /// run first (see [`Listener::connect_next`]).
     connected_at_once: AtomicBool,
@@ -86,16 +83,13 @@ impl Listener {
     /// Creates the pipe `name` and starts listening (inside a tokio runtime).
     pub fn bind(name: impl IntoName, options: ListenerOptions) -> Result<Listener, Error> {
         let name = name.into_name()?;
-        let (access, buffer_size, max_connections) = options.parts();
-        let config = PipeConfig::new(name, access, buffer_size)?;
+        let config = PipeConfig::new(name, options.access_level(), options.pipe_buffer_size())?;
         let guard = NameGuard::acquire(&config.name, &config.guard_security)?;
         let first = create_instance(&config, true)?;
         Ok(Listener {
             config,
             pending: ::tokio::sync::Mutex::new(Some(first)),
-            max_connections,
-            live: Arc::new(AtomicUsize::new(0)),
-            refused: AtomicU64::new(0),
+            admission: admission(&options)?,
             connected_at_once: AtomicBool::new(false),
             #[cfg(test)]
             failing_creates: std::sync::atomic::AtomicU32::new(0),
@@ -191,14 +185,8 @@ impl Listener {
     }
 
     fn admit(&self, mut stream: Stream) -> Option<Stream> {
-        if let Some(max) = self.max_connections {
-            if self.live.fetch_add(1, Ordering::AcqRel) >= max {
-                self.live.fetch_sub(1, Ordering::AcqRel);
-                self.refused.fetch_add(1, Ordering::Relaxed);
-                return None;
-            }
-            stream.slot = Some(Arc::new(ConnectionSlot::new(self.live.clone())));
-        }
+        let slot = self.admission.admit(|| stream.peer_credentials()).ok()?;
+        stream.slot = slot.map(Arc::new);
         Some(stream)
     }
 
@@ -207,15 +195,19 @@ impl Listener {
         &self.config.name
     }
 
-    /// How many connections were closed at accept because of `max_connections`.
-    pub fn refused_count(&self) -> u64 {
-        self.refused.load(Ordering::Relaxed)
+    /// The peer policy in force.
+    pub fn peer_policy(&self) -> &PeerPolicy {
+        self.admission.policy()
     }
 
-    /// Connections from this listener still open, when `max_connections` is set.
+    /// How many connections were closed at accept (peer policy or connection limit).
+    pub fn refused_count(&self) -> u64 {
+        self.admission.refused_count()
+    }
+
+    /// How many accepted connections are open, when `max_connections` is set.
     pub fn open_connections(&self) -> Option<usize> {
-        self.max_connections
-            .map(|_| self.live.load(Ordering::Acquire))
+        self.admission.open_connections()
     }
 }
 
@@ -362,9 +354,10 @@ impl Stream {
             .map_err(|e| Error::os(e).with_message("cannot query the peer's process id"))
     }
 
-    /// The peer's credentials (its process id).
+    /// The peer's credentials: its process id and user (see
+    /// [`crate::Stream::peer_credentials`]).
     pub fn peer_credentials(&self) -> Result<PeerCredentials, Error> {
-        Ok(PeerCredentials::from_pid(self.peer_process_id()?))
+        Ok(crate::stream::credentials_of(self.peer_process_id()?))
     }
 
     /// Waits until the stream may be readable.
@@ -414,15 +407,16 @@ impl Stream {
 
     /// Borrowed halves for two tasks of one scope.
     pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
-        (ReadHalf(self), WriteHalf(self))
+        ringlink_host::tokio_halves::split(self)
     }
 
     /// Owned halves that can move to different tasks.
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
-        let stream = Arc::new(self);
-        (OwnedReadHalf(stream.clone()), OwnedWriteHalf(stream))
+        ringlink_host::tokio_halves::into_split(self)
     }
+}
 
+impl AsyncSplitStream for Stream {
     fn poll_read_shared(
         &self,
         cx: &mut Context<'_>,
@@ -452,6 +446,10 @@ impl Stream {
                 Err(e) => return Poll::Ready(Err(e.into())),
             }
         }
+    }
+
+    fn shutdown_write(&self) -> Result<(), Error> {
+        self.shutdown(Shutdown::Write)
     }
 }
 
@@ -498,85 +496,21 @@ impl AsRawHandle for Stream {
     }
 }
 
-macro_rules! async_io {
-    ($ty:ty, $this:ident => $stream:expr) => {
-        impl AsyncRead for $ty {
-            fn poll_read(
-                self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
-                buf: &mut ReadBuf<'_>,
-            ) -> Poll<io::Result<()>> {
-                let $this = self.get_mut();
-                $stream.poll_read_shared(cx, buf)
-            }
-        }
-
-        impl AsyncWrite for $ty {
-            fn poll_write(
-                self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
-                buf: &[u8],
-            ) -> Poll<io::Result<usize>> {
-                let $this = self.get_mut();
-                $stream.poll_write_shared(cx, buf)
-            }
-
-            fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                Poll::Ready(Ok(()))
-            }
-
-            fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                let $this = self.get_mut();
-                Poll::Ready($stream.shutdown(Shutdown::Write).map_err(io::Error::from))
-            }
-        }
-    };
-}
-
 /// The reading half of a [`Stream`], borrowed by [`Stream::split`].
-#[derive(Debug)]
-pub struct ReadHalf<'a>(&'a Stream);
+pub type ReadHalf<'a> = ringlink_host::tokio_halves::ReadHalf<'a, Stream>;
 
 /// The writing half of a [`Stream`], borrowed by [`Stream::split`].
-#[derive(Debug)]
-pub struct WriteHalf<'a>(&'a Stream);
+pub type WriteHalf<'a> = ringlink_host::tokio_halves::WriteHalf<'a, Stream>;
 
 /// The reading half of a [`Stream`], owned, from [`Stream::into_split`].
-#[derive(Debug)]
-pub struct OwnedReadHalf(Arc<Stream>);
+pub type OwnedReadHalf = ringlink_host::tokio_halves::OwnedReadHalf<Stream>;
 
 /// The writing half of a [`Stream`], owned, from [`Stream::into_split`]; dropping it
 /// shuts down writing on this side.
-#[derive(Debug)]
-pub struct OwnedWriteHalf(Arc<Stream>);
+pub type OwnedWriteHalf = ringlink_host::tokio_halves::OwnedWriteHalf<Stream>;
 
-impl Drop for OwnedWriteHalf {
-    fn drop(&mut self) {
-        // Only sets a flag on Windows; cannot fail.
-        let _ = self.0.shutdown(Shutdown::Write);
-    }
-}
-
-impl OwnedReadHalf {
-    /// The stream this half belongs to.
-    pub fn stream(&self) -> &Stream {
-        &self.0
-    }
-}
-
-impl OwnedWriteHalf {
-    /// The stream this half belongs to.
-    pub fn stream(&self) -> &Stream {
-        &self.0
-    }
-}
-
-async_io!(Stream, this => this);
-async_io!(&Stream, this => *this);
-async_io!(ReadHalf<'_>, this => this.0);
-async_io!(WriteHalf<'_>, this => this.0);
-async_io!(OwnedReadHalf, this => this.0);
-async_io!(OwnedWriteHalf, this => this.0);
+ringlink_host::impl_async_io!(Stream);
+ringlink_host::impl_embedded_io_async!(Stream);
 
 /// An async [`Stream`] in framed mode; see [`crate::FramedStream`] for the protocol.
 ///
@@ -633,7 +567,10 @@ mod tests {
         let mut buf = [0u8; 5];
         raw.read_exact(&mut buf).await.unwrap();
         assert_eq!(&buf, b"hello");
-        assert_eq!(raw.peer_credentials().unwrap().pid, std::process::id());
+        assert_eq!(
+            raw.peer_credentials().unwrap().pid(),
+            Some(std::process::id())
+        );
 
         let mut framed =
             FramedStream::connect(name.as_str(), ConnectOptions::new(), FrameOptions::new())

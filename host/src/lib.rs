@@ -28,24 +28,41 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 #![forbid(unsafe_code)]
 
+mod admission;
 mod byte_stream;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod embedded;
 mod error;
 mod framed;
+mod halves;
+mod name;
+mod options;
+mod peer;
 #[cfg(feature = "tokio")]
 pub mod tokio;
+#[cfg(feature = "tokio")]
+pub mod tokio_halves;
 
+pub use admission::{Admission, ConnectionSlot, Refusal};
 pub use byte_stream::{ByteStream, Connect, NoSharedMemory, SharedMemoryTransport};
 pub use error::{Error, ErrorKind};
 pub use framed::{
     DEFAULT_MAX_FRAME, FrameOptions, FramedStream, HELLO_LEN, Hello, MAGIC, PROTOCOL_VERSION,
     Transports, read_handshake,
 };
+pub use halves::{
+    OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, SplitStream, WriteHalf, into_split,
+    split,
+};
+pub use name::NameState;
+pub use options::{Access, ConnectOptions, DEFAULT_BACKLOG, DEFAULT_BUFFER_SIZE, ListenerOptions};
+pub use peer::{PeerCredentials, PeerPolicy, UserId};
 
 /// What [`impl_embedded_io!`] expands to refers to; not part of the API.
 #[doc(hidden)]
 pub mod __private {
     pub use embedded_io;
+    #[cfg(feature = "tokio")]
+    pub use embedded_io_async;
 }

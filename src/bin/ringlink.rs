@@ -309,15 +309,7 @@ mod imp {
             };
             let id = next_id.fetch_add(1, Ordering::Relaxed);
             let peer = match stream.peer_credentials() {
-                #[cfg(unix)]
-                Ok(c) => format!(
-                    "uid {} gid {} pid {}",
-                    c.uid,
-                    c.gid,
-                    c.pid.map_or("unknown".to_string(), |p| p.to_string())
-                ),
-                #[cfg(windows)]
-                Ok(c) => format!("pid {}", c.pid),
+                Ok(c) => c.to_string(),
                 Err(e) => format!("unknown peer ({e})"),
             };
             say!("ringlink: connection #{id} from {peer}");

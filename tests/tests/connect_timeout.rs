@@ -7,7 +7,9 @@
 use std::time::{Duration, Instant};
 
 use ringlink_tests::{TempDir, TestChild};
-use ringlink_unix::{ConnectOptions, ErrorKind, Listener, ListenerOptions, Stream};
+use ringlink_unix::{
+    ConnectOptions, ErrorKind, Listener, ListenerOptions, ListenerOptionsExt, Stream,
+};
 
 const CHILD: &str = env!("CARGO_BIN_EXE_ringlink-test-child");
 const DEADLINE: Duration = Duration::from_millis(200);
@@ -86,10 +88,7 @@ fn a_server_that_appears_before_the_deadline_is_reached() {
         .join()
         .unwrap()
         .expect("connected once the server appeared");
-    assert_eq!(
-        stream.peer_credentials().unwrap().pid,
-        Some(server.pid() as i32)
-    );
+    assert_eq!(stream.peer_credentials().unwrap().pid(), Some(server.pid()));
 }
 
 #[test]

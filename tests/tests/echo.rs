@@ -62,8 +62,8 @@ fn raw_echo_across_processes_returns_every_byte_in_order() {
     assert_eq!(sender.join().unwrap(), received);
     let cred = stream.peer_credentials().unwrap();
     assert_eq!(
-        cred.pid,
-        Some(server.pid() as i32),
+        cred.pid(),
+        Some(server.pid()),
         "peer pid is the server child"
     );
 }

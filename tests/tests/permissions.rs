@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use ringlink_tests::{TempDir, TestChild, cannot_run, is_root};
 use ringlink_unix::{
-    Access, ConnectOptions, ErrorKind, Listener, ListenerOptions, PeerPolicy, Stream,
+    Access, ConnectOptions, ErrorKind, Listener, ListenerOptions, PeerCredentialsExt, PeerPolicy,
+    Stream, UserId,
 };
 
 const CHILD: &str = env!("CARGO_BIN_EXE_ringlink-test-child");
@@ -140,12 +141,12 @@ fn another_user_is_refused_by_file_mode_and_by_peer_policy() {
         &sock,
         ListenerOptions::new()
             .access(Access::Everyone)
-            .peer_policy(PeerPolicy::Uids(vec![65534])),
+            .peer_policy(PeerPolicy::users([UserId::from_uid(65534)])),
     )
     .unwrap();
     let child = TestChild::spawn(CHILD, &["uid-connect", path, OTHER, "--any-server"]);
     let stream = listener.accept_timeout(Duration::from_secs(20)).unwrap();
-    assert_eq!(stream.peer_credentials().unwrap().uid, 65534);
+    assert_eq!(stream.peer_credentials().unwrap().uid(), Some(65534));
     std::io::Write::write_all(&mut &stream, b"hello").unwrap();
     let line = child.line("connect result", Duration::from_secs(20));
     assert_eq!(line, "data");
@@ -227,7 +228,7 @@ fn a_client_refuses_another_users_server_in_a_shared_directory_unless_it_opts_ou
 
     // Opting out reaches it (and it is really that user's server).
     let stream = Stream::connect(&sock, options.verify_server_user(false)).unwrap();
-    assert_eq!(stream.peer_credentials().unwrap().uid, 65534);
+    assert_eq!(stream.peer_credentials().unwrap().uid(), Some(65534));
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
@@ -240,6 +241,6 @@ fn a_client_refuses_another_users_server_in_a_shared_directory_unless_it_opts_ou
             ringlink_unix::tokio::Stream::connect(&sock, options.verify_server_user(false))
                 .await
                 .unwrap();
-        assert_eq!(stream.peer_credentials().unwrap().uid, 65534);
+        assert_eq!(stream.peer_credentials().unwrap().uid(), Some(65534));
     });
 }
