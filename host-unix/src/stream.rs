@@ -340,21 +340,7 @@ impl io::Write for Stream {
     }
 }
 
-/// The reading half of a [`Stream`], borrowed by [`Stream::split`].
-pub type ReadHalf<'a> = ringlink_host::ReadHalf<'a, Stream>;
-
-/// The writing half of a [`Stream`], borrowed by [`Stream::split`].
-pub type WriteHalf<'a> = ringlink_host::WriteHalf<'a, Stream>;
-
-/// The reading half of a [`Stream`], owned, from [`Stream::into_split`].
-pub type OwnedReadHalf = ringlink_host::OwnedReadHalf<Stream>;
-
-/// The writing half of a [`Stream`], owned, from [`Stream::into_split`]. Dropping it
-/// shuts down writing, so the peer reads end of stream.
-pub type OwnedWriteHalf = ringlink_host::OwnedWriteHalf<Stream>;
-
-/// The halves given to [`OwnedReadHalf::reunite`] came from different streams.
-pub type ReuniteError = ringlink_host::ReuniteError<Stream>;
+ringlink_host::define_halves!(Stream);
 
 impl SplitStream for Stream {
     fn shutdown_write(&self) -> Result<(), Error> {

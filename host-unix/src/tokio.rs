@@ -44,6 +44,7 @@ use std::time::Duration;
 
 use ::tokio::io::unix::AsyncFd;
 use ::tokio::io::{Interest, ReadBuf};
+use ringlink_host::SplitStream;
 use ringlink_host::tokio::{AsyncByteStream, AsyncConnect};
 use ringlink_host::tokio_halves::AsyncSplitStream;
 
@@ -249,13 +250,13 @@ impl Stream {
 
     /// Borrowed halves for reading and writing concurrently in one task (`tokio::join!`).
     pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
-        ringlink_host::tokio_halves::split(self)
+        ringlink_host::split(self)
     }
 
     /// Owned halves that can move to different tasks. Dropping the write half shuts
     /// down writing, so the peer reads end of stream.
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
-        ringlink_host::tokio_halves::into_split(self)
+        ringlink_host::into_split(self)
     }
 }
 
@@ -307,7 +308,9 @@ impl AsyncSplitStream for Stream {
     fn is_write_vectored_shared(&self) -> bool {
         true
     }
+}
 
+impl SplitStream for Stream {
     fn shutdown_write(&self) -> Result<(), Error> {
         self.shutdown(Shutdown::Write)
     }
@@ -359,18 +362,7 @@ impl AsRawFd for Stream {
     }
 }
 
-/// The reading half of a [`Stream`], borrowed by [`Stream::split`].
-pub type ReadHalf<'a> = ringlink_host::tokio_halves::ReadHalf<'a, Stream>;
-
-/// The writing half of a [`Stream`], borrowed by [`Stream::split`].
-pub type WriteHalf<'a> = ringlink_host::tokio_halves::WriteHalf<'a, Stream>;
-
-/// The reading half of a [`Stream`], owned, from [`Stream::into_split`].
-pub type OwnedReadHalf = ringlink_host::tokio_halves::OwnedReadHalf<Stream>;
-
-/// The writing half of a [`Stream`], owned, from [`Stream::into_split`]; dropping it
-/// shuts down writing.
-pub type OwnedWriteHalf = ringlink_host::tokio_halves::OwnedWriteHalf<Stream>;
+ringlink_host::define_halves!(Stream);
 
 ringlink_host::impl_async_io!(Stream);
 

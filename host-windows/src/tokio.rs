@@ -58,6 +58,7 @@ use crate::listener::{BACKOFF_MAX, BACKOFF_MIN, NameGuard, PipeConfig, admission
 use crate::name::IntoName;
 use crate::sys;
 use crate::{ConnectOptions, Error, ErrorKind, ListenerOptions, Name, PeerCredentials, PeerPolicy};
+use ringlink_host::SplitStream;
 use ringlink_host::tokio_halves::AsyncSplitStream;
 use ringlink_host::{Admission, ConnectionSlot};
 
@@ -407,12 +408,12 @@ impl Stream {
 
     /// Borrowed halves for two tasks of one scope.
     pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
-        ringlink_host::tokio_halves::split(self)
+        ringlink_host::split(self)
     }
 
     /// Owned halves that can move to different tasks.
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
-        ringlink_host::tokio_halves::into_split(self)
+        ringlink_host::into_split(self)
     }
 }
 
@@ -447,7 +448,9 @@ impl AsyncSplitStream for Stream {
             }
         }
     }
+}
 
+impl SplitStream for Stream {
     fn shutdown_write(&self) -> Result<(), Error> {
         self.shutdown(Shutdown::Write)
     }
@@ -496,18 +499,7 @@ impl AsRawHandle for Stream {
     }
 }
 
-/// The reading half of a [`Stream`], borrowed by [`Stream::split`].
-pub type ReadHalf<'a> = ringlink_host::tokio_halves::ReadHalf<'a, Stream>;
-
-/// The writing half of a [`Stream`], borrowed by [`Stream::split`].
-pub type WriteHalf<'a> = ringlink_host::tokio_halves::WriteHalf<'a, Stream>;
-
-/// The reading half of a [`Stream`], owned, from [`Stream::into_split`].
-pub type OwnedReadHalf = ringlink_host::tokio_halves::OwnedReadHalf<Stream>;
-
-/// The writing half of a [`Stream`], owned, from [`Stream::into_split`]; dropping it
-/// shuts down writing on this side.
-pub type OwnedWriteHalf = ringlink_host::tokio_halves::OwnedWriteHalf<Stream>;
+ringlink_host::define_halves!(Stream);
 
 ringlink_host::impl_async_io!(Stream);
 ringlink_host::impl_embedded_io_async!(Stream);

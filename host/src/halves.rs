@@ -14,12 +14,38 @@ use std::time::Duration;
 
 use crate::{ByteStream, Error};
 
-/// A [`ByteStream`] that can stop writing: what dropping an [`OwnedWriteHalf`] does, so the
-/// peer sees end of stream (on Unix at once; on Windows, where pipes have no half-close,
-/// once the read half is gone too).
-pub trait SplitStream: ByteStream {
+/// A stream that can stop writing: what dropping an [`OwnedWriteHalf`] does, so the peer
+/// sees end of stream (on Unix at once; on Windows, where pipes have no half-close, once
+/// the read half is gone too). The halves of a blocking stream ([`ByteStream`]) implement
+/// `std::io` and `embedded_io`; those of an async one (`tokio_halves::AsyncSplitStream`,
+/// feature `tokio`) implement tokio's `AsyncRead`/`AsyncWrite` and `embedded_io_async`.
+pub trait SplitStream {
     /// Shuts down writing on this stream.
     fn shutdown_write(&self) -> Result<(), Error>;
+}
+
+/// Defines an adapter's half types as aliases of these, over its stream type `$stream`:
+/// `ReadHalf<'a>`, `WriteHalf<'a>`, `OwnedReadHalf`, `OwnedWriteHalf`, `ReuniteError`.
+#[macro_export]
+macro_rules! define_halves {
+    ($stream:ident) => {
+        /// The reading half of a [`Stream`], borrowed by [`Stream::split`].
+        pub type ReadHalf<'a> = $crate::ReadHalf<'a, $stream>;
+
+        /// The writing half of a [`Stream`], borrowed by [`Stream::split`].
+        pub type WriteHalf<'a> = $crate::WriteHalf<'a, $stream>;
+
+        /// The reading half of a [`Stream`], owned, from [`Stream::into_split`].
+        pub type OwnedReadHalf = $crate::OwnedReadHalf<$stream>;
+
+        /// The writing half of a [`Stream`], owned, from [`Stream::into_split`]. Dropping
+        /// it shuts down writing (on Windows the peer sees end of stream once the read half
+        /// is dropped too: pipes have no half-close).
+        pub type OwnedWriteHalf = $crate::OwnedWriteHalf<$stream>;
+
+        /// The halves given to [`OwnedReadHalf::reunite`] came from different streams.
+        pub type ReuniteError = $crate::ReuniteError<$stream>;
+    };
 }
 
 /// The reading half of a stream, borrowed by `Stream::split`.
@@ -133,9 +159,6 @@ macro_rules! half_io {
                 self.stream().recv(buf).map_err(io::Error::from)
             }
         }
-        impl<$($bounds)*> embedded_io::ErrorType for $ty {
-            type Error = Error;
-        }
         impl<$($bounds)*> embedded_io::Read for $ty {
             fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
                 self.stream().recv(buf)
@@ -156,9 +179,6 @@ macro_rules! half_io {
                 Ok(())
             }
         }
-        impl<$($bounds)*> embedded_io::ErrorType for $ty {
-            type Error = Error;
-        }
         impl<$($bounds)*> embedded_io::Write for $ty {
             fn write(&mut self, buf: &[u8]) -> Result<usize, Error> {
                 self.stream().send(buf)
@@ -178,10 +198,25 @@ macro_rules! half_io {
     };
 }
 
+// One error type whatever the stream (blocking or async): embedded-io-async shares
+// embedded-io's `ErrorType`.
+impl<S> embedded_io::ErrorType for ReadHalf<'_, S> {
+    type Error = Error;
+}
+impl<S> embedded_io::ErrorType for WriteHalf<'_, S> {
+    type Error = Error;
+}
+impl<S> embedded_io::ErrorType for OwnedReadHalf<S> {
+    type Error = Error;
+}
+impl<S: SplitStream> embedded_io::ErrorType for OwnedWriteHalf<S> {
+    type Error = Error;
+}
+
 half_io!(read: ReadHalf<'_, S>, [S: ByteStream]);
-half_io!(read: OwnedReadHalf<S>, [S: SplitStream]);
+half_io!(read: OwnedReadHalf<S>, [S: ByteStream + SplitStream]);
 half_io!(write: WriteHalf<'_, S>, [S: ByteStream]);
-half_io!(write: OwnedWriteHalf<S>, [S: SplitStream]);
+half_io!(write: OwnedWriteHalf<S>, [S: ByteStream + SplitStream]);
 
 #[cfg(test)]
 mod tests {

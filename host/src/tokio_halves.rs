@@ -3,19 +3,20 @@
 //!
 //! An adapter implements [`AsyncSplitStream`] for its tokio `Stream` (reads and writes
 //! through a shared reference) and calls [`impl_async_io!`](crate::impl_async_io) for the
-//! stream itself; the halves here get the same impls generically.
+//! stream itself; the halves (the same [`crate::ReadHalf`] and friends as the blocking
+//! streams', from [`crate::split`] and [`crate::into_split`]) get the same impls
+//! generically.
 
 use std::io::{self, IoSlice};
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::io::ReadBuf;
 
-use crate::Error;
+use crate::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, SplitStream, WriteHalf};
 
 /// An async stream that reads and writes through a shared reference, so that two halves
 /// (or two tasks) can use it at once.
-pub trait AsyncSplitStream: Send + Sync {
+pub trait AsyncSplitStream: SplitStream + Send + Sync {
     /// Polls for some bytes into `buf`; `Ready(Ok)` with nothing added is end of stream.
     fn poll_read_shared(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>)
     -> Poll<io::Result<()>>;
@@ -39,72 +40,6 @@ pub trait AsyncSplitStream: Send + Sync {
     /// Whether [`poll_write_vectored_shared`](Self::poll_write_vectored_shared) gathers.
     fn is_write_vectored_shared(&self) -> bool {
         false
-    }
-
-    /// Shuts down writing.
-    fn shutdown_write(&self) -> Result<(), Error>;
-}
-
-/// The reading half of an async stream, borrowed by `Stream::split`.
-#[derive(Debug)]
-pub struct ReadHalf<'a, S>(&'a S);
-
-/// The writing half of an async stream, borrowed by `Stream::split`.
-#[derive(Debug)]
-pub struct WriteHalf<'a, S>(&'a S);
-
-/// The reading half of an async stream, owned, from `Stream::into_split`.
-#[derive(Debug)]
-pub struct OwnedReadHalf<S>(Arc<S>);
-
-/// The writing half of an async stream, owned, from `Stream::into_split`; dropping it
-/// shuts down writing.
-#[derive(Debug)]
-pub struct OwnedWriteHalf<S: AsyncSplitStream>(Arc<S>);
-
-/// Borrowed halves of `stream`, for reading and writing concurrently in one task.
-pub fn split<S>(stream: &S) -> (ReadHalf<'_, S>, WriteHalf<'_, S>) {
-    (ReadHalf(stream), WriteHalf(stream))
-}
-
-/// Owned halves of `stream`, which can move to different tasks.
-pub fn into_split<S: AsyncSplitStream>(stream: S) -> (OwnedReadHalf<S>, OwnedWriteHalf<S>) {
-    let stream = Arc::new(stream);
-    (OwnedReadHalf(stream.clone()), OwnedWriteHalf(stream))
-}
-
-impl<S: AsyncSplitStream> Drop for OwnedWriteHalf<S> {
-    fn drop(&mut self) {
-        // The peer may be gone already; nothing useful to do with that error.
-        let _ = self.0.shutdown_write();
-    }
-}
-
-impl<'a, S> ReadHalf<'a, S> {
-    /// The stream this half belongs to.
-    pub fn stream(&self) -> &'a S {
-        self.0
-    }
-}
-
-impl<'a, S> WriteHalf<'a, S> {
-    /// The stream this half belongs to.
-    pub fn stream(&self) -> &'a S {
-        self.0
-    }
-}
-
-impl<S> OwnedReadHalf<S> {
-    /// The stream this half belongs to.
-    pub fn stream(&self) -> &S {
-        &self.0
-    }
-}
-
-impl<S: AsyncSplitStream> OwnedWriteHalf<S> {
-    /// The stream this half belongs to.
-    pub fn stream(&self) -> &S {
-        &self.0
     }
 }
 
@@ -167,7 +102,7 @@ macro_rules! impl_async_io {
             ) -> ::std::task::Poll<::std::io::Result<()>> {
                 let $this = self.get_mut();
                 ::std::task::Poll::Ready(
-                    $crate::tokio_halves::AsyncSplitStream::shutdown_write(&*$stream)
+                    $crate::SplitStream::shutdown_write(&*$stream)
                         .map_err(::std::io::Error::from),
                 )
             }
@@ -175,10 +110,10 @@ macro_rules! impl_async_io {
     };
 }
 
-impl_async_io!(@impl ['a, S: AsyncSplitStream] ReadHalf<'a, S>, this => this.0);
-impl_async_io!(@impl ['a, S: AsyncSplitStream] WriteHalf<'a, S>, this => this.0);
-impl_async_io!(@impl [S: AsyncSplitStream] OwnedReadHalf<S>, this => this.0);
-impl_async_io!(@impl [S: AsyncSplitStream] OwnedWriteHalf<S>, this => this.0);
+impl_async_io!(@impl ['a, S: AsyncSplitStream] ReadHalf<'a, S>, this => this.stream());
+impl_async_io!(@impl ['a, S: AsyncSplitStream] WriteHalf<'a, S>, this => this.stream());
+impl_async_io!(@impl [S: AsyncSplitStream] OwnedReadHalf<S>, this => this.stream());
+impl_async_io!(@impl [S: AsyncSplitStream] OwnedWriteHalf<S>, this => this.stream());
 
 /// Implements `embedded_io_async::{ErrorType, Read, Write}` for an async stream type
 /// through its tokio traits (one read or write per call, errors as ringlink
@@ -186,12 +121,12 @@ impl_async_io!(@impl [S: AsyncSplitStream] OwnedWriteHalf<S>, this => this.0);
 #[macro_export]
 macro_rules! impl_embedded_io_async {
     ($ty:ty) => {
+        impl $crate::__private::embedded_io_async::ErrorType for $ty {
+            type Error = $crate::Error;
+        }
         $crate::impl_embedded_io_async!(@impl [] $ty);
     };
     (@impl [$($bounds:tt)*] $ty:ty) => {
-        impl<$($bounds)*> $crate::__private::embedded_io_async::ErrorType for $ty {
-            type Error = $crate::Error;
-        }
 
         impl<$($bounds)*> $crate::__private::embedded_io_async::Read for $ty {
             async fn read(&mut self, buf: &mut [u8]) -> Result<usize, $crate::Error> {

@@ -16,7 +16,7 @@ mod setup;
 mod tidy;
 mod wine;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 const USAGE: &str = "\
@@ -62,7 +62,12 @@ fn main() {
 
 /// The workspace root (the directory above `xtask/`).
 pub fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    // `cargo run` sets the variable at run time too: prefer it, so a binary built in one
+    // checkout and reused from a copied target directory works on the checkout it runs in.
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
         .parent()
         .expect("xtask lives one directory below the workspace root")
         .to_path_buf()
