@@ -46,11 +46,12 @@ fn main() -> ExitCode {
     };
     let deadline = Duration::from_secs(seconds);
 
+    eprintln!("wait_for_server: waiting up to {seconds}s for a server on {name}");
     let started = Instant::now();
     match ping(&name, deadline) {
         Ok(()) => {
             println!(
-                "wait_for_server: {name} answered after {:.1}s",
+                "wait_for_server: {name} answered after {:.2}s",
                 started.elapsed().as_secs_f64()
             );
             ExitCode::SUCCESS
