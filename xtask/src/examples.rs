@@ -9,7 +9,8 @@
 //!   started once it waits; `typed_tokio` with [`TYPED_CLIENTS`] concurrent clients
 //!   against a server in another process.
 //! - `wine`: built for `x86_64-pc-windows-gnu` in the target directory `cargo xtask cross`
-//!   builds the workspace in, and the echo pair and `wait_for_server` run under Wine.
+//!   builds the workspace in; the echo pair, `wait_for_server` (server started once it
+//!   waits) and `typed_tokio` run under Wine (named pipes, tokio's named-pipe reactor).
 //! - `check`: the library crates and the examples type-checked with `-D warnings` and all
 //!   features for [`CHECK_TARGETS`] (macOS, FreeBSD) with Debian's cargo
 //!   (`-Zbuild-std=std`, `cargo check`: no linking, so no SDK), in `cargo xtask cross`'s
@@ -120,7 +121,7 @@ fn linux() -> Result<(), String> {
     typed_tokio(&example, &unique_name("typed"))
 }
 
-/// Builds the examples for Windows and runs the echo pair and `wait_for_server` under Wine.
+/// Builds the examples for Windows and runs them under Wine.
 fn under_wine() -> Result<(), String> {
     cmd::run(wine::windows_cargo("build").args([
         "--package",
@@ -132,9 +133,10 @@ fn under_wine() -> Result<(), String> {
     let wine = Wine::start()?;
     let dir = wine::windows_bin_dir().join("examples");
     let example = |name: &str| wine.command(&dir.join(format!("{name}.exe")));
-    // Wine processes start slowly: one echo exchange and one wait make the point.
+    // Wine processes start slowly: one echo exchange, one wait and the tokio pair make the point.
     let result = echo_pair(&example, &unique_name("wine-echo"), false)
-        .and_then(|()| wait_then_serve(&example, &unique_name("wine-wait")));
+        .and_then(|()| wait_then_serve(&example, &unique_name("wine-wait")))
+        .and_then(|()| typed_tokio(&example, &unique_name("wine-typed")));
     drop(wine);
     result
 }
