@@ -54,7 +54,7 @@
 #[cfg(target_os = "linux")]
 use std::time::{Duration, Instant};
 
-use ringlink_host::{ByteStream, Connect};
+use ringlink_host::Connect;
 pub use ringlink_host::{
     DEFAULT_MAX_FRAME, FrameOptions, HELLO_LEN, Hello, MAGIC, PROTOCOL_VERSION, Transports,
 };
@@ -146,6 +146,7 @@ fn negotiate_shm(
     timeout: Duration,
 ) -> Result<Option<crate::shm::ShmStream>, Error> {
     use crate::shm::{ShmOptions, ShmStream};
+    use ringlink_host::ByteStream;
     const READY: u8 = b'R';
     let fd = std::os::fd::AsRawFd::as_raw_fd(stream);
     let (me, them) = (

@@ -29,6 +29,7 @@ const STEPS: &[Step] = &[
     ("fuzz", || crate::fuzz::fuzz_all(FUZZ_SMOKE_SECONDS)),
     ("qemu", || crate::qemu::run(&[])),
     ("wine", || crate::wine::run(&[])),
+    ("examples", || crate::examples::run(&[])),
 ];
 
 /// Runs the task: `cargo xtask ci [--skip <step>]...`.

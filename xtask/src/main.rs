@@ -9,6 +9,7 @@ mod bench;
 mod ci;
 mod cmd;
 mod cross;
+mod examples;
 mod fuzz;
 mod loom;
 mod qemu;
@@ -27,6 +28,8 @@ tasks:
   setup               install missing tools (apt packages as root, cargo-fuzz)
   cross               build ringlink-core for thumbv6m/thumbv7em (with and without defmt)
                       and the workspace for Windows (x86_64-pc-windows-gnu)
+  examples [PART]...  build examples/ for Linux and Windows, run them (Wine for Windows),
+                      type-check them and the libraries for macOS and FreeBSD
   wine [FILTER]       build for Windows, run the ringlink-windows and ringlink-host tests and the CLI under Wine
   loom                run the loom models of the ring (core/tests/loom.rs)
   fuzz [--seconds N]  run every fuzz target for N seconds (default 60)
@@ -48,6 +51,7 @@ fn main() {
         Some("qemu") => qemu::run(rest),
         Some("size") => qemu::size(rest),
         Some("wine") => wine::run(rest),
+        Some("examples") => examples::run(rest),
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             Ok(())

@@ -120,12 +120,12 @@ fn windows_target_dir() -> PathBuf {
 }
 
 /// Where the Windows binaries of the dev profile end up.
-fn windows_bin_dir() -> PathBuf {
+pub fn windows_bin_dir() -> PathBuf {
     windows_target_dir().join(WINDOWS_TARGET).join("debug")
 }
 
 /// Debian's cargo running `subcommand` for the Windows target; add its arguments.
-fn windows_cargo(subcommand: &str) -> Command {
+pub fn windows_cargo(subcommand: &str) -> Command {
     let mut cargo = cross::debian_cargo("std,panic_abort");
     cargo
         .env("CARGO_TARGET_DIR", windows_target_dir())
@@ -234,11 +234,18 @@ fn build_shim() -> Result<PathBuf, String> {
 }
 
 /// A private Wine prefix with the shim installed; `wineserver -k` when dropped.
-struct Wine {
+pub struct Wine {
     prefix: PathBuf,
 }
 
 impl Wine {
+    /// Checks the tools, builds the shim and prepares the prefix: what a task needs
+    /// before it runs Windows binaries.
+    pub fn start() -> Result<Wine, String> {
+        check_tools()?;
+        Wine::prepare(&build_shim()?)
+    }
+
     fn prepare(shim: &Path) -> Result<Wine, String> {
         let wine = Wine {
             prefix: target_dir().join("wine-prefix"),
@@ -257,7 +264,7 @@ impl Wine {
 
     /// `wine64 <program>` in this prefix, quiet, without Mono/Gecko installers, run from
     /// the directory of the Windows binaries.
-    fn command(&self, program: &Path) -> Command {
+    pub fn command(&self, program: &Path) -> Command {
         let mut cmd = Command::new(WINE);
         cmd.arg(program).current_dir(project_root());
         self.environment(&mut cmd);
