@@ -10,6 +10,12 @@
 #![allow(rustdoc::broken_intra_doc_links)]
 
 pub use ringlink_core as core;
+/// The `embedded-io` the streams implement, so its traits need no dependency of your own.
+pub use embedded_io;
+/// The `postcard` that encodes typed messages, so its version always matches ringlink's.
+pub use postcard;
+/// The `serde` that typed messages derive, so its version always matches ringlink's.
+pub use serde;
 
 #[cfg(unix)]
 pub use ringlink_unix as unix;
