@@ -9,11 +9,11 @@
 // Off its OS an adapter module is absent, so links to it have nothing to point at.
 #![allow(rustdoc::broken_intra_doc_links)]
 
-pub use ringlink_core as core;
 /// The `embedded-io` the streams implement, so its traits need no dependency of your own.
 pub use embedded_io;
 /// The `postcard` that encodes typed messages, so its version always matches ringlink's.
 pub use postcard;
+pub use ringlink_core as core;
 /// The `serde` that typed messages derive, so its version always matches ringlink's.
 pub use serde;
 
@@ -29,9 +29,9 @@ use ringlink_unix as os;
 use ringlink_windows as os;
 
 pub use os::{
-    Access, ConnectOptions, DEFAULT_MAX_FRAME, Error, ErrorKind, FrameOptions, FramedStream,
-    Hello, Incoming, IntoName, Listener, ListenerOptions, Name, NameState, OwnedReadHalf,
-    OwnedWriteHalf, PeerCredentials, ReadHalf, ReuniteError, Stream, Transports, WriteHalf,
+    Access, ConnectOptions, DEFAULT_MAX_FRAME, Error, ErrorKind, FrameOptions, FramedStream, Hello,
+    Incoming, IntoName, Listener, ListenerOptions, Name, NameState, OwnedReadHalf, OwnedWriteHalf,
+    PeerCredentials, ReadHalf, ReuniteError, Stream, Transports, WriteHalf,
 };
 
 /// The async flavour of the portable API, on tokio (feature `tokio`).

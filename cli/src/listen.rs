@@ -233,11 +233,7 @@ fn serve_raw_bytes(stream: &Stream, echo: bool) -> Result<(u64, u64), Error> {
     }
 }
 
-fn serve_framed(
-    stream: Stream,
-    echo: bool,
-    idle: Option<Duration>,
-) -> Result<(u64, u64), Error> {
+fn serve_framed(stream: Stream, echo: bool, idle: Option<Duration>) -> Result<(u64, u64), Error> {
     // The hello has its own timeout; after it, a whole frame must arrive within `idle`.
     let mut framed = FramedStream::new(stream, FrameOptions::new())?;
     framed.set_timeouts(idle, idle)?;
