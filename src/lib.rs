@@ -66,7 +66,25 @@
 // Off its OS an adapter module is absent, so links to it have nothing to point at.
 #![allow(rustdoc::broken_intra_doc_links)]
 
+/// The `embedded-io` the streams implement, so its traits need no dependency of your own.
+pub use embedded_io;
+/// The `postcard` that encodes typed messages, so its version always matches ringlink's.
+pub use postcard;
+/// The `no_std` core (`ringlink-core`) with its `std` feature, which brings the host's
+/// critical-section implementation: `static` rings and a [`SharedProducer`](core::SharedProducer)
+/// work in a host program as on a microcontroller, with nothing else to link.
+///
+/// ```
+/// use ringlink::core::SharedProducer;
+///
+/// static EVENTS: SharedProducer<256, 32> = SharedProducer::new();
+/// let mut consumer = EVENTS.take_consumer().unwrap();
+/// EVENTS.send(b"tick").unwrap();
+/// assert!(consumer.read(&mut [0u8; 16]).unwrap() > 0);
+/// ```
 pub use ringlink_core as core;
+/// The `serde` that typed messages derive, so its version always matches ringlink's.
+pub use serde;
 
 #[cfg(unix)]
 pub use ringlink_unix as unix;

@@ -52,6 +52,24 @@
 //!     Received::Frame(Event::Adc { channel: 2, value: 1017 })
 //! );
 //! ```
+//!
+//! # Hosts and microcontrollers
+//!
+//! [`SharedProducer`] and the `async` wakers on targets without compare-and-swap take a
+//! [`critical_section`], whose implementation the final program links exactly once:
+//!
+//! - **A host** (Linux, macOS, Windows, ...) enables the `std` feature, which brings
+//!   `critical-section/std` (a process-wide mutex) along with `std::io` on endpoints:
+//!   `ringlink-core = { version = "0.1", features = ["std"] }`. The `ringlink` facade
+//!   does this for you.
+//! - **A microcontroller** leaves `std` off and links the implementation of its target,
+//!   for a single-core Cortex-M `cortex-m = { version = "0.7", features =
+//!   ["critical-section-single-core"] }` (interrupts off while it is held), or its HAL's
+//!   or RTOS's. Without one the link fails with an undefined
+//!   `_critical_section_1_0_acquire`.
+//!
+//! A host program that must provide its own implementation depends on `ringlink-core`
+//! without `std` (and loses only the `std::io` impls and `std::error::Error`).
 #![cfg_attr(not(any(test, feature = "std", loom)), no_std)]
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]

@@ -73,7 +73,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     check_tools()?;
     let started = Instant::now();
-    cmd::run(windows_cargo("build").args(["--package", "ringlink", "--bin", "ringlink"]))?;
+    cmd::run(windows_cargo("build").args(["--package", "ringlink-cli", "--bin", "ringlink"]))?;
     let tests = build_tests()?;
     let built = started.elapsed();
     let shim = build_shim()?;

@@ -5,7 +5,7 @@
 //! flooded with frame headers that claim 1 MiB each; `connect --framed` fed bytes that
 //! are not UTF-8.
 //!
-//! (An integration test of the facade package, kept with the other cross-process tests.)
+//! (The integration test of the ringlink-cli package; it shares the helpers of ringlink-tests.)
 #![cfg(unix)]
 
 use std::io::{BufRead, BufReader, Read, Write};
