@@ -23,9 +23,9 @@ use ringlink_unix as os;
 use ringlink_windows as os;
 
 pub use os::{
-    Access, ConnectOptions, DEFAULT_MAX_FRAME, Error, ErrorKind, FrameOptions, FramedStream,
-    Hello, Incoming, IntoName, Listener, ListenerOptions, Name, NameState, OwnedReadHalf,
-    OwnedWriteHalf, PeerCredentials, ReadHalf, ReuniteError, Stream, Transports, WriteHalf,
+    Access, ConnectOptions, DEFAULT_MAX_FRAME, Error, ErrorKind, FrameOptions, FramedStream, Hello,
+    Incoming, IntoName, Listener, ListenerOptions, Name, NameState, OwnedReadHalf, OwnedWriteHalf,
+    PeerCredentials, ReadHalf, ReuniteError, Stream, Transports, WriteHalf,
 };
 
 /// The async flavour of the portable API, on tokio (feature `tokio`).

@@ -69,8 +69,10 @@ use crate::{ConnectOptions, Error, IntoName, Listener, PeerCredentials, Stream};
 pub const DEFAULT_CAPACITY: usize = 256 * 1024;
 /// Largest ring capacity a peer may offer (bounds the mapping an accepting side maps).
 pub const MAX_CAPACITY: usize = 64 * 1024 * 1024;
-/// Default time a side spins on an empty or full ring before it parks.
-pub const DEFAULT_SPIN: Duration = Duration::from_micros(20);
+/// Default longest time a side spins on an empty or full ring before it parks.
+/// Within it, a side spins about as long as its parks measurably cost (see
+/// [`ShmOptions::spin`]).
+pub const DEFAULT_SPIN: Duration = Duration::from_micros(200);
 
 const PAGE: usize = 4096;
 const OFFER: u8 = b'S';
@@ -110,7 +112,11 @@ impl ShmOptions {
         self
     }
 
-    /// How long a side spins on an empty or full ring before parking (zero: park at once).
+    /// The longest a side spins on an empty or full ring before parking (zero:
+    /// park at once). Within this bound a side spins about as long as a park costs
+    /// it, as measured on its own recent wake-ups (the time from the peer's wake-up
+    /// to running again): where waking a thread is cheap it parks soon, where it is
+    /// slow (a VM waking another vCPU) it spins longer, as that is where spinning pays.
     pub fn spin(mut self, spin: Duration) -> Self {
         self.spin = spin;
         self
@@ -176,8 +182,9 @@ struct Shared {
 
 /// Outcome of parking.
 enum Park {
-    /// Something was signalled (or spurious): check the ring again.
-    Woken,
+    /// Something was signalled (or spurious): check the ring again. Carries the
+    /// stamp of the newest wake-up taken, if it had one.
+    Woken(Option<u64>),
     /// The deadline passed.
     TimedOut,
     /// The peer's socket hung up or misbehaved: it is gone.
@@ -188,6 +195,9 @@ enum Park {
 /// before the peer counts as hostile. An honest peer causes at most a few: a
 /// wake-up it decided to send before this side took the bytes it announced.
 const MAX_IDLE_WAKES: u32 = 32;
+
+/// Bytes of one wake-up: its send time, little-endian nanoseconds.
+const STAMP: usize = 8;
 
 /// One half's wake-up channel: its end of a Unix stream socket pair whose other
 /// end the peer's opposite half holds (the reader's pairs with the peer's writer).
@@ -208,28 +218,33 @@ impl Wake {
         Wake { fd, idle: 0 }
     }
 
-    /// Wakes the peer's half at the other end; never blocks.
+    /// Wakes the peer's half at the other end; never blocks. The wake-up is the
+    /// time it was sent ([`monotonic_ns`], [`STAMP`] bytes), from which the woken
+    /// side learns what its park cost (see [`Spin`]).
     fn notify(&self) {
-        let byte = 1u8;
-        // SAFETY: sends one byte from a valid buffer on a socket we own.
+        let stamp = monotonic_ns().to_le_bytes();
+        // SAFETY: sends `STAMP` bytes from a valid buffer on a socket we own.
         // `MSG_DONTWAIT`: EAGAIN means the buffer is full, so a wake-up is pending
         // anyway; EPIPE/ECONNRESET mean the peer is gone. Both are fine to ignore.
         unsafe {
             libc::send(
                 self.fd.as_raw_fd(),
-                (&byte as *const u8).cast(),
-                1,
+                stamp.as_ptr().cast(),
+                STAMP,
                 libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
             )
         };
     }
 
     /// Takes the pending wake-up bytes, a bounded amount (a peer that keeps
-    /// sending cannot hold us here). `false` when the peer's end is closed.
-    fn drain(&self) -> bool {
-        // Stale wake-ups are bounded by the socket buffer (a few hundred one-byte
+    /// sending cannot hold us here). `None` when the peer's end is closed, else
+    /// the newest wake-up's stamp if the bytes end with a whole one.
+    fn drain(&self) -> Option<Option<u64>> {
+        // Stale wake-ups are bounded by the socket buffer (a few hundred small
         // sends fill it), so one call takes them all from an honest peer.
         let mut buf = [0u8; 1024];
+        let mut total = 0usize;
+        let mut stamp = None;
         for _ in 0..4 {
             // SAFETY: receives into a valid buffer of `buf.len()` bytes from a
             // socket we own; `MSG_DONTWAIT` never blocks, whatever the fd's flags.
@@ -242,19 +257,30 @@ impl Wake {
                 )
             };
             match n {
-                0 => return false,
-                n if n > 0 && (n as usize) < buf.len() => return true,
-                n if n > 0 => {}
+                0 => return None,
+                n if n > 0 => {
+                    let n = n as usize;
+                    total += n;
+                    stamp = (n >= STAMP && total % STAMP == 0).then(|| {
+                        let mut last = [0u8; STAMP];
+                        last.copy_from_slice(&buf[n - STAMP..n]);
+                        u64::from_le_bytes(last)
+                    });
+                    if n < buf.len() {
+                        return Some(stamp);
+                    }
+                }
                 _ => {
                     let e = io::Error::last_os_error();
-                    return matches!(
+                    let open = matches!(
                         e.kind(),
                         io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
                     );
+                    return open.then_some(stamp);
                 }
             }
         }
-        true
+        Some(stamp)
     }
 
     /// Counts a wake-up that found nothing to do, or forgets the count when it did
@@ -312,10 +338,13 @@ impl Wake {
             // (or a peer breaking the protocol), either way the peer is gone.
             return Ok(Park::PeerGone);
         }
-        if fds[0].revents & libc::POLLIN != 0 && !self.drain() {
-            return Ok(Park::PeerGone);
+        if fds[0].revents & libc::POLLIN == 0 {
+            return Ok(Park::Woken(None));
         }
-        Ok(Park::Woken)
+        match self.drain() {
+            None => Ok(Park::PeerGone),
+            Some(stamp) => Ok(Park::Woken(stamp)),
+        }
     }
 }
 
@@ -437,45 +466,105 @@ fn timed_out(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, format!("{what} timed out"))
 }
 
-/// The adaptive spin before parking: a spin that ends with the peer answering
-/// doubles the next budget (up to the configured maximum), a spin that ends in
-/// parking halves it, so a chatty connection keeps spinning and an idle or slow one
-/// parks almost at once. The spin yields the CPU between probes, so on a machine
-/// with fewer cores than busy threads it hands the core to the peer it waits for.
+/// The spin before parking, grounded in what parking costs here: the spin-then-block
+/// rule spins for about as long as blocking costs, so a wait that ends during the
+/// spin costs no more than it had to, and one that outlasts it costs at most twice
+/// the best choice made in hindsight.
+///
+/// What blocking costs is measured as it happens: every wake-up the peer sends
+/// carries its send time on the system-wide monotonic clock, and a parked side
+/// that is woken takes `now - stamp` (the time from the peer's wake-up to this side
+/// running again) as a sample of the cost, bounded by its own park-to-wake time.
+/// The budget follows a moving average of those samples, within `1 µs..=max`.
+///
+/// How late the answer was plays no part: a peer that answered late because it had
+/// parked itself (or was busy, or idle) moves the measured cost not at all, so a
+/// burst of parks cannot shrink the budget to nothing and leave both sides parking
+/// on every message where wake-ups are slow (on a VM, 40-140 µs across vCPUs).
+/// An idle pair still parks after one budget. A stamp is the peer's word: a lie
+/// can only move the budget within the same bounds a slow peer could.
+///
+/// The spin yields the CPU between probes, so on a machine with fewer cores than
+/// busy threads it hands the core to the peer it waits for.
 #[derive(Debug, Clone, Copy)]
 struct Spin {
     max: Duration,
-    now: Duration,
+    /// The measured cost of a park, a moving average in nanoseconds.
+    cost_ns: u64,
 }
 
 impl Spin {
     const FLOOR: Duration = Duration::from_micros(1);
+    /// The budget before the first park has been measured.
+    const INITIAL: Duration = Duration::from_micros(50);
+    /// Each sample moves the average by this fraction (1/2^SHIFT) of its distance.
+    const SHIFT: u32 = 2;
 
     fn new(max: Duration) -> Spin {
-        Spin { max, now: max }
+        Spin {
+            max,
+            cost_ns: Self::INITIAL.min(max).as_nanos() as u64,
+        }
     }
 
-    /// Spins up to the current budget until `ready()` holds; returns whether it did.
-    fn run(&mut self, mut ready: impl FnMut() -> bool) -> bool {
+    /// How long the next wait spins before it parks.
+    fn budget(&self) -> Duration {
         if self.max.is_zero() {
+            return Duration::ZERO;
+        }
+        Duration::from_nanos(self.cost_ns).clamp(Self::FLOOR.min(self.max), self.max)
+    }
+
+    /// Spins up to the budget until `ready()` holds; returns whether it did.
+    fn run(&mut self, mut ready: impl FnMut() -> bool) -> bool {
+        let budget = self.budget();
+        if budget.is_zero() {
             return false;
         }
         let start = Instant::now();
         loop {
             for _ in 0..32 {
                 if ready() {
-                    self.now = (self.now * 2).clamp(Self::FLOOR, self.max);
                     return true;
                 }
                 std::hint::spin_loop();
             }
-            if start.elapsed() >= self.now {
-                self.now = (self.now / 2).max(Self::FLOOR.min(self.max));
+            if start.elapsed() >= budget {
                 return false;
             }
             std::thread::yield_now();
         }
     }
+
+    /// Learns from a park that began at `parked_at` and was ended by a wake-up
+    /// stamped `stamp` (both [`monotonic_ns`]), seen at `woken_at`. A stamp from
+    /// before the park (a stale wake-up that ended it at once) or from the future
+    /// says nothing about the cost and is ignored.
+    fn learn(&mut self, parked_at: u64, stamp: Option<u64>, woken_at: u64) {
+        let Some(stamp) = stamp else { return };
+        if stamp < parked_at || stamp > woken_at {
+            return;
+        }
+        let max = self.max.as_nanos() as u64;
+        let sample = (woken_at - stamp).min(max);
+        let cost = self.cost_ns as i64;
+        let next = cost + ((sample as i64 - cost) >> Self::SHIFT);
+        self.cost_ns = next.max(0) as u64;
+    }
+}
+
+/// Nanoseconds on the monotonic clock, which every process of the machine shares:
+/// a stamp one side sends with a wake-up is comparable with the other's clock.
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is valid for writes of a `timespec`; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
 }
 
 /// An accepted connection whose shared-memory handshake has not run yet, from
@@ -526,6 +615,8 @@ pub struct ShmReadHalf {
     timeout: Option<Duration>,
     nonblocking: bool,
     spin: Spin,
+    /// Waits that ended in a park (for tests and diagnostics).
+    parks: u64,
     peer_gone: bool,
 }
 
@@ -542,6 +633,8 @@ pub struct ShmWriteHalf {
     timeout: Option<Duration>,
     nonblocking: bool,
     spin: Spin,
+    /// Waits that ended in a park (for tests and diagnostics).
+    parks: u64,
 }
 
 /// A byte stream over two rings in memory shared with the peer process.
@@ -638,11 +731,14 @@ impl ShmReadHalf {
             if deadline.is_none() {
                 deadline = self.timeout.map(|t| Instant::now() + t);
             }
+            let parked_at = monotonic_ns();
             if self.rx.prepare_park().map_err(corrupted)? {
+                self.parks += 1;
                 let parked = self.wake.park(&self.shared.sock, deadline);
                 self.rx.unpark();
                 match parked? {
-                    Park::Woken => {
+                    Park::Woken(stamp) => {
+                        self.spin.learn(parked_at, stamp, monotonic_ns());
                         let progress = self.rx.available().map_err(corrupted)? > 0
                             || self.rx.is_producer_closed();
                         self.wake.count(progress)?;
@@ -854,11 +950,14 @@ impl ShmWriteHalf {
             if deadline.is_none() {
                 deadline = self.timeout.map(|t| Instant::now() + t);
             }
+            let parked_at = monotonic_ns();
             if self.tx.prepare_park().map_err(corrupted)? {
+                self.parks += 1;
                 let parked = self.wake.park(&self.shared.sock, deadline);
                 self.tx.unpark();
                 match parked? {
-                    Park::Woken => {
+                    Park::Woken(stamp) => {
+                        self.spin.learn(parked_at, stamp, monotonic_ns());
                         let progress =
                             self.tx.free().map_err(corrupted)? > 0 || self.tx.is_consumer_closed();
                         self.wake.count(progress)?;
@@ -1085,6 +1184,7 @@ impl ShmStream {
                 timeout: None,
                 nonblocking: false,
                 spin: Spin::new(options.spin),
+                parks: 0,
                 peer_gone: false,
             },
             write: ShmWriteHalf {
@@ -1095,6 +1195,7 @@ impl ShmStream {
                 timeout: None,
                 nonblocking: false,
                 spin: Spin::new(options.spin),
+                parks: 0,
             },
         }
     }
@@ -1225,6 +1326,16 @@ impl ShmStream {
             self.read.wake.fd.as_raw_fd(),
             self.write.wake.fd.as_raw_fd(),
         ]
+    }
+
+    /// The spin budgets of the reading and the writing half now, and how many of
+    /// their waits ended in a park: for tests and diagnostics of the spin policy.
+    #[doc(hidden)]
+    pub fn spin_stats(&self) -> ([Duration; 2], u64) {
+        (
+            [self.read.spin.budget(), self.write.spin.budget()],
+            self.read.parks + self.write.parks,
+        )
     }
 
     /// The socket kept open beside the mapping to detect the peer's death.
@@ -1679,7 +1790,7 @@ pub mod tokio {
                 match this.read_event.poll_read_ready(cx) {
                     Poll::Ready(guard) => {
                         let mut guard = guard?;
-                        let open = half.wake.drain();
+                        let open = half.wake.drain().is_some();
                         guard.clear_ready();
                         half.rx.unpark();
                         if !open {
@@ -1744,7 +1855,7 @@ pub mod tokio {
                     Poll::Ready(guard) => guard?,
                     Poll::Pending => return Poll::Pending,
                 };
-                let open = half.wake.drain();
+                let open = half.wake.drain().is_some();
                 guard.clear_ready();
                 half.tx.unpark();
                 if !open {
@@ -1798,6 +1909,53 @@ mod tests {
         send::<ShmReadHalf>();
         send::<ShmWriteHalf>();
         send::<ShmStream>();
+    }
+
+    #[test]
+    fn the_spin_budget_follows_the_cost_of_a_park_not_the_peers_lateness() {
+        let us = |n: u64| n * 1000;
+        let mut spin = Spin::new(Duration::from_micros(200));
+        assert_eq!(spin.budget(), Spin::INITIAL);
+        // Wake-ups that cost 80 µs each: the budget settles there.
+        let mut now = us(1_000);
+        for _ in 0..40 {
+            spin.learn(now, Some(now + us(5_000)), now + us(5_080));
+            now += us(10_000);
+        }
+        let settled = spin.budget();
+        assert!(settled.abs_diff(Duration::from_micros(80)) < Duration::from_micros(2));
+        // A burst of late answers (the peer parked or was busy for 5 ms), stale
+        // wake-ups that end a park at once, stamps from the future, parks ended
+        // without a stamp (timeouts, hang-ups): none of it moves the budget.
+        for _ in 0..100 {
+            spin.learn(now, Some(now - us(1)), now + us(1));
+            spin.learn(now, Some(now + us(9_000)), now + us(1));
+            spin.learn(now, None, now + us(5_000));
+            now += us(10_000);
+        }
+        assert_eq!(spin.budget(), settled);
+        // Cheap wake-ups pull it down, to the floor at the least...
+        for _ in 0..100 {
+            spin.learn(now, Some(now), now);
+        }
+        assert_eq!(spin.budget(), Spin::FLOOR);
+        // ...and slow ones bring it back within a few parks, up to the bound.
+        for _ in 0..10 {
+            spin.learn(now, Some(now), now + us(80));
+        }
+        assert!(
+            spin.budget() > Duration::from_micros(75),
+            "{:?}",
+            spin.budget()
+        );
+        for _ in 0..40 {
+            spin.learn(now, Some(now), now + us(900));
+        }
+        assert!(
+            spin.budget() > Duration::from_micros(199),
+            "bounded by the maximum"
+        );
+        assert_eq!(Spin::new(Duration::ZERO).budget(), Duration::ZERO);
     }
 
     #[test]

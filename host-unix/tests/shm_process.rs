@@ -121,6 +121,23 @@ fn child_process_entry() {
                 s.write_all(&buf[..n]).unwrap();
             }
         }
+        "paced-echo" => {
+            // Echoes each byte: after 2 ms for `S` (a slow answer, so the other side
+            // parks), after 2 µs of work for anything else (a quick one).
+            let mut s = ShmStream::accept_offer(connect(), &ShmOptions::new()).unwrap();
+            let mut b = [0u8; 1];
+            while s.read(&mut b).unwrap() == 1 {
+                if b[0] == b'S' {
+                    std::thread::sleep(Duration::from_millis(2));
+                } else {
+                    let start = Instant::now();
+                    while start.elapsed() < Duration::from_micros(2) {
+                        std::hint::spin_loop();
+                    }
+                }
+                s.write_all(&b).unwrap();
+            }
+        }
         "splice-echo" => {
             // Echoes ring to ring, without a buffer.
             let mut s = ShmStream::accept_offer(connect(), &ShmOptions::new()).unwrap();
@@ -742,6 +759,56 @@ fn silent_clients_do_not_delay_a_good_one() {
     let mut silent = silent;
     let _ = silent.kill();
     let _ = silent.wait();
+}
+
+/// A burst of slow answers makes every wait park; afterwards quick answers (2 µs of
+/// work on the peer) must be caught by the spin again, not parked for one by one:
+/// the budget follows what a park costs, and the peer's lateness does not shrink it.
+#[test]
+fn the_spin_budget_recovers_after_a_burst_of_parks() {
+    let (child, listener, _p) = spawn_peer("paced-echo");
+    let sock = accept_within(&listener, Duration::from_secs(20));
+    let mut s = ShmStream::offer(sock, &ShmOptions::new()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut round = |s: &mut ShmStream, byte: u8| {
+        s.write_all(&[byte]).unwrap();
+        let mut back = [0u8; 1];
+        s.read_exact(&mut back).unwrap();
+        assert_eq!(back[0], byte);
+    };
+    for _ in 0..10 {
+        round(&mut s, b'F');
+    }
+    const SLOW: u64 = 30;
+    let (_, before) = s.spin_stats();
+    for _ in 0..SLOW {
+        round(&mut s, b'S');
+    }
+    let ([budget, _], after_burst) = s.spin_stats();
+    assert!(
+        after_burst - before >= SLOW / 2,
+        "the slow answers were parked for ({} parks)",
+        after_burst - before
+    );
+    assert!(
+        budget >= Duration::from_micros(2),
+        "after a burst of parks the read budget is {budget:?}: it shrank with the peer's lateness"
+    );
+    const QUICK: u64 = 2000;
+    for _ in 0..QUICK {
+        round(&mut s, b'F');
+    }
+    let ([budget_now, _], end) = s.spin_stats();
+    let parks = end - after_burst;
+    eprintln!(
+        "budget after the burst {budget:?}, at the end {budget_now:?}; {parks} parks in {QUICK} quick rounds"
+    );
+    assert!(
+        parks < QUICK / 4,
+        "{parks} of {QUICK} quick answers were parked for (budget {budget:?} after the burst)"
+    );
+    drop(s);
+    assert!(wait_child(child, Duration::from_secs(20)).success());
 }
 
 #[test]
