@@ -770,7 +770,7 @@ fn the_spin_budget_recovers_after_a_burst_of_parks() {
     let sock = accept_within(&listener, Duration::from_secs(20));
     let mut s = ShmStream::offer(sock, &ShmOptions::new()).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10)));
-    let mut round = |s: &mut ShmStream, byte: u8| {
+    let round = |s: &mut ShmStream, byte: u8| {
         s.write_all(&[byte]).unwrap();
         let mut back = [0u8; 1];
         s.read_exact(&mut back).unwrap();
