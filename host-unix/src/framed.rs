@@ -128,6 +128,10 @@ impl ringlink_host::SharedMemoryTransport for crate::shm::ShmStream {
     fn set_write_timeout(&mut self, timeout: Option<Duration>) {
         crate::shm::ShmStream::set_write_timeout(self, timeout);
     }
+
+    fn set_nonblocking(&mut self, nonblocking: bool) {
+        crate::shm::ShmStream::set_nonblocking(self, nonblocking);
+    }
 }
 
 /// Sets up the shared-memory transport once both hellos offered it, when the socket

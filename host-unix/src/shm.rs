@@ -1086,13 +1086,14 @@ impl ShmStream {
         let (wake_a, peer_a) = wake_pair()?;
         let (wake_b, peer_b) = wake_pair()?;
 
+        let deadline = Instant::now() + options.handshake_timeout;
         set_socket_timeouts(&sock, Some(options.handshake_timeout))?;
         let fds = [memfd.as_raw_fd(), peer_a.as_raw_fd(), peer_b.as_raw_fd()];
         send_with_fds(&sock, OFFER, &fds)?;
         // Only the acceptor holds these ends now (unless it never takes them).
         drop((peer_a, peer_b));
         let mut ack = [0u8; 1];
-        match recv_byte(&sock, &mut ack)? {
+        match recv_byte(&sock, &mut ack, deadline)? {
             0 => {
                 return Err(io::Error::new(
                     io::ErrorKind::ConnectionAborted,
@@ -1119,8 +1120,9 @@ impl ShmStream {
     /// validating the mapping and every descriptor before acknowledging.
     pub fn accept_offer(sock: impl Into<OwnedFd>, options: &ShmOptions) -> io::Result<ShmStream> {
         let sock = Stream::from(sock.into());
+        let deadline = Instant::now() + options.handshake_timeout;
         set_socket_timeouts(&sock, Some(options.handshake_timeout))?;
-        let (tag, mut fds) = recv_with_fds(&sock)?;
+        let (tag, mut fds) = recv_with_fds(&sock, deadline)?;
         if tag != OFFER || fds.len() != FD_COUNT {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -1598,13 +1600,55 @@ fn send_with_fds(sock: &impl AsRawFd, tag: u8, fds: &[RawFd]) -> io::Result<()> 
     Ok(())
 }
 
-fn recv_byte(sock: &impl AsRawFd, buf: &mut [u8; 1]) -> io::Result<usize> {
-    crate::sys::recv(sock.as_raw_fd(), buf, false).map_err(map_timeout)
+/// Waits until `sock` is readable (or hung up), at most until `deadline`: the
+/// handshake's receives then never block, whatever the socket's mode (a framed
+/// stream's socket may be nonblocking) or its own timeouts.
+fn wait_readable(sock: &impl AsRawFd, deadline: Instant) -> io::Result<()> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(timed_out("shared-memory handshake"));
+        }
+        let mut fds = [libc::pollfd {
+            fd: sock.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        let timeout = left.as_millis().saturating_add(1).min(i32::MAX as u128) as i32;
+        let n = crate::sys::retry(|| {
+            // SAFETY: `fds` is a valid array of one pollfd for the duration of the call.
+            syscall!(unsafe { libc::poll(fds.as_mut_ptr(), 1, timeout) })
+        })?;
+        if n > 0 {
+            return Ok(());
+        }
+    }
+}
+
+fn recv_byte(sock: &impl AsRawFd, buf: &mut [u8; 1], deadline: Instant) -> io::Result<usize> {
+    loop {
+        wait_readable(sock, deadline)?;
+        match crate::sys::recv(sock.as_raw_fd(), buf, true) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            other => return other.map_err(map_timeout),
+        }
+    }
 }
 
 /// Receives one tag byte and the descriptors sent with it (owned at once, so they
 /// are closed on any error path).
-fn recv_with_fds(sock: &impl AsRawFd) -> io::Result<(u8, Vec<OwnedFd>)> {
+fn recv_with_fds(sock: &impl AsRawFd, deadline: Instant) -> io::Result<(u8, Vec<OwnedFd>)> {
+    loop {
+        wait_readable(sock, deadline)?;
+        match recv_with_fds_now(sock) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            other => return other,
+        }
+    }
+}
+
+/// [`recv_with_fds`] once, without waiting (`WouldBlock` when nothing is there).
+fn recv_with_fds_now(sock: &impl AsRawFd) -> io::Result<(u8, Vec<OwnedFd>)> {
     let mut byte = [0u8; 1];
     let mut iov = libc::iovec {
         iov_base: byte.as_mut_ptr().cast(),
@@ -1619,9 +1663,14 @@ fn recv_with_fds(sock: &impl AsRawFd) -> io::Result<(u8, Vec<OwnedFd>)> {
     msg.msg_controllen = std::mem::size_of_val(&cmsg_buf) as _;
     let n = crate::sys::retry(|| {
         // SAFETY: `msg` and its buffers are valid for the call.
-        syscall!(unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) })
-    })
-    .map_err(map_timeout)?;
+        syscall!(unsafe {
+            libc::recvmsg(
+                sock.as_raw_fd(),
+                &mut msg,
+                libc::MSG_CMSG_CLOEXEC | libc::MSG_DONTWAIT,
+            )
+        })
+    })?;
     let mut fds = Vec::new();
     // SAFETY: the kernel filled `msg_controllen` bytes of `cmsg_buf`; the CMSG
     // macros walk only within it.

@@ -224,16 +224,23 @@ fn child_process_entry() {
                 t.join().unwrap();
             }
         }
-        "framed-client" => {
-            // Connects through ringlink's secure socket, negotiates shared memory in
-            // the hello, and echoes typed messages until the server closes.
-            let options =
-                FrameOptions::new().transports(Transports::SOCKET.union(Transports::SHARED_MEMORY));
+        "framed-client" | "framed-client-socket" | "framed-client-any" => {
+            // Connects through ringlink's secure socket with the default frame options
+            // (shared memory offered), or opting out ("-socket"), checks what the hello
+            // negotiated (not for "-any"), and echoes typed messages until the server closes.
+            let options = match role {
+                "framed-client-socket" => FrameOptions::new().transports(Transports::SOCKET),
+                _ => FrameOptions::new(),
+            };
             let connect = ConnectOptions::new()
                 .timeout(Duration::from_secs(20))
                 .wait_for_server(true);
             let mut f = FramedStream::connect(path, connect, options).unwrap();
-            assert!(f.is_shared_memory(), "both sides offered shared memory");
+            match role {
+                "framed-client" => assert!(f.is_shared_memory(), "shared memory by default"),
+                "framed-client-socket" => assert!(!f.is_shared_memory(), "this side opted out"),
+                _ => {}
+            }
             while let Some(msg) = f.recv::<(u32, Vec<u8>)>().unwrap() {
                 f.send(&msg).unwrap();
             }
@@ -1044,10 +1051,11 @@ fn framed_mode_negotiates_shared_memory_across_processes() {
     let listener = Listener::bind(&path, ListenerOptions::new()).unwrap();
     let child = spawn_child("framed-client", &path);
     let stream = listener.accept().unwrap();
-    let options =
-        FrameOptions::new().transports(Transports::SOCKET.union(Transports::SHARED_MEMORY));
-    let mut f = FramedStream::new(stream, options).unwrap();
-    assert!(f.is_shared_memory(), "the hello negotiated shared memory");
+    let mut f = FramedStream::new(stream, FrameOptions::new()).unwrap();
+    assert!(
+        f.is_shared_memory(),
+        "the default hello negotiated shared memory"
+    );
     f.set_timeouts(Some(Duration::from_secs(20)), Some(Duration::from_secs(20)))
         .unwrap();
     for i in 0..2000u32 {
@@ -1061,15 +1069,74 @@ fn framed_mode_negotiates_shared_memory_across_processes() {
 }
 
 #[test]
-fn framed_mode_stays_on_the_socket_unless_both_offer_shared_memory() {
+fn framed_mode_stays_on_the_socket_when_either_side_opts_out() {
+    for (server, client) in [
+        (FrameOptions::new(), "framed-client-socket"),
+        (
+            FrameOptions::new().transports(Transports::SOCKET),
+            "framed-client-any",
+        ),
+    ] {
+        let path = temp_socket("framed-socket");
+        let listener = Listener::bind(&path, ListenerOptions::new()).unwrap();
+        let child = spawn_child(client, &path);
+        let mut f = FramedStream::new(listener.accept().unwrap(), server).unwrap();
+        assert!(!f.is_shared_memory(), "{client}: one side opted out");
+        f.set_timeouts(Some(Duration::from_secs(20)), Some(Duration::from_secs(20)))
+            .unwrap();
+        f.send(&(7u32, vec![7u8; 3])).unwrap();
+        let back: (u32, Vec<u8>) = f.recv().unwrap().expect("an echo");
+        assert_eq!(back, (7, vec![7u8; 3]));
+        drop(f);
+        assert!(wait_child(child, Duration::from_secs(20)).success());
+    }
+    // Two unnamed sockets (no side to create the mapping): the socket, by default too.
     let (a, b) = ringlink_unix::Stream::pair().unwrap();
-    let shm = FrameOptions::new().transports(Transports::SOCKET.union(Transports::SHARED_MEMORY));
     let t = std::thread::spawn(move || FramedStream::new(b, FrameOptions::new()).unwrap());
-    let mut a = FramedStream::new(a, shm).unwrap();
+    let mut a = FramedStream::new(a, FrameOptions::new()).unwrap();
     let mut b = t.join().unwrap();
     assert!(!a.is_shared_memory() && !b.is_shared_memory());
     a.send(&7u8).unwrap();
     assert_eq!(b.recv::<u8>().unwrap(), Some(7));
+}
+
+/// A framed stream set nonblocking through `FramedStream::set_nonblocking` says
+/// `WouldBlock` over shared memory too, instead of waiting for the frame.
+#[test]
+fn a_nonblocking_framed_stream_over_shared_memory_does_not_block() {
+    let path = temp_socket("framed-nonblocking");
+    let listener = Listener::bind(&path, ListenerOptions::new()).unwrap();
+    let child = spawn_child("framed-client", &path);
+    let stream = listener.accept().unwrap();
+    // A socket already nonblocking when the hello runs (as under an event loop).
+    stream.set_nonblocking(true).unwrap();
+    let mut f = FramedStream::new(stream, FrameOptions::new()).unwrap();
+    assert!(f.is_shared_memory());
+    // Without nonblocking mode the read would wait out this timeout.
+    f.set_timeouts(Some(Duration::from_secs(5)), None).unwrap();
+    f.set_nonblocking(true).unwrap();
+    let err = finishes_within_ref(|| f.recv::<(u32, Vec<u8>)>().unwrap_err());
+    assert_eq!(err.kind(), ringlink_unix::ErrorKind::WouldBlock, "{err}");
+    f.set_nonblocking(false).unwrap();
+    f.set_timeouts(Some(Duration::from_secs(20)), Some(Duration::from_secs(20)))
+        .unwrap();
+    f.send(&(1u32, vec![1u8])).unwrap();
+    let back: (u32, Vec<u8>) = f.recv().unwrap().expect("an echo");
+    assert_eq!(back, (1, vec![1u8]));
+    drop(f);
+    assert!(wait_child(child, Duration::from_secs(20)).success());
+}
+
+/// Runs `f` here and fails if it took longer than a blocking call would be allowed.
+fn finishes_within_ref<T>(f: impl FnOnce() -> T) -> T {
+    let start = Instant::now();
+    let out = f();
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "blocked for {:?}",
+        start.elapsed()
+    );
+    out
 }
 
 /// The tokio stream parks in the reactor (no spinning thread) and wakes for data,

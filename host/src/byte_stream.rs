@@ -109,6 +109,9 @@ pub trait SharedMemoryTransport: io::Read + io::Write + fmt::Debug {
 
     /// Sets how long a write waits for room (`None`: forever).
     fn set_write_timeout(&mut self, timeout: Option<Duration>);
+
+    /// Nonblocking mode: reads fail with `WouldBlock` instead of waiting for bytes.
+    fn set_nonblocking(&mut self, nonblocking: bool);
 }
 
 /// The shared-memory transport of a platform that has none: no value of it exists.
@@ -139,6 +142,10 @@ impl SharedMemoryTransport for NoSharedMemory {
     }
 
     fn set_write_timeout(&mut self, _timeout: Option<Duration>) {
+        match *self {}
+    }
+
+    fn set_nonblocking(&mut self, _nonblocking: bool) {
         match *self {}
     }
 }

@@ -180,13 +180,15 @@ pub struct FrameOptions {
 }
 
 impl FrameOptions {
-    /// The defaults: frames up to [`DEFAULT_MAX_FRAME`], a 5 s handshake timeout, the socket
-    /// transport.
+    /// The defaults: frames up to [`DEFAULT_MAX_FRAME`], a 5 s handshake timeout, and both
+    /// transports offered: the socket, and shared memory where the platform has it, so
+    /// two ringlink peers on one machine move their frames through shared memory unless
+    /// either side opts out with [`transports`](Self::transports)`(Transports::SOCKET)`.
     pub const fn new() -> FrameOptions {
         FrameOptions {
             max_frame: DEFAULT_MAX_FRAME,
             handshake_timeout: Duration::from_secs(5),
-            transports: Transports::SOCKET,
+            transports: Transports::SOCKET.union(Transports::SHARED_MEMORY),
         }
     }
 
@@ -202,9 +204,11 @@ impl FrameOptions {
         self
     }
 
-    /// The transports this side offers. Add [`Transports::SHARED_MEMORY`] to move
-    /// frames through memory shared with the peer when it offers it too (Linux only; the
-    /// server side creates the mapping; see `ringlink_unix::shm`).
+    /// The transports this side offers (by default both). With
+    /// [`Transports::SHARED_MEMORY`] frames move through memory shared with the peer when
+    /// it offers it too and the platform can set it up (Linux, between a named server and
+    /// its client; the server side creates the mapping; see `ringlink_unix::shm`), else
+    /// they stay on the socket. `Transports::SOCKET` alone opts out.
     pub const fn transports(mut self, transports: Transports) -> FrameOptions {
         self.transports = transports;
         self
@@ -581,7 +585,12 @@ impl<S: ByteStream> FramedStream<S> {
                 ));
             }
             let n = match &mut self.shared_memory {
-                Some(shm) => shm.read(self.decoder.spare())?,
+                // A peer that died without closing (its socket hung up) ends the stream
+                // as a dead socket peer does: cleanly between frames, else mid-frame.
+                Some(shm) => match shm.read(self.decoder.spare()) {
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => 0,
+                    other => other?,
+                },
                 None => self.stream.recv(self.decoder.spare())?,
             };
             if n == 0 {
@@ -642,8 +651,19 @@ impl<S: ByteStream> FramedStream<S> {
         self.stream.set_write_timeout(write)
     }
 
-    /// The stream underneath (for credentials, timeouts, nonblocking mode, polling).
-    /// With shared memory it carries no frames.
+    /// Nonblocking mode for whichever transport carries the frames: `recv_frame` then
+    /// returns [`ErrorKind::WouldBlock`] until a whole frame is there. (Setting it on
+    /// [`get_ref`](Self::get_ref) covers the socket only, not shared memory.)
+    pub fn set_nonblocking(&mut self, nonblocking: bool) -> Result<(), Error> {
+        if let Some(shm) = &mut self.shared_memory {
+            shm.set_nonblocking(nonblocking);
+        }
+        self.stream.set_nonblocking(nonblocking)
+    }
+
+    /// The stream underneath (for credentials, polling). With shared memory it carries
+    /// no frames, and its timeouts and nonblocking mode do not apply to them: use
+    /// [`set_timeouts`](Self::set_timeouts) and [`set_nonblocking`](Self::set_nonblocking).
     pub fn get_ref(&self) -> &S {
         &self.stream
     }
