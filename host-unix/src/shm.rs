@@ -567,6 +567,42 @@ fn monotonic_ns() -> u64 {
         .wrapping_add(ts.tv_nsec as u64)
 }
 
+/// A connected Unix stream socket that a shared-memory connection can be set up
+/// over and then keeps open beside the mapping: ringlink's [`Stream`] (a server's
+/// keeps its listener's `max_connections` slot for as long as the shared-memory
+/// connection lives), std's `UnixStream`, or an `OwnedFd`.
+pub trait ShmSocket: sealed::Sealed {
+    /// The socket as a [`Stream`], with what it holds (its connection slot).
+    #[doc(hidden)]
+    fn into_stream(self) -> Stream;
+}
+
+mod sealed {
+    /// Only the socket types of this module are [`super::ShmSocket`]s.
+    pub trait Sealed {}
+    impl Sealed for crate::Stream {}
+    impl Sealed for std::os::unix::net::UnixStream {}
+    impl Sealed for std::os::fd::OwnedFd {}
+}
+
+impl ShmSocket for Stream {
+    fn into_stream(self) -> Stream {
+        self
+    }
+}
+
+impl ShmSocket for std::os::unix::net::UnixStream {
+    fn into_stream(self) -> Stream {
+        Stream::from(OwnedFd::from(self))
+    }
+}
+
+impl ShmSocket for OwnedFd {
+    fn into_stream(self) -> Stream {
+        Stream::from(self)
+    }
+}
+
 /// An accepted connection whose shared-memory handshake has not run yet, from
 /// [`ShmStream::accept`]. [`complete`](Self::complete) makes the offer and waits
 /// for the client's acknowledgement (the options' `handshake_timeout`): run it
@@ -1036,8 +1072,8 @@ impl Drop for ShmWriteHalf {
 impl ShmStream {
     /// Offers a shared-memory connection over a connected Unix socket and waits
     /// for the peer's acknowledgement (`handshake_timeout`).
-    pub fn offer(sock: impl Into<OwnedFd>, options: &ShmOptions) -> io::Result<ShmStream> {
-        let sock = Stream::from(sock.into());
+    pub fn offer(sock: impl ShmSocket, options: &ShmOptions) -> io::Result<ShmStream> {
+        let sock = sock.into_stream();
         let cap = options
             .capacity
             .clamp(PAGE, MAX_CAPACITY)
@@ -1118,8 +1154,8 @@ impl ShmStream {
 
     /// Accepts a shared-memory connection offered over a connected Unix socket,
     /// validating the mapping and every descriptor before acknowledging.
-    pub fn accept_offer(sock: impl Into<OwnedFd>, options: &ShmOptions) -> io::Result<ShmStream> {
-        let sock = Stream::from(sock.into());
+    pub fn accept_offer(sock: impl ShmSocket, options: &ShmOptions) -> io::Result<ShmStream> {
+        let sock = sock.into_stream();
         let deadline = Instant::now() + options.handshake_timeout;
         set_socket_timeouts(&sock, Some(options.handshake_timeout))?;
         let (tag, mut fds) = recv_with_fds(&sock, deadline)?;

@@ -138,6 +138,20 @@ fn child_process_entry() {
                 s.write_all(&b).unwrap();
             }
         }
+        "shm-connect-hold" => {
+            // Connects through the listener; holds the connection until the server
+            // closes it (exit 0), or exits with 3 if the server refused it.
+            let connect = ConnectOptions::new()
+                .timeout(Duration::from_secs(20))
+                .wait_for_server(true);
+            match ShmStream::connect(path, connect, &ShmOptions::new()) {
+                Ok(mut s) => {
+                    let mut b = [0u8; 1];
+                    assert_eq!(s.read(&mut b).unwrap(), 0);
+                }
+                Err(_) => std::process::exit(3),
+            }
+        }
         "splice-echo" => {
             // Echoes ring to ring, without a buffer.
             let mut s = ShmStream::accept_offer(connect(), &ShmOptions::new()).unwrap();
@@ -816,6 +830,37 @@ fn the_spin_budget_recovers_after_a_burst_of_parks() {
     );
     drop(s);
     assert!(wait_child(child, Duration::from_secs(20)).success());
+}
+
+/// A shared-memory connection keeps the listener's connection slot while it lives:
+/// with `max_connections(1)` a second client is refused, and one is open.
+#[test]
+fn max_connections_counts_shared_memory_connections() {
+    let path = temp_socket("shm-max");
+    let listener = Listener::bind(&path, ListenerOptions::new().max_connections(1)).unwrap();
+    let first = spawn_child("shm-connect-hold", &path);
+    let stream = listener.accept_timeout(Duration::from_secs(20)).unwrap();
+    let shm = ringlink_unix::shm::ShmHandshake::new(stream, &ShmOptions::new())
+        .complete()
+        .unwrap();
+    assert_eq!(
+        listener.open_connections(),
+        Some(1),
+        "the shared-memory connection holds its slot"
+    );
+    let second = spawn_child("shm-connect-hold", &path);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while listener.refused_count() == 0 {
+        assert!(Instant::now() < deadline, "the second client never came");
+        if let Ok(extra) = listener.accept_timeout(Duration::from_millis(100)) {
+            panic!("a second connection was admitted: {extra:?}");
+        }
+    }
+    assert_eq!(wait_child(second, Duration::from_secs(20)).code(), Some(3));
+    assert_eq!(listener.open_connections(), Some(1));
+    drop(shm);
+    assert!(wait_child(first, Duration::from_secs(20)).success());
+    assert_eq!(listener.open_connections(), Some(0));
 }
 
 #[test]
