@@ -2,16 +2,17 @@
 //! shared by both processes, with socket wake-ups, behind a byte-stream API.
 //!
 //! A connection is set up over an already connected Unix socket: the offering side
-//! creates the mapping and one Unix socket pair per ring, seals the mapping to its
-//! size and passes it and one end of each pair with `SCM_RIGHTS`; the accepting side
-//! validates everything (seals, size, ring headers, that each wake-up end is a
-//! connected Unix stream socket) and acknowledges. The memfd is closed once mapped,
-//! so each side then holds three descriptors: the connection's socket and one
-//! wake-up socket per half. From then on bytes move through the rings without a
-//! system call while both sides are busy. A side that finds its ring empty (or
-//! full) spins briefly, then parks in `poll` on its wake-up socket *and* the
-//! connection's, so an idle connection sleeps and a dead peer (its sockets hang up)
-//! wakes it with an error instead of a hang.
+//! creates the mapping and one Unix socket pair, seals the mapping to its size and
+//! passes it and one end of the pair with `SCM_RIGHTS`; the accepting side validates
+//! everything (seals, size, ring headers, that the wake-up end is a connected Unix
+//! stream socket other than the connection's) and acknowledges. The pair carries the
+//! wake-ups of one ring, the connection's socket (which carries nothing else after
+//! the handshake) those of the other. The memfd is closed once mapped, so each side
+//! then holds two descriptors. From then on bytes move through the rings without a
+//! system call while both sides are busy. A side that finds its ring empty (or full)
+//! spins about as long as parking costs (see [`ShmOptions::spin`]), then parks in
+//! `poll` on its wake-up socket *and* the connection's hang-up, so an idle connection
+//! sleeps and a dead peer (its sockets hang up) wakes it with an error instead of a hang.
 //!
 //! **The peer is not trusted.** Every index read from the mapping is validated by
 //! `ringlink-core`, and no Rust reference covers the mapping (bytes move through
@@ -77,9 +78,11 @@ pub const DEFAULT_SPIN: Duration = Duration::from_micros(200);
 const PAGE: usize = 4096;
 const OFFER: u8 = b'S';
 const ACK: u8 = b'A';
-/// Descriptors in an offer: the memfd, then the acceptor's ends of the wake-up
-/// socket pairs of ring A (offerer → acceptor) and ring B (acceptor → offerer).
-const FD_COUNT: usize = 3;
+/// Descriptors in an offer: the memfd, then the acceptor's end of the wake-up
+/// socket pair of ring B (acceptor → offerer). Ring A's (offerer → acceptor)
+/// wake-ups travel over the connection's own socket, so each side holds two
+/// descriptors per connection once the memfd is mapped and closed.
+const FD_COUNT: usize = 2;
 
 /// Options of a shared-memory connection.
 #[derive(Debug, Clone)]
@@ -208,14 +211,30 @@ const STAMP: usize = 8;
 /// full buffer means a wake-up is pending already, a closed end means the peer
 /// is gone.
 struct Wake {
-    fd: OwnedFd,
+    fd: WakeFd,
     /// Wake-ups in a row that found nothing to do; see [`MAX_IDLE_WAKES`].
     idle: u32,
 }
 
+/// Where a half's wake-ups travel.
+enum WakeFd {
+    /// The wake-up socket pair's end, owned by the half.
+    Pair(OwnedFd),
+    /// The connection's socket, owned by `Shared` (which the half keeps alive):
+    /// after the handshake it carries nothing but these wake-ups.
+    Connection(RawFd),
+}
+
 impl Wake {
-    fn new(fd: OwnedFd) -> Wake {
+    fn new(fd: WakeFd) -> Wake {
         Wake { fd, idle: 0 }
+    }
+
+    fn raw(&self) -> RawFd {
+        match &self.fd {
+            WakeFd::Pair(fd) => fd.as_raw_fd(),
+            WakeFd::Connection(fd) => *fd,
+        }
     }
 
     /// Wakes the peer's half at the other end; never blocks. The wake-up is the
@@ -228,7 +247,7 @@ impl Wake {
         // anyway; EPIPE/ECONNRESET mean the peer is gone. Both are fine to ignore.
         unsafe {
             libc::send(
-                self.fd.as_raw_fd(),
+                self.raw(),
                 stamp.as_ptr().cast(),
                 STAMP,
                 libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
@@ -250,7 +269,7 @@ impl Wake {
             // socket we own; `MSG_DONTWAIT` never blocks, whatever the fd's flags.
             let n = unsafe {
                 libc::recv(
-                    self.fd.as_raw_fd(),
+                    self.raw(),
                     buf.as_mut_ptr().cast(),
                     buf.len(),
                     libc::MSG_DONTWAIT,
@@ -300,21 +319,27 @@ impl Wake {
         Ok(())
     }
 
-    /// Sleeps until woken, the peer is gone (either socket), or `deadline`.
+    /// Sleeps until woken, the peer is gone (either socket hangs up), or `deadline`.
     fn park(&self, sock: &Stream, deadline: Option<Instant>) -> io::Result<Park> {
         let gone = libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR | libc::POLLNVAL;
         let mut fds = [
             libc::pollfd {
-                fd: self.fd.as_raw_fd(),
+                fd: self.raw(),
                 events: libc::POLLIN | libc::POLLRDHUP,
                 revents: 0,
             },
+            // Only for a hang-up: its bytes, if any, are the other half's wake-ups.
             libc::pollfd {
                 fd: sock.as_raw_fd(),
-                events: libc::POLLIN | libc::POLLRDHUP,
+                events: libc::POLLRDHUP,
                 revents: 0,
             },
         ];
+        let count = if matches!(self.fd, WakeFd::Connection(_)) {
+            1
+        } else {
+            2
+        };
         let timeout = match deadline {
             None => -1,
             Some(d) => {
@@ -328,14 +353,12 @@ impl Wake {
         };
         let n = crate::sys::retry(|| {
             // SAFETY: `fds` is a valid array of two pollfds for the duration of the call.
-            syscall!(unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout) })
+            syscall!(unsafe { libc::poll(fds.as_mut_ptr(), count, timeout) })
         })?;
         if n == 0 {
             return Ok(Park::TimedOut);
         }
-        if fds[1].revents != 0 || fds[0].revents & gone != 0 {
-            // After the handshake the socket carries nothing: readable means closed
-            // (or a peer breaking the protocol), either way the peer is gone.
+        if fds[1].revents & gone != 0 || fds[0].revents & gone != 0 {
             return Ok(Park::PeerGone);
         }
         if fds[0].revents & libc::POLLIN == 0 {
@@ -1117,17 +1140,17 @@ impl ShmStream {
             )
         };
         let (ring_a, ring_b) = (ring_a.map_err(invalid)?, ring_b.map_err(invalid)?);
-        // Ring A's wake-ups: our writer and the acceptor's reader; ring B's: the
-        // acceptor's writer and our reader. We keep one end of each pair.
-        let (wake_a, peer_a) = wake_pair()?;
+        // Ring A's wake-ups (our writer and the acceptor's reader) travel over the
+        // connection's socket; ring B's (the acceptor's writer and our reader) over
+        // a socket pair, of which we keep one end.
         let (wake_b, peer_b) = wake_pair()?;
 
         let deadline = Instant::now() + options.handshake_timeout;
         set_socket_timeouts(&sock, Some(options.handshake_timeout))?;
-        let fds = [memfd.as_raw_fd(), peer_a.as_raw_fd(), peer_b.as_raw_fd()];
+        let fds = [memfd.as_raw_fd(), peer_b.as_raw_fd()];
         send_with_fds(&sock, OFFER, &fds)?;
-        // Only the acceptor holds these ends now (unless it never takes them).
-        drop((peer_a, peer_b));
+        // Only the acceptor holds this end now (unless it never takes it).
+        drop(peer_b);
         let mut ack = [0u8; 1];
         match recv_byte(&sock, &mut ack, deadline)? {
             0 => {
@@ -1149,7 +1172,9 @@ impl ShmStream {
         // SAFETY: ring A is written only by this side and ring B read only by this
         // side; the acceptor takes the other role of each.
         let (tx, rx) = unsafe { (ring_a.producer(), ring_b.consumer()) };
-        Ok(Self::assemble(tx, rx, map, sock, [wake_b, wake_a], options))
+        let connection = WakeFd::Connection(sock.as_raw_fd());
+        let wakes = [WakeFd::Pair(wake_b), connection];
+        Ok(Self::assemble(tx, rx, map, sock, wakes, options))
     }
 
     /// Accepts a shared-memory connection offered over a connected Unix socket,
@@ -1169,10 +1194,10 @@ impl ShmStream {
             ));
         }
         let memfd = fds.remove(0);
-        let [wake_a, wake_b]: [OwnedFd; 2] = fds
+        let [wake_b]: [OwnedFd; 1] = fds
             .try_into()
             .map_err(|_| invalid_msg("wrong number of wake-up descriptors"))?;
-        check_wake_sockets(&sock, &wake_a, &wake_b)?;
+        check_wake_socket(&sock, &wake_b)?;
         let len = check_sealed_memfd(&memfd)?;
         let map = Mapping::map(memfd.as_fd(), len)?;
         drop(memfd);
@@ -1191,7 +1216,9 @@ impl ShmStream {
         set_socket_timeouts(&sock, None)?;
         // SAFETY: the offerer produces into A and consumes B; we take the other roles.
         let (tx, rx) = unsafe { (ring_b.producer(), ring_a.consumer()) };
-        Ok(Self::assemble(tx, rx, map, sock, [wake_a, wake_b], options))
+        let connection = WakeFd::Connection(sock.as_raw_fd());
+        let wakes = [connection, WakeFd::Pair(wake_b)];
+        Ok(Self::assemble(tx, rx, map, sock, wakes, options))
     }
 
     /// `wakes`: the reader's wake-up socket, then the writer's.
@@ -1200,7 +1227,7 @@ impl ShmStream {
         rx: Consumer<'_, Untrusted>,
         map: Mapping,
         sock: Stream,
-        wakes: [OwnedFd; 2],
+        wakes: [WakeFd; 2],
         options: &ShmOptions,
     ) -> ShmStream {
         // SAFETY: the handles point into `map`, which moves into `shared`; each half
@@ -1356,14 +1383,11 @@ impl ShmStream {
         (self.read.shared.map.ptr, self.read.shared.map.len)
     }
 
-    /// The wake-up sockets of the reading and the writing half: for tests that
-    /// play a hostile peer.
+    /// The wake-up sockets of the reading and the writing half (one of them is the
+    /// connection's socket): for tests that play a hostile peer.
     #[doc(hidden)]
     pub fn raw_wake_fds(&self) -> Vec<RawFd> {
-        vec![
-            self.read.wake.fd.as_raw_fd(),
-            self.write.wake.fd.as_raw_fd(),
-        ]
+        vec![self.read.wake.raw(), self.write.wake.raw()]
     }
 
     /// The spin budgets of the reading and the writing half now, and how many of
@@ -1525,31 +1549,28 @@ fn inode(fd: BorrowedFd<'_>) -> io::Result<(libc::dev_t, libc::ino_t, libc::mode
 
 /// A peer could pass any descriptor as a wake-up channel; only a connected Unix
 /// stream socket has the semantics relied on (per-call `MSG_DONTWAIT`, a hang-up
-/// when the peer dies), and the two must be distinct sockets, neither the
-/// connection's own. An eventfd, a pipe or a FIFO (whose open file the peer shares,
-/// flags and counter included), a listening socket or an unconnected one is refused.
-fn check_wake_sockets(sock: &Stream, a: &OwnedFd, b: &OwnedFd) -> io::Result<()> {
+/// when the peer dies), and it must not be the connection's own. An eventfd, a pipe
+/// or a FIFO (whose open file the peer shares, flags and counter included), a
+/// listening socket or an unconnected one is refused.
+fn check_wake_socket(sock: &Stream, fd: &OwnedFd) -> io::Result<()> {
     let not_socket = || invalid_msg("a wake-up descriptor is not a connected Unix stream socket");
-    let mut seen = vec![inode(sock.as_fd())?];
-    for fd in [a, b] {
-        let id = inode(fd.as_fd())?;
-        if id.2 & libc::S_IFMT != libc::S_IFSOCK
-            || sock_opt(fd, libc::SO_DOMAIN)? != libc::AF_UNIX
-            || sock_opt(fd, libc::SO_TYPE)? != libc::SOCK_STREAM
-            || sock_opt(fd, libc::SO_ACCEPTCONN)? != 0
-        {
-            return Err(not_socket());
-        }
-        let mut addr = MaybeUninit::<libc::sockaddr_un>::uninit();
-        let mut len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
-        // SAFETY: `addr` and `len` are valid for the call; ENOTCONN if unconnected.
-        if unsafe { libc::getpeername(fd.as_raw_fd(), addr.as_mut_ptr().cast(), &mut len) } != 0 {
-            return Err(not_socket());
-        }
-        if seen.iter().any(|s| (s.0, s.1) == (id.0, id.1)) {
-            return Err(invalid_msg("the wake-up sockets are not distinct"));
-        }
-        seen.push(id);
+    let id = inode(fd.as_fd())?;
+    if id.2 & libc::S_IFMT != libc::S_IFSOCK
+        || sock_opt(fd, libc::SO_DOMAIN)? != libc::AF_UNIX
+        || sock_opt(fd, libc::SO_TYPE)? != libc::SOCK_STREAM
+        || sock_opt(fd, libc::SO_ACCEPTCONN)? != 0
+    {
+        return Err(not_socket());
+    }
+    let mut addr = MaybeUninit::<libc::sockaddr_un>::uninit();
+    let mut len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+    // SAFETY: `addr` and `len` are valid for the call; ENOTCONN if unconnected.
+    if unsafe { libc::getpeername(fd.as_raw_fd(), addr.as_mut_ptr().cast(), &mut len) } != 0 {
+        return Err(not_socket());
+    }
+    let conn = inode(sock.as_fd())?;
+    if (conn.0, conn.1) == (id.0, id.1) {
+        return Err(invalid_msg("the wake-up socket is the connection's own"));
     }
     Ok(())
 }
@@ -1743,8 +1764,9 @@ fn recv_with_fds_now(sock: &impl AsRawFd) -> io::Result<(u8, Vec<OwnedFd>)> {
 pub mod tokio {
     //! [`AsyncShmStream`]: a [`ShmStream`] driven by tokio's
     //! reactor. A task whose ring is empty (or full) announces that it parks,
-    //! exactly as the blocking stream does, and then waits for its wake-up socket (and the
-    //! socket, for the peer's death) to become readable in tokio's epoll, so an
+    //! exactly as the blocking stream does, and then waits for its wake-up socket (one
+    //! half's is the connection's socket) to become readable in tokio's epoll; a dead
+    //! peer hangs up both, which wakes it too. So an
     //! idle connection costs no CPU and no runtime thread spins.
     //!
     //! The handshake is blocking: run it with `spawn_blocking` and convert.
@@ -1793,7 +1815,6 @@ pub mod tokio {
         // descriptors they watch, which `inner` owns.
         read_event: AsyncFd<Watch>,
         write_event: AsyncFd<Watch>,
-        socket: AsyncFd<Watch>,
         inner: ShmStream,
     }
 
@@ -1816,9 +1837,8 @@ pub mod tokio {
                 unsafe { AsyncFd::register_with_interest(Watch(fd), Interest::READABLE) }
             };
             Ok(AsyncShmStream {
-                read_event: watch(inner.read.wake.fd.as_raw_fd())?,
-                write_event: watch(inner.write.wake.fd.as_raw_fd())?,
-                socket: watch(inner.read.shared.sock.as_raw_fd())?,
+                read_event: watch(inner.read.wake.raw())?,
+                write_event: watch(inner.write.wake.raw())?,
                 inner,
             })
         }
@@ -1826,11 +1846,6 @@ pub mod tokio {
         /// The blocking stream inside.
         pub fn get_ref(&self) -> &ShmStream {
             &self.inner
-        }
-
-        /// Whether the socket reports the peer gone; registers the waker if not.
-        fn peer_gone(&self, cx: &mut Context<'_>) -> bool {
-            matches!(self.socket.poll_read_ready(cx), Poll::Ready(_))
         }
     }
 
@@ -1883,14 +1898,7 @@ pub mod tokio {
                         }
                         woken = true;
                     }
-                    Poll::Pending => {
-                        if matches!(this.socket.poll_read_ready(cx), Poll::Ready(_)) {
-                            half.rx.unpark();
-                            half.peer_gone = true;
-                            continue;
-                        }
-                        return Poll::Pending;
-                    }
+                    Poll::Pending => return Poll::Pending,
                 }
             }
         }
@@ -1912,7 +1920,6 @@ pub mod tokio {
             if data.is_empty() {
                 return Poll::Ready(Ok(0));
             }
-            let gone = this.peer_gone(cx);
             let half = &mut this.inner.write;
             let mut woken = false;
             loop {
@@ -1929,9 +1936,6 @@ pub mod tokio {
                 if n > 0 {
                     half.tx.unpark();
                     return Poll::Ready(Ok(n));
-                }
-                if gone {
-                    return Poll::Ready(Err(peer_gone()));
                 }
                 if !half.tx.prepare_park().map_err(corrupted)? {
                     continue;
@@ -2246,7 +2250,7 @@ mod tests {
         // SAFETY: pipe returned two fresh fds we own.
         let (r, w) = unsafe { (OwnedFd::from_raw_fd(p[0]), OwnedFd::from_raw_fd(p[1])) };
         let a: OwnedFd = a.into();
-        send_with_fds(&a, OFFER, &[r.as_raw_fd(), w.as_raw_fd(), r.as_raw_fd()]).unwrap();
+        send_with_fds(&a, OFFER, &[r.as_raw_fd(), w.as_raw_fd()]).unwrap();
         let err = ShmStream::accept_offer(b, &ShmOptions::new())
             .err()
             .unwrap();

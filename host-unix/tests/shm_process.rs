@@ -138,6 +138,15 @@ fn child_process_entry() {
                 s.write_all(&b).unwrap();
             }
         }
+        "count-fds" => {
+            // Reports how many descriptors its side of the connection holds.
+            let before = open_fds();
+            let mut s = ShmStream::accept_offer(connect(), &ShmOptions::new()).unwrap();
+            let held = (open_fds() - before) as u8;
+            s.write_all(&[held]).unwrap();
+            let mut b = [0u8; 1];
+            assert_eq!(s.read(&mut b).unwrap(), 0);
+        }
         "shm-connect-hold" => {
             // Connects through the listener; holds the connection until the server
             // closes it (exit 0), or exits with 3 if the server refused it.
@@ -302,19 +311,15 @@ fn child_process_entry() {
                 unsafe { OwnedFd::from_raw_fd(fd) }
             };
             let (memfd, _map) = sealed_ring_mapping(4096);
-            let (a, b) = (sem(), sem());
-            send_fds(
-                &sock,
-                b'S',
-                &[memfd.as_raw_fd(), a.as_raw_fd(), b.as_raw_fd()],
-            );
+            let b = sem();
+            send_fds(&sock, b'S', &[memfd.as_raw_fd(), b.as_raw_fd()]);
             // Keep the descriptors alive until the answer (or the close).
             let mut byte = [0u8; 1];
             let _ = (&sock).read(&mut byte);
         }
         "dup-keeping-server" => {
-            // A hostile server speaking the wire protocol itself: it keeps duplicates
-            // of the wake-up ends it hands the client, so it shares their open files
+            // A hostile server speaking the wire protocol itself: it keeps a duplicate
+            // of the wake-up end it hands the client, so it shares its open file
             // and clears `O_NONBLOCK` on them; it never reads a wake-up, raises every
             // parked flag, and frees the client's ring by moving `head` itself.
             let sock = connect();
@@ -323,26 +328,20 @@ fn child_process_entry() {
                 let (a, b) = UnixStream::pair().unwrap();
                 (OwnedFd::from(a), OwnedFd::from(b))
             };
-            let ((_keep_a, give_a), (keep_b, give_b)) = (pair(), pair());
-            for fd in [&give_a, &give_b] {
-                // SAFETY: fcntl on descriptors this process owns.
-                let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
-                // SAFETY: as above.
-                let cleared = unsafe {
-                    libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK)
-                };
-                assert_eq!(cleared, 0);
-            }
+            let (keep_b, give_b) = pair();
+            // SAFETY: fcntl on a descriptor this process owns.
+            let flags = unsafe { libc::fcntl(give_b.as_raw_fd(), libc::F_GETFL) };
+            // SAFETY: as above.
+            let cleared = unsafe {
+                libc::fcntl(give_b.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK)
+            };
+            assert_eq!(cleared, 0);
             let rings = [ptr, ptr.wrapping_add(len / 2)];
             for ring in rings {
                 poke_word(ring, PRODUCER_PARKED, 1);
                 poke_word(ring, CONSUMER_PARKED, 1);
             }
-            send_fds(
-                &sock,
-                b'S',
-                &[memfd.as_raw_fd(), give_a.as_raw_fd(), give_b.as_raw_fd()],
-            );
+            send_fds(&sock, b'S', &[memfd.as_raw_fd(), give_b.as_raw_fd()]);
             let mut ack = [0u8; 1];
             assert_eq!((&sock).read(&mut ack).unwrap(), 1);
             // Free ring B (the client's) until the client closes it, and wake the
@@ -828,6 +827,28 @@ fn the_spin_budget_recovers_after_a_burst_of_parks() {
         parks < QUICK / 4,
         "{parks} of {QUICK} quick answers were parked for (budget {budget:?} after the burst)"
     );
+    drop(s);
+    assert!(wait_child(child, Duration::from_secs(20)).success());
+}
+
+/// Descriptors this process has open.
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// Each side of a connection holds two descriptors once it is up: the memfd is
+/// closed once mapped, and one direction's wake-ups travel over the connection's
+/// own socket (so 10,000 connections fit a 20,000-descriptor limit per side).
+#[test]
+fn a_connection_holds_two_descriptors_on_each_side() {
+    let (child, listener, _p) = spawn_peer("count-fds");
+    let before = open_fds();
+    let sock = accept_within(&listener, Duration::from_secs(20));
+    let mut s = ShmStream::offer(sock, &ShmOptions::new()).unwrap();
+    assert_eq!(open_fds() - before, 2, "the offering side's descriptors");
+    let mut held = [0u8; 1];
+    s.read_exact(&mut held).unwrap();
+    assert_eq!(held[0], 2, "the accepting side's descriptors");
     drop(s);
     assert!(wait_child(child, Duration::from_secs(20)).success());
 }
