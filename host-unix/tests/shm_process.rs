@@ -165,7 +165,7 @@ fn child_process_entry() {
             // Echoes ring to ring, without a buffer.
             let mut s = ShmStream::accept_offer(connect(), &ShmOptions::new()).unwrap();
             loop {
-                let (rx, tx) = s.halves();
+                let (rx, tx) = s.split();
                 if rx.splice(tx).unwrap() == 0 {
                     break;
                 }
@@ -730,7 +730,7 @@ fn an_offer_with_semaphore_eventfds_is_refused() {
         start.elapsed()
     );
     let err = result.expect_err("semaphore eventfds were accepted as wake-ups");
-    assert_eq!(err.kind(), ErrorKind::InvalidData, "{err}");
+    assert_eq!(err.kind(), ringlink_unix::ErrorKind::InvalidData, "{err}");
     let _ = wait_child(child, Duration::from_secs(20));
 }
 
@@ -951,7 +951,7 @@ fn echo_sizes_through(role: &str) {
 }
 
 fn reunite(r: ringlink_unix::shm::ShmReadHalf, w: ringlink_unix::shm::ShmWriteHalf) -> ShmStream {
-    ShmStream::from_halves(r, w).expect("halves of one stream")
+    r.reunite(w).expect("halves of one stream")
 }
 
 #[test]

@@ -122,7 +122,7 @@ impl Relay for ShmRelay {
         if copy {
             return Copying(stream).relay(buf);
         }
-        let (rx, tx) = stream.halves();
+        let (rx, tx) = stream.split();
         rx.splice(tx)
     }
 }

@@ -61,7 +61,7 @@ impl ShmHandshake {
 
     /// Offers the client shared memory and waits for its acknowledgement; see
     /// [`ShmStream::offer`].
-    pub fn complete(self) -> io::Result<ShmStream> {
+    pub fn complete(self) -> Result<ShmStream, Error> {
         ShmStream::offer(self.stream, &self.options)
     }
 
@@ -78,9 +78,20 @@ impl ShmHandshake {
 
 impl ShmStream {
     /// Offers a shared-memory connection over a connected Unix socket and waits
-    /// for the peer's acknowledgement (`handshake_timeout`).
-    pub fn offer(sock: impl ShmSocket, options: &ShmOptions) -> io::Result<ShmStream> {
-        let sock = sock.into_stream();
+    /// for the peer's acknowledgement (`handshake_timeout`). The offering side
+    /// creates the mapping (a server, in framed mode).
+    pub fn offer(sock: impl ShmSocket, options: &ShmOptions) -> Result<ShmStream, Error> {
+        Self::offer_io(sock.into_stream(), options).map_err(Error::from)
+    }
+
+    /// Accepts a shared-memory connection offered over a connected Unix socket,
+    /// validating the mapping and every descriptor before acknowledging (a client,
+    /// in framed mode).
+    pub fn accept_offer(sock: impl ShmSocket, options: &ShmOptions) -> Result<ShmStream, Error> {
+        Self::accept_offer_io(sock.into_stream(), options).map_err(Error::from)
+    }
+
+    fn offer_io(sock: Stream, options: &ShmOptions) -> io::Result<ShmStream> {
         let cap = options
             .capacity
             .clamp(PAGE, MAX_CAPACITY)
@@ -161,10 +172,7 @@ impl ShmStream {
         Ok(Self::assemble(tx, rx, map, sock, wakes, options))
     }
 
-    /// Accepts a shared-memory connection offered over a connected Unix socket,
-    /// validating the mapping and every descriptor before acknowledging.
-    pub fn accept_offer(sock: impl ShmSocket, options: &ShmOptions) -> io::Result<ShmStream> {
-        let sock = sock.into_stream();
+    fn accept_offer_io(sock: Stream, options: &ShmOptions) -> io::Result<ShmStream> {
         let deadline = Instant::now() + options.handshake_timeout;
         set_socket_timeouts(&sock, Some(options.handshake_timeout))?;
         let (tag, mut fds) = recv_with_fds(&sock, deadline)?;

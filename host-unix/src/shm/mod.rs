@@ -286,6 +286,32 @@ pub struct ShmReadHalf {
     peer_gone: bool,
 }
 
+/// The halves given back by [`ShmReadHalf::reunite`]: they belong to different streams.
+#[derive(Debug)]
+pub struct ShmReuniteError(pub ShmReadHalf, pub ShmWriteHalf);
+
+impl std::fmt::Display for ShmReuniteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("tried to reunite halves of different shared-memory streams")
+    }
+}
+
+impl std::error::Error for ShmReuniteError {}
+
+impl ShmReadHalf {
+    /// Joins this half with the writing half of the same stream again (as
+    /// `OwnedReadHalf::reunite` does for a [`Stream`]); gives both back if they
+    /// belong to different streams.
+    #[allow(clippy::result_large_err)] // giving the halves back is the point
+    pub fn reunite(self, write: ShmWriteHalf) -> Result<ShmStream, ShmReuniteError> {
+        if Arc::ptr_eq(&self.shared, &write.shared) {
+            Ok(ShmStream { read: self, write })
+        } else {
+            Err(ShmReuniteError(self, write))
+        }
+    }
+}
+
 /// The writing half of a shared-memory connection.
 pub struct ShmWriteHalf {
     /// Points into `shared.map`; dropped by hand in `Drop`, before the notify and
@@ -480,7 +506,7 @@ impl ShmReadHalf {
     /// let mut client = ShmStream::offer(a, &ShmOptions::new())?;
     /// let mut server = peer.join().unwrap()?;
     /// client.write_all(b"echo")?;
-    /// let (rx, tx) = server.halves();
+    /// let (rx, tx) = server.split();
     /// assert_eq!(rx.splice(tx)?, 4); // the server echoes without a buffer
     /// let mut back = [0u8; 4];
     /// client.read_exact(&mut back)?;
@@ -537,7 +563,7 @@ impl ShmReadHalf {
     }
 
     /// Sets the read timeout (`None`: wait forever).
-    pub fn set_timeout(&mut self, timeout: Option<Duration>) {
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
         self.timeout = timeout;
     }
 
@@ -672,7 +698,7 @@ impl ShmWriteHalf {
     }
 
     /// Sets the write timeout (`None`: wait forever).
-    pub fn set_timeout(&mut self, timeout: Option<Duration>) {
+    pub fn set_write_timeout(&mut self, timeout: Option<Duration>) {
         self.timeout = timeout;
     }
 
@@ -783,7 +809,7 @@ impl ShmStream {
         options: &ShmOptions,
     ) -> Result<ShmStream, Error> {
         let stream = Stream::connect(name, connect)?;
-        Ok(ShmStream::accept_offer(stream, options)?)
+        ShmStream::accept_offer(stream, options)
     }
 
     /// Accepts the next connection on `listener` (with its peer policy and limits),
@@ -802,7 +828,7 @@ impl ShmStream {
 
     /// Both halves at once, borrowed: for [`ShmReadHalf::splice`] back into the
     /// same stream (an echo) or grants on both directions.
-    pub fn halves(&mut self) -> (&mut ShmReadHalf, &mut ShmWriteHalf) {
+    pub fn split(&mut self) -> (&mut ShmReadHalf, &mut ShmWriteHalf) {
         (&mut self.read, &mut self.write)
     }
 
@@ -821,28 +847,14 @@ impl ShmStream {
         (self.read, self.write)
     }
 
-    /// Joins the halves of one stream again; gives them back if they belong to
-    /// different streams.
-    #[allow(clippy::result_large_err)] // giving the halves back is the point
-    pub fn from_halves(
-        read: ShmReadHalf,
-        write: ShmWriteHalf,
-    ) -> Result<ShmStream, (ShmReadHalf, ShmWriteHalf)> {
-        if Arc::ptr_eq(&read.shared, &write.shared) {
-            Ok(ShmStream { read, write })
-        } else {
-            Err((read, write))
-        }
-    }
-
     /// Sets the read timeout (`None`: wait forever).
     pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
-        self.read.set_timeout(timeout);
+        self.read.set_read_timeout(timeout);
     }
 
     /// Sets the write timeout (`None`: wait forever).
     pub fn set_write_timeout(&mut self, timeout: Option<Duration>) {
-        self.write.set_timeout(timeout);
+        self.write.set_write_timeout(timeout);
     }
 
     /// Nonblocking mode for both directions.
@@ -1118,7 +1130,7 @@ mod tests {
         let data: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
         let expected = data.clone();
         let (mut rx, mut tx) = client.into_split();
-        rx.set_timeout(Some(Duration::from_secs(10)));
+        rx.set_read_timeout(Some(Duration::from_secs(10)));
         let writer = std::thread::spawn(move || {
             tx.write_all(&data).unwrap();
             tx.close();
@@ -1130,7 +1142,7 @@ mod tests {
         });
         let mut moved = 0;
         loop {
-            let (r, w) = server.halves();
+            let (r, w) = server.split();
             match r.splice(w).unwrap() {
                 0 => break,
                 n => moved += n,
@@ -1185,8 +1197,8 @@ mod tests {
         let (mut c, d) = pair(ShmOptions::new());
         drop(d);
         b.write_all(b"x").unwrap();
-        let (rx, _) = a.halves();
-        let (_, tx) = c.halves();
+        let (rx, _) = a.split();
+        let (_, tx) = c.split();
         assert_eq!(rx.splice(tx).unwrap_err().kind(), io::ErrorKind::BrokenPipe);
     }
 
@@ -1229,7 +1241,7 @@ mod tests {
         let err = ShmStream::accept_offer(b, &ShmOptions::new())
             .err()
             .unwrap();
-        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(err.kind(), crate::ErrorKind::InvalidData);
     }
 
     #[test]
@@ -1246,7 +1258,7 @@ mod tests {
         let err = ShmStream::accept_offer(b, &ShmOptions::new())
             .err()
             .unwrap();
-        assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
+        assert_eq!(err.kind(), crate::ErrorKind::InvalidData, "{err}");
     }
 
     #[test]
@@ -1259,7 +1271,7 @@ mod tests {
         )
         .err()
         .unwrap();
-        assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+        assert_eq!(err.kind(), crate::ErrorKind::TimedOut, "{err}");
         assert!(t.elapsed() < Duration::from_secs(5));
     }
 }
