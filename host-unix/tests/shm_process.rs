@@ -138,6 +138,20 @@ fn child_process_entry() {
                 s.write_all(&b).unwrap();
             }
         }
+        "slow-echo" => {
+            // Takes its time before it accepts the offer, then echoes.
+            let sock = connect();
+            std::thread::sleep(Duration::from_millis(300));
+            let mut s = ShmStream::accept_offer(sock, &ShmOptions::new()).unwrap();
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = s.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                s.write_all(&buf[..n]).unwrap();
+            }
+        }
         "count-fds" => {
             // Reports how many descriptors its side of the connection holds.
             let before = open_fds();
@@ -1203,6 +1217,57 @@ fn finishes_within_ref<T>(f: impl FnOnce() -> T) -> T {
         start.elapsed()
     );
     out
+}
+
+/// The tokio handshake waits in the reactor: while a slow client takes 300 ms to
+/// answer the offer, other tasks on the same single-threaded runtime keep running.
+#[cfg(feature = "tokio")]
+#[test]
+fn the_tokio_handshake_does_not_block_the_runtime() {
+    use ringlink_unix::shm::tokio::AsyncShmStream;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let path = temp_socket("tokio-handshake");
+    rt.block_on(async {
+        let listener = ringlink_unix::tokio::Listener::bind(&path, ListenerOptions::new()).unwrap();
+        let child = spawn_child("slow-echo", &path);
+        let stream = tokio::time::timeout(Duration::from_secs(20), listener.accept())
+            .await
+            .expect("the child connects")
+            .unwrap();
+        let ticks = std::sync::Arc::new(AtomicU64::new(0));
+        let ticker = tokio::spawn({
+            let ticks = ticks.clone();
+            async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    ticks.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+        let mut s = AsyncShmStream::offer(stream, &ShmOptions::new())
+            .await
+            .unwrap();
+        let during = ticks.load(Ordering::Relaxed);
+        assert!(
+            during >= 10,
+            "only {during} ticks while the handshake waited"
+        );
+        s.write_all(b"ping").await.unwrap();
+        let mut back = [0u8; 4];
+        tokio::time::timeout(Duration::from_secs(20), s.read_exact(&mut back))
+            .await
+            .expect("an echo")
+            .unwrap();
+        assert_eq!(&back, b"ping");
+        ticker.abort();
+        drop(s);
+        assert!(wait_child(child, Duration::from_secs(20)).success());
+    });
 }
 
 /// The tokio stream parks in the reactor (no spinning thread) and wakes for data,

@@ -67,15 +67,17 @@ impl AsyncSockets for RinglinkShmAsync {
 
     async fn accept(listener: &Self::Listener) -> io::Result<Self::Stream> {
         let stream = listener.accept().await.map_err(to_io)?;
-        // The handshake blocks this thread briefly; the client answers from its own.
-        let shm = ShmStream::offer(stream.into_std().map_err(to_io)?, &ShmOptions::new())?;
-        AsyncShmStream::from_std(shm)
+        // The handshake waits for the client in the reactor, as the reads do.
+        AsyncShmStream::offer(stream, &ShmOptions::new())
+            .await
+            .map_err(to_io)
     }
 
     async fn connect(addr: &Path) -> io::Result<Self::Stream> {
         let connect = ConnectOptions::new().timeout(Duration::from_secs(10));
-        let shm = ShmStream::connect(addr, connect, &ShmOptions::new()).map_err(to_io)?;
-        AsyncShmStream::from_std(shm)
+        AsyncShmStream::connect(addr, connect, &ShmOptions::new())
+            .await
+            .map_err(to_io)
     }
 }
 

@@ -76,6 +76,19 @@ impl ShmHandshake {
     }
 }
 
+/// An offer sent and not yet acknowledged: what the offering side keeps meanwhile.
+pub(super) struct OfferSent {
+    pub(super) sock: Stream,
+    memfd: OwnedFd,
+    /// The rings below point into it: they are dropped (or handed to the stream,
+    /// which keeps the mapping) together with it.
+    map: Mapping,
+    ring_a: RawRing<'static>,
+    ring_b: RawRing<'static>,
+    wake_b: OwnedFd,
+    pub(super) deadline: Instant,
+}
+
 impl ShmStream {
     /// Offers a shared-memory connection over a connected Unix socket and waits
     /// for the peer's acknowledgement (`handshake_timeout`). The offering side
@@ -92,6 +105,13 @@ impl ShmStream {
     }
 
     fn offer_io(sock: Stream, options: &ShmOptions) -> io::Result<ShmStream> {
+        let sent = Self::send_offer(sock, options)?;
+        Self::finish_offer(sent, options)
+    }
+
+    /// Creates the mapping and the wake-up pair and sends the offer; the
+    /// acknowledgement is still to come ([`finish_offer`](Self::finish_offer)).
+    pub(super) fn send_offer(sock: Stream, options: &ShmOptions) -> io::Result<OfferSent> {
         let cap = options
             .capacity
             .clamp(PAGE, MAX_CAPACITY)
@@ -134,7 +154,8 @@ impl ShmStream {
                 RawRing::init(map.ptr.add(ring_span), ring_span, cap),
             )
         };
-        let (ring_a, ring_b) = (ring_a.map_err(invalid)?, ring_b.map_err(invalid)?);
+        let (ring_a, ring_b): (RawRing<'static>, RawRing<'static>) =
+            (ring_a.map_err(invalid)?, ring_b.map_err(invalid)?);
         // Ring A's wake-ups (our writer and the acceptor's reader) travel over the
         // connection's socket; ring B's (the acceptor's writer and our reader) over
         // a socket pair, of which we keep one end.
@@ -146,6 +167,28 @@ impl ShmStream {
         send_with_fds(&sock, OFFER, &fds)?;
         // Only the acceptor holds this end now (unless it never takes it).
         drop(peer_b);
+        Ok(OfferSent {
+            sock,
+            memfd,
+            map,
+            ring_a,
+            ring_b,
+            wake_b,
+            deadline,
+        })
+    }
+
+    /// Waits (until the offer's deadline) for the acknowledgement of an offer sent.
+    pub(super) fn finish_offer(sent: OfferSent, options: &ShmOptions) -> io::Result<ShmStream> {
+        let OfferSent {
+            sock,
+            memfd,
+            map,
+            ring_a,
+            ring_b,
+            wake_b,
+            deadline,
+        } = sent;
         let mut ack = [0u8; 1];
         match recv_byte(&sock, &mut ack, deadline)? {
             0 => {
@@ -172,7 +215,7 @@ impl ShmStream {
         Ok(Self::assemble(tx, rx, map, sock, wakes, options))
     }
 
-    fn accept_offer_io(sock: Stream, options: &ShmOptions) -> io::Result<ShmStream> {
+    pub(super) fn accept_offer_io(sock: Stream, options: &ShmOptions) -> io::Result<ShmStream> {
         let deadline = Instant::now() + options.handshake_timeout;
         set_socket_timeouts(&sock, Some(options.handshake_timeout))?;
         let (tag, mut fds) = recv_with_fds(&sock, deadline)?;

@@ -5,7 +5,10 @@
 //! peer hangs up both, which wakes it too. So an
 //! idle connection costs no CPU and no runtime thread spins.
 //!
-//! The handshake is blocking: run it with `spawn_blocking` and convert.
+//! The handshake runs in the reactor too ([`AsyncShmStream::offer`],
+//! [`AsyncShmStream::accept_offer`], [`AsyncShmStream::connect`]): waiting for the
+//! peer's part never blocks a runtime thread. [`AsyncShmStream::from_std`] takes a
+//! stream set up by the blocking handshake.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -34,7 +37,11 @@ use std::task::{Context, Poll};
 use ::tokio::io::unix::AsyncFd;
 use ::tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 
-use super::{ShmStream, corrupted, peer_gone};
+use std::os::fd::AsFd;
+use std::time::Instant;
+
+use super::{ShmOptions, ShmStream, corrupted, peer_gone, timed_out};
+use crate::{ConnectOptions, Error, IntoName};
 
 /// A descriptor owned by the stream's `Shared`, watched by tokio.
 struct Watch(RawFd);
@@ -62,7 +69,99 @@ impl std::fmt::Debug for AsyncShmStream {
     }
 }
 
+/// Waits in the reactor until `sock` has bytes (or hung up), at most until
+/// `deadline`, so the blocking handshake step that follows returns at once.
+async fn readable_by(sock: &crate::Stream, deadline: Instant) -> io::Result<()> {
+    // SAFETY: `sock` outlives the registration, which is dropped (deregistered)
+    // at the end of this function, before the descriptor can be closed.
+    let watched = unsafe {
+        AsyncFd::register_with_interest(Watch(sock.as_fd().as_raw_fd()), Interest::READABLE)
+    }?;
+    loop {
+        let mut guard = match ::tokio::time::timeout_at(deadline.into(), watched.readable()).await {
+            Ok(guard) => guard?,
+            Err(_) => return Err(timed_out("shared-memory handshake")),
+        };
+        let mut byte = [0u8; 1];
+        // SAFETY: peeks into a valid one-byte buffer; never blocks.
+        let n = unsafe {
+            libc::recv(
+                sock.as_fd().as_raw_fd(),
+                byte.as_mut_ptr().cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock {
+            // Readiness that was stale: wait again.
+            guard.clear_ready();
+            continue;
+        }
+        return Ok(());
+    }
+}
+
 impl AsyncShmStream {
+    /// Offers shared memory over a connected tokio stream (the side that creates
+    /// the mapping, a server) and waits in the reactor for the acknowledgement,
+    /// within the options' handshake timeout. The stream's connection slot (its
+    /// listener's `max_connections`) stays with the shared-memory connection.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), ringlink_unix::Error> {
+    /// use ringlink_unix::shm::{ShmOptions, tokio::AsyncShmStream};
+    /// use ringlink_unix::tokio::Stream;
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    ///
+    /// let (a, b) = Stream::pair()?;
+    /// let options = ShmOptions::new();
+    /// let (a, b) = tokio::join!(
+    ///     AsyncShmStream::offer(a, &options),
+    ///     AsyncShmStream::accept_offer(b, &options)
+    /// );
+    /// let (mut a, mut b) = (a?, b?);
+    /// a.write_all(b"async").await?;
+    /// let mut buf = [0u8; 5];
+    /// b.read_exact(&mut buf).await?;
+    /// assert_eq!(&buf, b"async");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn offer(
+        stream: crate::tokio::Stream,
+        options: &ShmOptions,
+    ) -> Result<AsyncShmStream, Error> {
+        let sent = ShmStream::send_offer(stream.into_std()?, options)?;
+        readable_by(&sent.sock, sent.deadline).await?;
+        let shm = ShmStream::finish_offer(sent, options)?;
+        Ok(AsyncShmStream::from_std(shm)?)
+    }
+
+    /// Accepts a shared-memory offer over a connected tokio stream (a client),
+    /// waiting for it in the reactor within the options' handshake timeout, and
+    /// validating everything before acknowledging.
+    pub async fn accept_offer(
+        stream: crate::tokio::Stream,
+        options: &ShmOptions,
+    ) -> Result<AsyncShmStream, Error> {
+        let sock = stream.into_std()?;
+        readable_by(&sock, Instant::now() + options.handshake_timeout).await?;
+        let shm = ShmStream::accept_offer_io(sock, options)?;
+        Ok(AsyncShmStream::from_std(shm)?)
+    }
+
+    /// Connects to the server at `name` and takes its shared-memory offer, all in
+    /// the reactor.
+    pub async fn connect(
+        name: impl IntoName,
+        connect: ConnectOptions,
+        options: &ShmOptions,
+    ) -> Result<AsyncShmStream, Error> {
+        let stream = crate::tokio::Stream::connect(name, connect).await?;
+        AsyncShmStream::accept_offer(stream, options).await
+    }
+
     /// Registers an established [`ShmStream`] with the current tokio runtime.
     pub fn from_std(inner: ShmStream) -> io::Result<AsyncShmStream> {
         let watch = |fd: RawFd| {
