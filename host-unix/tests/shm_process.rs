@@ -1148,6 +1148,42 @@ fn framed_mode_negotiates_shared_memory_across_processes() {
     assert!(wait_child(child, Duration::from_secs(20)).success());
 }
 
+/// A framed stream split into halves sends from one thread while another receives,
+/// over shared memory (the default); dropping the sender ends the stream.
+#[test]
+fn a_split_framed_stream_sends_and_receives_on_two_threads_over_shared_memory() {
+    fn send<T: Send>(_: &T) {}
+    let path = temp_socket("framed-split");
+    let listener = Listener::bind(&path, ListenerOptions::new()).unwrap();
+    let child = spawn_child("framed-client", &path);
+    let mut f = FramedStream::new(listener.accept().unwrap(), FrameOptions::new()).unwrap();
+    assert!(f.is_shared_memory());
+    f.set_timeouts(Some(Duration::from_secs(20)), Some(Duration::from_secs(20)))
+        .unwrap();
+    let (mut rx, mut tx) = f.into_split();
+    assert!(tx.is_shared_memory());
+    send(&rx);
+    send(&tx);
+    const N: u32 = 500;
+    let sender = std::thread::spawn(move || {
+        for i in 0..N {
+            tx.send(&(i, vec![i as u8; (i as usize * 53) % 5000]))
+                .unwrap();
+        }
+    });
+    for i in 0..N {
+        let back: (u32, Vec<u8>) = rx.recv().unwrap().expect("an echo");
+        assert_eq!(back, (i, vec![i as u8; (i as usize * 53) % 5000]));
+    }
+    sender.join().unwrap();
+    assert_eq!(
+        rx.recv::<(u32, Vec<u8>)>().unwrap(),
+        None,
+        "the client closed after our end"
+    );
+    assert!(wait_child(child, Duration::from_secs(20)).success());
+}
+
 #[test]
 fn framed_mode_stays_on_the_socket_when_either_side_opts_out() {
     for (server, client) in [

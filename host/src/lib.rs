@@ -40,8 +40,8 @@ pub mod tokio;
 pub use byte_stream::{ByteStream, Connect, NoSharedMemory, SharedMemoryTransport};
 pub use error::{Error, ErrorKind};
 pub use framed::{
-    DEFAULT_MAX_FRAME, FrameOptions, FramedStream, HELLO_LEN, Hello, MAGIC, PROTOCOL_VERSION,
-    Transports, read_handshake,
+    DEFAULT_MAX_FRAME, FrameOptions, FrameReceiver, FrameSender, FramedStream, HELLO_LEN, Hello,
+    MAGIC, PROTOCOL_VERSION, Transports, read_handshake,
 };
 
 /// What [`impl_embedded_io!`] expands to refers to; not part of the API.
