@@ -651,7 +651,9 @@ impl<S: ByteStream> FramedStream<S> {
     /// the stream for the peer over shared memory; over the socket, the stream ends
     /// when both halves are dropped.
     ///
-    /// ```
+    /// With an adapter's stream (`ringlink_unix`'s here):
+    ///
+    /// ```ignore
     /// # #[cfg(unix)] {
     /// use ringlink_unix::{FrameOptions, FramedStream, Stream};
     ///
