@@ -128,6 +128,17 @@ impl ringlink_host::SharedMemoryTransport for crate::shm::ShmStream {
     fn set_write_timeout(&mut self, timeout: Option<Duration>) {
         crate::shm::ShmStream::set_write_timeout(self, timeout);
     }
+
+    fn set_nonblocking(&mut self, nonblocking: bool) {
+        crate::shm::ShmStream::set_nonblocking(self, nonblocking);
+    }
+
+    type ReadHalf = crate::shm::ShmReadHalf;
+    type WriteHalf = crate::shm::ShmWriteHalf;
+
+    fn into_split(self) -> (crate::shm::ShmReadHalf, crate::shm::ShmWriteHalf) {
+        crate::shm::ShmStream::into_split(self)
+    }
 }
 
 /// Sets up the shared-memory transport once both hellos offered it, when the socket

@@ -121,11 +121,65 @@ fn child_process_entry() {
                 s.write_all(&buf[..n]).unwrap();
             }
         }
+        "paced-echo" => {
+            // Echoes each byte: after 2 ms for `S` (a slow answer, so the other side
+            // parks), after 2 µs of work for anything else (a quick one).
+            let mut s = ShmStream::accept_offer(connect(), &ShmOptions::new()).unwrap();
+            let mut b = [0u8; 1];
+            while s.read(&mut b).unwrap() == 1 {
+                if b[0] == b'S' {
+                    std::thread::sleep(Duration::from_millis(2));
+                } else {
+                    let start = Instant::now();
+                    while start.elapsed() < Duration::from_micros(2) {
+                        std::hint::spin_loop();
+                    }
+                }
+                s.write_all(&b).unwrap();
+            }
+        }
+        "slow-echo" => {
+            // Takes its time before it accepts the offer, then echoes.
+            let sock = connect();
+            std::thread::sleep(Duration::from_millis(300));
+            let mut s = ShmStream::accept_offer(sock, &ShmOptions::new()).unwrap();
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = s.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                s.write_all(&buf[..n]).unwrap();
+            }
+        }
+        "count-fds" => {
+            // Reports how many descriptors its side of the connection holds.
+            let before = open_fds();
+            let mut s = ShmStream::accept_offer(connect(), &ShmOptions::new()).unwrap();
+            let held = (open_fds() - before) as u8;
+            s.write_all(&[held]).unwrap();
+            let mut b = [0u8; 1];
+            assert_eq!(s.read(&mut b).unwrap(), 0);
+        }
+        "shm-connect-hold" => {
+            // Connects through the listener; holds the connection until the server
+            // closes it (exit 0), or exits with 3 if the server refused it.
+            let connect = ConnectOptions::new()
+                .timeout(Duration::from_secs(20))
+                .wait_for_server(true);
+            match ShmStream::connect(path, connect, &ShmOptions::new()) {
+                Ok(mut s) => {
+                    let mut b = [0u8; 1];
+                    assert_eq!(s.read(&mut b).unwrap(), 0);
+                }
+                Err(_) => std::process::exit(3),
+            }
+        }
         "splice-echo" => {
             // Echoes ring to ring, without a buffer.
             let mut s = ShmStream::accept_offer(connect(), &ShmOptions::new()).unwrap();
             loop {
-                let (rx, tx) = s.halves();
+                let (rx, tx) = s.split();
                 if rx.splice(tx).unwrap() == 0 {
                     break;
                 }
@@ -207,16 +261,23 @@ fn child_process_entry() {
                 t.join().unwrap();
             }
         }
-        "framed-client" => {
-            // Connects through ringlink's secure socket, negotiates shared memory in
-            // the hello, and echoes typed messages until the server closes.
-            let options =
-                FrameOptions::new().transports(Transports::SOCKET.union(Transports::SHARED_MEMORY));
+        "framed-client" | "framed-client-socket" | "framed-client-any" => {
+            // Connects through ringlink's secure socket with the default frame options
+            // (shared memory offered), or opting out ("-socket"), checks what the hello
+            // negotiated (not for "-any"), and echoes typed messages until the server closes.
+            let options = match role {
+                "framed-client-socket" => FrameOptions::new().transports(Transports::SOCKET),
+                _ => FrameOptions::new(),
+            };
             let connect = ConnectOptions::new()
                 .timeout(Duration::from_secs(20))
                 .wait_for_server(true);
             let mut f = FramedStream::connect(path, connect, options).unwrap();
-            assert!(f.is_shared_memory(), "both sides offered shared memory");
+            match role {
+                "framed-client" => assert!(f.is_shared_memory(), "shared memory by default"),
+                "framed-client-socket" => assert!(!f.is_shared_memory(), "this side opted out"),
+                _ => {}
+            }
             while let Some(msg) = f.recv::<(u32, Vec<u8>)>().unwrap() {
                 f.send(&msg).unwrap();
             }
@@ -264,19 +325,15 @@ fn child_process_entry() {
                 unsafe { OwnedFd::from_raw_fd(fd) }
             };
             let (memfd, _map) = sealed_ring_mapping(4096);
-            let (a, b) = (sem(), sem());
-            send_fds(
-                &sock,
-                b'S',
-                &[memfd.as_raw_fd(), a.as_raw_fd(), b.as_raw_fd()],
-            );
+            let b = sem();
+            send_fds(&sock, b'S', &[memfd.as_raw_fd(), b.as_raw_fd()]);
             // Keep the descriptors alive until the answer (or the close).
             let mut byte = [0u8; 1];
             let _ = (&sock).read(&mut byte);
         }
         "dup-keeping-server" => {
-            // A hostile server speaking the wire protocol itself: it keeps duplicates
-            // of the wake-up ends it hands the client, so it shares their open files
+            // A hostile server speaking the wire protocol itself: it keeps a duplicate
+            // of the wake-up end it hands the client, so it shares its open file
             // and clears `O_NONBLOCK` on them; it never reads a wake-up, raises every
             // parked flag, and frees the client's ring by moving `head` itself.
             let sock = connect();
@@ -285,26 +342,20 @@ fn child_process_entry() {
                 let (a, b) = UnixStream::pair().unwrap();
                 (OwnedFd::from(a), OwnedFd::from(b))
             };
-            let ((_keep_a, give_a), (keep_b, give_b)) = (pair(), pair());
-            for fd in [&give_a, &give_b] {
-                // SAFETY: fcntl on descriptors this process owns.
-                let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
-                // SAFETY: as above.
-                let cleared = unsafe {
-                    libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK)
-                };
-                assert_eq!(cleared, 0);
-            }
+            let (keep_b, give_b) = pair();
+            // SAFETY: fcntl on a descriptor this process owns.
+            let flags = unsafe { libc::fcntl(give_b.as_raw_fd(), libc::F_GETFL) };
+            // SAFETY: as above.
+            let cleared = unsafe {
+                libc::fcntl(give_b.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK)
+            };
+            assert_eq!(cleared, 0);
             let rings = [ptr, ptr.wrapping_add(len / 2)];
             for ring in rings {
                 poke_word(ring, PRODUCER_PARKED, 1);
                 poke_word(ring, CONSUMER_PARKED, 1);
             }
-            send_fds(
-                &sock,
-                b'S',
-                &[memfd.as_raw_fd(), give_a.as_raw_fd(), give_b.as_raw_fd()],
-            );
+            send_fds(&sock, b'S', &[memfd.as_raw_fd(), give_b.as_raw_fd()]);
             let mut ack = [0u8; 1];
             assert_eq!((&sock).read(&mut ack).unwrap(), 1);
             // Free ring B (the client's) until the client closes it, and wake the
@@ -693,7 +744,7 @@ fn an_offer_with_semaphore_eventfds_is_refused() {
         start.elapsed()
     );
     let err = result.expect_err("semaphore eventfds were accepted as wake-ups");
-    assert_eq!(err.kind(), ErrorKind::InvalidData, "{err}");
+    assert_eq!(err.kind(), ringlink_unix::ErrorKind::InvalidData, "{err}");
     let _ = wait_child(child, Duration::from_secs(20));
 }
 
@@ -742,6 +793,109 @@ fn silent_clients_do_not_delay_a_good_one() {
     let mut silent = silent;
     let _ = silent.kill();
     let _ = silent.wait();
+}
+
+/// A burst of slow answers makes every wait park; afterwards quick answers (2 µs of
+/// work on the peer) must be caught by the spin again, not parked for one by one:
+/// the budget follows what a park costs, and the peer's lateness does not shrink it.
+#[test]
+fn the_spin_budget_recovers_after_a_burst_of_parks() {
+    let (child, listener, _p) = spawn_peer("paced-echo");
+    let sock = accept_within(&listener, Duration::from_secs(20));
+    let mut s = ShmStream::offer(sock, &ShmOptions::new()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10)));
+    let round = |s: &mut ShmStream, byte: u8| {
+        s.write_all(&[byte]).unwrap();
+        let mut back = [0u8; 1];
+        s.read_exact(&mut back).unwrap();
+        assert_eq!(back[0], byte);
+    };
+    for _ in 0..10 {
+        round(&mut s, b'F');
+    }
+    const SLOW: u64 = 30;
+    let (_, before) = s.spin_stats();
+    for _ in 0..SLOW {
+        round(&mut s, b'S');
+    }
+    let ([budget, _], after_burst) = s.spin_stats();
+    assert!(
+        after_burst - before >= SLOW / 2,
+        "the slow answers were parked for ({} parks)",
+        after_burst - before
+    );
+    assert!(
+        budget >= Duration::from_micros(2),
+        "after a burst of parks the read budget is {budget:?}: it shrank with the peer's lateness"
+    );
+    const QUICK: u64 = 2000;
+    for _ in 0..QUICK {
+        round(&mut s, b'F');
+    }
+    let ([budget_now, _], end) = s.spin_stats();
+    let parks = end - after_burst;
+    eprintln!(
+        "budget after the burst {budget:?}, at the end {budget_now:?}; {parks} parks in {QUICK} quick rounds"
+    );
+    assert!(
+        parks < QUICK / 4,
+        "{parks} of {QUICK} quick answers were parked for (budget {budget:?} after the burst)"
+    );
+    drop(s);
+    assert!(wait_child(child, Duration::from_secs(20)).success());
+}
+
+/// Descriptors this process has open.
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// Each side of a connection holds two descriptors once it is up: the memfd is
+/// closed once mapped, and one direction's wake-ups travel over the connection's
+/// own socket (so 10,000 connections fit a 20,000-descriptor limit per side).
+#[test]
+fn a_connection_holds_two_descriptors_on_each_side() {
+    let (child, listener, _p) = spawn_peer("count-fds");
+    let before = open_fds();
+    let sock = accept_within(&listener, Duration::from_secs(20));
+    let mut s = ShmStream::offer(sock, &ShmOptions::new()).unwrap();
+    assert_eq!(open_fds() - before, 2, "the offering side's descriptors");
+    let mut held = [0u8; 1];
+    s.read_exact(&mut held).unwrap();
+    assert_eq!(held[0], 2, "the accepting side's descriptors");
+    drop(s);
+    assert!(wait_child(child, Duration::from_secs(20)).success());
+}
+
+/// A shared-memory connection keeps the listener's connection slot while it lives:
+/// with `max_connections(1)` a second client is refused, and one is open.
+#[test]
+fn max_connections_counts_shared_memory_connections() {
+    let path = temp_socket("shm-max");
+    let listener = Listener::bind(&path, ListenerOptions::new().max_connections(1)).unwrap();
+    let first = spawn_child("shm-connect-hold", &path);
+    let stream = listener.accept_timeout(Duration::from_secs(20)).unwrap();
+    let shm = ringlink_unix::shm::ShmHandshake::new(stream, &ShmOptions::new())
+        .complete()
+        .unwrap();
+    assert_eq!(
+        listener.open_connections(),
+        Some(1),
+        "the shared-memory connection holds its slot"
+    );
+    let second = spawn_child("shm-connect-hold", &path);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while listener.refused_count() == 0 {
+        assert!(Instant::now() < deadline, "the second client never came");
+        if let Ok(extra) = listener.accept_timeout(Duration::from_millis(100)) {
+            panic!("a second connection was admitted: {extra:?}");
+        }
+    }
+    assert_eq!(wait_child(second, Duration::from_secs(20)).code(), Some(3));
+    assert_eq!(listener.open_connections(), Some(1));
+    drop(shm);
+    assert!(wait_child(first, Duration::from_secs(20)).success());
+    assert_eq!(listener.open_connections(), Some(0));
 }
 
 #[test]
@@ -811,7 +965,7 @@ fn echo_sizes_through(role: &str) {
 }
 
 fn reunite(r: ringlink_unix::shm::ShmReadHalf, w: ringlink_unix::shm::ShmWriteHalf) -> ShmStream {
-    ShmStream::from_halves(r, w).expect("halves of one stream")
+    r.reunite(w).expect("halves of one stream")
 }
 
 #[test]
@@ -977,10 +1131,11 @@ fn framed_mode_negotiates_shared_memory_across_processes() {
     let listener = Listener::bind(&path, ListenerOptions::new()).unwrap();
     let child = spawn_child("framed-client", &path);
     let stream = listener.accept().unwrap();
-    let options =
-        FrameOptions::new().transports(Transports::SOCKET.union(Transports::SHARED_MEMORY));
-    let mut f = FramedStream::new(stream, options).unwrap();
-    assert!(f.is_shared_memory(), "the hello negotiated shared memory");
+    let mut f = FramedStream::new(stream, FrameOptions::new()).unwrap();
+    assert!(
+        f.is_shared_memory(),
+        "the default hello negotiated shared memory"
+    );
     f.set_timeouts(Some(Duration::from_secs(20)), Some(Duration::from_secs(20)))
         .unwrap();
     for i in 0..2000u32 {
@@ -993,16 +1148,162 @@ fn framed_mode_negotiates_shared_memory_across_processes() {
     assert!(wait_child(child, Duration::from_secs(20)).success());
 }
 
+/// A framed stream split into halves sends from one thread while another receives,
+/// over shared memory (the default); dropping the sender ends the stream.
 #[test]
-fn framed_mode_stays_on_the_socket_unless_both_offer_shared_memory() {
+fn a_split_framed_stream_sends_and_receives_on_two_threads_over_shared_memory() {
+    fn send<T: Send>(_: &T) {}
+    let path = temp_socket("framed-split");
+    let listener = Listener::bind(&path, ListenerOptions::new()).unwrap();
+    let child = spawn_child("framed-client", &path);
+    let mut f = FramedStream::new(listener.accept().unwrap(), FrameOptions::new()).unwrap();
+    assert!(f.is_shared_memory());
+    f.set_timeouts(Some(Duration::from_secs(20)), Some(Duration::from_secs(20)))
+        .unwrap();
+    let (mut rx, mut tx) = f.into_split();
+    assert!(tx.is_shared_memory());
+    send(&rx);
+    send(&tx);
+    const N: u32 = 500;
+    let sender = std::thread::spawn(move || {
+        for i in 0..N {
+            tx.send(&(i, vec![i as u8; (i as usize * 53) % 5000]))
+                .unwrap();
+        }
+    });
+    for i in 0..N {
+        let back: (u32, Vec<u8>) = rx.recv().unwrap().expect("an echo");
+        assert_eq!(back, (i, vec![i as u8; (i as usize * 53) % 5000]));
+    }
+    sender.join().unwrap();
+    assert_eq!(
+        rx.recv::<(u32, Vec<u8>)>().unwrap(),
+        None,
+        "the client closed after our end"
+    );
+    assert!(wait_child(child, Duration::from_secs(20)).success());
+}
+
+#[test]
+fn framed_mode_stays_on_the_socket_when_either_side_opts_out() {
+    for (server, client) in [
+        (FrameOptions::new(), "framed-client-socket"),
+        (
+            FrameOptions::new().transports(Transports::SOCKET),
+            "framed-client-any",
+        ),
+    ] {
+        let path = temp_socket("framed-socket");
+        let listener = Listener::bind(&path, ListenerOptions::new()).unwrap();
+        let child = spawn_child(client, &path);
+        let mut f = FramedStream::new(listener.accept().unwrap(), server).unwrap();
+        assert!(!f.is_shared_memory(), "{client}: one side opted out");
+        f.set_timeouts(Some(Duration::from_secs(20)), Some(Duration::from_secs(20)))
+            .unwrap();
+        f.send(&(7u32, vec![7u8; 3])).unwrap();
+        let back: (u32, Vec<u8>) = f.recv().unwrap().expect("an echo");
+        assert_eq!(back, (7, vec![7u8; 3]));
+        drop(f);
+        assert!(wait_child(child, Duration::from_secs(20)).success());
+    }
+    // Two unnamed sockets (no side to create the mapping): the socket, by default too.
     let (a, b) = ringlink_unix::Stream::pair().unwrap();
-    let shm = FrameOptions::new().transports(Transports::SOCKET.union(Transports::SHARED_MEMORY));
     let t = std::thread::spawn(move || FramedStream::new(b, FrameOptions::new()).unwrap());
-    let mut a = FramedStream::new(a, shm).unwrap();
+    let mut a = FramedStream::new(a, FrameOptions::new()).unwrap();
     let mut b = t.join().unwrap();
     assert!(!a.is_shared_memory() && !b.is_shared_memory());
     a.send(&7u8).unwrap();
     assert_eq!(b.recv::<u8>().unwrap(), Some(7));
+}
+
+/// A framed stream set nonblocking through `FramedStream::set_nonblocking` says
+/// `WouldBlock` over shared memory too, instead of waiting for the frame.
+#[test]
+fn a_nonblocking_framed_stream_over_shared_memory_does_not_block() {
+    let path = temp_socket("framed-nonblocking");
+    let listener = Listener::bind(&path, ListenerOptions::new()).unwrap();
+    let child = spawn_child("framed-client", &path);
+    let stream = listener.accept().unwrap();
+    // A socket already nonblocking when the hello runs (as under an event loop).
+    stream.set_nonblocking(true).unwrap();
+    let mut f = FramedStream::new(stream, FrameOptions::new()).unwrap();
+    assert!(f.is_shared_memory());
+    // Without nonblocking mode the read would wait out this timeout.
+    f.set_timeouts(Some(Duration::from_secs(5)), None).unwrap();
+    f.set_nonblocking(true).unwrap();
+    let err = finishes_within_ref(|| f.recv::<(u32, Vec<u8>)>().unwrap_err());
+    assert_eq!(err.kind(), ringlink_unix::ErrorKind::WouldBlock, "{err}");
+    f.set_nonblocking(false).unwrap();
+    f.set_timeouts(Some(Duration::from_secs(20)), Some(Duration::from_secs(20)))
+        .unwrap();
+    f.send(&(1u32, vec![1u8])).unwrap();
+    let back: (u32, Vec<u8>) = f.recv().unwrap().expect("an echo");
+    assert_eq!(back, (1, vec![1u8]));
+    drop(f);
+    assert!(wait_child(child, Duration::from_secs(20)).success());
+}
+
+/// Runs `f` here and fails if it took longer than a blocking call would be allowed.
+fn finishes_within_ref<T>(f: impl FnOnce() -> T) -> T {
+    let start = Instant::now();
+    let out = f();
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "blocked for {:?}",
+        start.elapsed()
+    );
+    out
+}
+
+/// The tokio handshake waits in the reactor: while a slow client takes 300 ms to
+/// answer the offer, other tasks on the same single-threaded runtime keep running.
+#[cfg(feature = "tokio")]
+#[test]
+fn the_tokio_handshake_does_not_block_the_runtime() {
+    use ringlink_unix::shm::tokio::AsyncShmStream;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let path = temp_socket("tokio-handshake");
+    rt.block_on(async {
+        let listener = ringlink_unix::tokio::Listener::bind(&path, ListenerOptions::new()).unwrap();
+        let child = spawn_child("slow-echo", &path);
+        let stream = tokio::time::timeout(Duration::from_secs(20), listener.accept())
+            .await
+            .expect("the child connects")
+            .unwrap();
+        let ticks = std::sync::Arc::new(AtomicU64::new(0));
+        let ticker = tokio::spawn({
+            let ticks = ticks.clone();
+            async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    ticks.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+        let mut s = AsyncShmStream::offer(stream, &ShmOptions::new())
+            .await
+            .unwrap();
+        let during = ticks.load(Ordering::Relaxed);
+        assert!(
+            during >= 10,
+            "only {during} ticks while the handshake waited"
+        );
+        s.write_all(b"ping").await.unwrap();
+        let mut back = [0u8; 4];
+        tokio::time::timeout(Duration::from_secs(20), s.read_exact(&mut back))
+            .await
+            .expect("an echo")
+            .unwrap();
+        assert_eq!(&back, b"ping");
+        ticker.abort();
+        drop(s);
+        assert!(wait_child(child, Duration::from_secs(20)).success());
+    });
 }
 
 /// The tokio stream parks in the reactor (no spinning thread) and wakes for data,

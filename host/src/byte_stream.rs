@@ -109,6 +109,18 @@ pub trait SharedMemoryTransport: io::Read + io::Write + fmt::Debug {
 
     /// Sets how long a write waits for room (`None`: forever).
     fn set_write_timeout(&mut self, timeout: Option<Duration>);
+
+    /// Nonblocking mode: reads fail with `WouldBlock` instead of waiting for bytes.
+    fn set_nonblocking(&mut self, nonblocking: bool);
+
+    /// The receiving half, for [`into_split`](Self::into_split).
+    type ReadHalf: io::Read + fmt::Debug + Send;
+    /// The sending half, for [`into_split`](Self::into_split); dropping it ends the
+    /// stream for the peer.
+    type WriteHalf: io::Write + fmt::Debug + Send;
+
+    /// Splits into halves that can move to different threads.
+    fn into_split(self) -> (Self::ReadHalf, Self::WriteHalf);
 }
 
 /// The shared-memory transport of a platform that has none: no value of it exists.
@@ -140,6 +152,17 @@ impl SharedMemoryTransport for NoSharedMemory {
 
     fn set_write_timeout(&mut self, _timeout: Option<Duration>) {
         match *self {}
+    }
+
+    fn set_nonblocking(&mut self, _nonblocking: bool) {
+        match *self {}
+    }
+
+    type ReadHalf = NoSharedMemory;
+    type WriteHalf = NoSharedMemory;
+
+    fn into_split(self) -> (NoSharedMemory, NoSharedMemory) {
+        match self {}
     }
 }
 

@@ -180,13 +180,15 @@ pub struct FrameOptions {
 }
 
 impl FrameOptions {
-    /// The defaults: frames up to [`DEFAULT_MAX_FRAME`], a 5 s handshake timeout, the socket
-    /// transport.
+    /// The defaults: frames up to [`DEFAULT_MAX_FRAME`], a 5 s handshake timeout, and both
+    /// transports offered: the socket, and shared memory where the platform has it, so
+    /// two ringlink peers on one machine move their frames through shared memory unless
+    /// either side opts out with [`transports`](Self::transports)`(Transports::SOCKET)`.
     pub const fn new() -> FrameOptions {
         FrameOptions {
             max_frame: DEFAULT_MAX_FRAME,
             handshake_timeout: Duration::from_secs(5),
-            transports: Transports::SOCKET,
+            transports: Transports::SOCKET.union(Transports::SHARED_MEMORY),
         }
     }
 
@@ -202,9 +204,11 @@ impl FrameOptions {
         self
     }
 
-    /// The transports this side offers. Add [`Transports::SHARED_MEMORY`] to move
-    /// frames through memory shared with the peer when it offers it too (Linux only; the
-    /// server side creates the mapping; see `ringlink_unix::shm`).
+    /// The transports this side offers (by default both). With
+    /// [`Transports::SHARED_MEMORY`] frames move through memory shared with the peer when
+    /// it offers it too and the platform can set it up (Linux, between a named server and
+    /// its client; the server side creates the mapping; see `ringlink_unix::shm`), else
+    /// they stay on the socket. `Transports::SOCKET` alone opts out.
     pub const fn transports(mut self, transports: Transports) -> FrameOptions {
         self.transports = transports;
         self
@@ -539,15 +543,12 @@ impl<S: ByteStream> FramedStream<S> {
     /// stream (a frame is never torn). Fails with [`ErrorKind::FrameTooLarge`], sending
     /// nothing, when `payload` is over the peer's limit.
     pub fn send_frame(&mut self, payload: &[u8]) -> Result<(), Error> {
-        let (header, n) = frame_header(payload.len(), self.peer.max_frame)?;
-        if let Some(shm) = &mut self.shared_memory {
-            shm.write_all(&header[..n])?;
-            shm.write_all(payload)?;
-            return Ok(());
-        }
-        let mut small = [0u8; SMALL_FRAME];
-        self.stream
-            .send_parts(frame_parts(&header[..n], payload, &mut small).as_slice())
+        send_frame_on(
+            &self.stream,
+            self.shared_memory.as_mut(),
+            self.peer.max_frame,
+            payload,
+        )
     }
 
     /// Receives the next frame; `Ok(None)` when the peer closed the connection between
@@ -563,35 +564,11 @@ impl<S: ByteStream> FramedStream<S> {
     /// for at most about twice the timeout); the bytes received so far are kept, so the
     /// next call goes on with the same frame.
     pub fn recv_frame(&mut self) -> Result<Option<&[u8]>, Error> {
-        let deadline = self
-            .read_timeout
-            .and_then(|t| Instant::now().checked_add(t));
-        loop {
-            if let Some(range) = self.decoder.next_frame()? {
-                return Ok(Some(self.decoder.frame(range)));
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(Error::new(
-                    ErrorKind::TimedOut,
-                    format!(
-                        "no whole frame arrived within the read timeout of {:?} ({} bytes of the next one received)",
-                        self.read_timeout.unwrap_or_default(),
-                        self.decoder.buffered().len()
-                    ),
-                ));
-            }
-            let n = match &mut self.shared_memory {
-                Some(shm) => shm.read(self.decoder.spare())?,
-                None => self.stream.recv(self.decoder.spare())?,
-            };
-            if n == 0 {
-                return match self.decoder.eof() {
-                    None => Ok(None),
-                    Some(e) => Err(e),
-                };
-            }
-            self.decoder.filled(n);
-        }
+        let (stream, shm) = (&self.stream, &mut self.shared_memory);
+        recv_frame_from(&mut self.decoder, self.read_timeout, |buf| match shm {
+            Some(shm) => read_shared(shm, buf),
+            None => stream.recv(buf),
+        })
     }
 
     /// Sends `msg` encoded with postcard as one frame.
@@ -642,8 +619,19 @@ impl<S: ByteStream> FramedStream<S> {
         self.stream.set_write_timeout(write)
     }
 
-    /// The stream underneath (for credentials, timeouts, nonblocking mode, polling).
-    /// With shared memory it carries no frames.
+    /// Nonblocking mode for whichever transport carries the frames: `recv_frame` then
+    /// returns [`ErrorKind::WouldBlock`] until a whole frame is there. (Setting it on
+    /// [`get_ref`](Self::get_ref) covers the socket only, not shared memory.)
+    pub fn set_nonblocking(&mut self, nonblocking: bool) -> Result<(), Error> {
+        if let Some(shm) = &mut self.shared_memory {
+            shm.set_nonblocking(nonblocking);
+        }
+        self.stream.set_nonblocking(nonblocking)
+    }
+
+    /// The stream underneath (for credentials, polling). With shared memory it carries
+    /// no frames, and its timeouts and nonblocking mode do not apply to them: use
+    /// [`set_timeouts`](Self::set_timeouts) and [`set_nonblocking`](Self::set_nonblocking).
     pub fn get_ref(&self) -> &S {
         &self.stream
     }
@@ -654,6 +642,192 @@ impl<S: ByteStream> FramedStream<S> {
     pub fn into_parts(self) -> (S, Vec<u8>) {
         let rest = self.decoder.buffered().to_vec();
         (self.stream, rest)
+    }
+
+    /// Splits into a receiving and a sending half that can move to different threads
+    /// (a reader of frames beside a writer of frames), over whichever transport carries
+    /// them. Frames already received stay with the receiver; timeouts set with
+    /// [`set_timeouts`](Self::set_timeouts) before the split stay with both. Dropping the sender ends
+    /// the stream for the peer over shared memory; over the socket, the stream ends
+    /// when both halves are dropped.
+    ///
+    /// With an adapter's stream (`ringlink_unix`'s here):
+    ///
+    /// ```ignore
+    /// # #[cfg(unix)] {
+    /// use ringlink_unix::{FrameOptions, FramedStream, Stream};
+    ///
+    /// let (a, b) = Stream::pair()?;
+    /// let peer = std::thread::spawn(move || FramedStream::new(b, FrameOptions::new()));
+    /// let a = FramedStream::new(a, FrameOptions::new())?;
+    /// let mut b = peer.join().unwrap()?;
+    /// let (mut rx, mut tx) = a.into_split();
+    /// let sender = std::thread::spawn(move || tx.send_frame(b"from a thread"));
+    /// let echoed = b.recv_frame()?.unwrap().to_vec();
+    /// b.send_frame(&echoed)?;
+    /// assert_eq!(rx.recv_frame()?, Some(&b"from a thread"[..]));
+    /// sender.join().unwrap()?;
+    /// # }
+    /// # Ok::<(), ringlink_host::Error>(())
+    /// ```
+    pub fn into_split(self) -> (FrameReceiver<S>, FrameSender<S>) {
+        let stream = std::sync::Arc::new(self.stream);
+        let (read, write) = match self.shared_memory.map(SharedMemoryTransport::into_split) {
+            Some((r, w)) => (Some(r), Some(w)),
+            None => (None, None),
+        };
+        (
+            FrameReceiver {
+                stream: stream.clone(),
+                shared_memory: read,
+                decoder: self.decoder,
+                read_timeout: self.read_timeout,
+            },
+            FrameSender {
+                stream,
+                shared_memory: write,
+                peer_max: self.peer.max_frame,
+                scratch: self.scratch,
+            },
+        )
+    }
+}
+
+/// The receiving half of a [`FramedStream`], from [`FramedStream::into_split`].
+pub struct FrameReceiver<S: ByteStream> {
+    stream: std::sync::Arc<S>,
+    shared_memory: Option<<S::SharedMemory as SharedMemoryTransport>::ReadHalf>,
+    decoder: Decoder,
+    read_timeout: Option<Duration>,
+}
+
+impl<S: ByteStream> FrameReceiver<S> {
+    /// Receives the next frame; see [`FramedStream::recv_frame`].
+    pub fn recv_frame(&mut self) -> Result<Option<&[u8]>, Error> {
+        let (stream, shm) = (&self.stream, &mut self.shared_memory);
+        recv_frame_from(&mut self.decoder, self.read_timeout, |buf| match shm {
+            Some(shm) => read_shared(shm, buf),
+            None => stream.recv(buf),
+        })
+    }
+
+    /// Receives one frame and decodes it as a `T`; see [`FramedStream::recv`].
+    pub fn recv<T: DeserializeOwned>(&mut self) -> Result<Option<T>, Error> {
+        self.recv_frame()?.map(decode_message).transpose()
+    }
+}
+
+impl<S: ByteStream> fmt::Debug for FrameReceiver<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FrameReceiver")
+            .field("shared_memory", &self.shared_memory.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The sending half of a [`FramedStream`], from [`FramedStream::into_split`].
+pub struct FrameSender<S: ByteStream> {
+    stream: std::sync::Arc<S>,
+    shared_memory: Option<<S::SharedMemory as SharedMemoryTransport>::WriteHalf>,
+    peer_max: u32,
+    scratch: Vec<u8>,
+}
+
+impl<S: ByteStream> FrameSender<S> {
+    /// Sends one frame; see [`FramedStream::send_frame`].
+    pub fn send_frame(&mut self, payload: &[u8]) -> Result<(), Error> {
+        send_frame_on(
+            &*self.stream,
+            self.shared_memory.as_mut(),
+            self.peer_max,
+            payload,
+        )
+    }
+
+    /// Sends `msg` encoded with postcard as one frame; see [`FramedStream::send`].
+    pub fn send<T: Serialize + ?Sized>(&mut self, msg: &T) -> Result<(), Error> {
+        let scratch = encode_message(msg, std::mem::take(&mut self.scratch))?;
+        let result = self.send_frame(&scratch);
+        self.scratch = scratch;
+        result
+    }
+
+    /// The stream underneath, shared with the receiver (for a socket's shutdown).
+    pub fn get_ref(&self) -> &S {
+        &self.stream
+    }
+
+    /// Whether frames move through shared memory (then dropping this half is what
+    /// ends the stream for the peer; shutting the socket down would read as its death).
+    pub fn is_shared_memory(&self) -> bool {
+        self.shared_memory.is_some()
+    }
+}
+
+impl<S: ByteStream> fmt::Debug for FrameSender<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FrameSender")
+            .field("shared_memory", &self.shared_memory.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Sends one frame over shared memory when it carries the frames, else the socket.
+fn send_frame_on<S: ByteStream, W: Write>(
+    stream: &S,
+    shared_memory: Option<&mut W>,
+    peer_max: u32,
+    payload: &[u8],
+) -> Result<(), Error> {
+    let (header, n) = frame_header(payload.len(), peer_max)?;
+    if let Some(shm) = shared_memory {
+        shm.write_all(&header[..n])?;
+        shm.write_all(payload)?;
+        return Ok(());
+    }
+    let mut small = [0u8; SMALL_FRAME];
+    stream.send_parts(frame_parts(&header[..n], payload, &mut small).as_slice())
+}
+
+/// Reads from shared memory; a peer that died without closing (its socket hung up)
+/// ends the stream as a dead socket peer does: cleanly between frames, else mid-frame.
+fn read_shared(shm: &mut impl Read, buf: &mut [u8]) -> Result<usize, Error> {
+    match shm.read(buf) {
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => Ok(0),
+        other => Ok(other?),
+    }
+}
+
+/// Receives the next frame into `decoder`, reading with `read`; see
+/// [`FramedStream::recv_frame`] for the timeout and end-of-stream rules.
+fn recv_frame_from(
+    decoder: &mut Decoder,
+    read_timeout: Option<Duration>,
+    mut read: impl FnMut(&mut [u8]) -> Result<usize, Error>,
+) -> Result<Option<&[u8]>, Error> {
+    let deadline = read_timeout.and_then(|t| Instant::now().checked_add(t));
+    loop {
+        if let Some(range) = decoder.next_frame()? {
+            return Ok(Some(decoder.frame(range)));
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(Error::new(
+                ErrorKind::TimedOut,
+                format!(
+                    "no whole frame arrived within the read timeout of {:?} ({} bytes of the next one received)",
+                    read_timeout.unwrap_or_default(),
+                    decoder.buffered().len()
+                ),
+            ));
+        }
+        let n = read(decoder.spare())?;
+        if n == 0 {
+            return match decoder.eof() {
+                None => Ok(None),
+                Some(e) => Err(e),
+            };
+        }
+        decoder.filled(n);
     }
 }
 

@@ -48,8 +48,8 @@ pub use admission::{Admission, ConnectionSlot, Refusal};
 pub use byte_stream::{ByteStream, Connect, NoSharedMemory, SharedMemoryTransport};
 pub use error::{Error, ErrorKind};
 pub use framed::{
-    DEFAULT_MAX_FRAME, FrameOptions, FramedStream, HELLO_LEN, Hello, MAGIC, PROTOCOL_VERSION,
-    Transports, read_handshake,
+    DEFAULT_MAX_FRAME, FrameOptions, FrameReceiver, FrameSender, FramedStream, HELLO_LEN, Hello,
+    MAGIC, PROTOCOL_VERSION, Transports, read_handshake,
 };
 pub use halves::{
     OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, SplitStream, WriteHalf, into_split,

@@ -84,7 +84,10 @@ fn framed_echo_across_processes_and_oversized_frames_stay_per_connection() {
     );
     server.wait_ready();
 
-    let mut a = FramedStream::connect(&sock, options(), FrameOptions::new()).unwrap();
+    // `a` plays a peer that ignores the limit by writing its socket, so it keeps its
+    // frames there; `b` takes the default (shared memory, on Linux).
+    let socket_only = FrameOptions::new().transports(ringlink_unix::Transports::SOCKET);
+    let mut a = FramedStream::connect(&sock, options(), socket_only).unwrap();
     let mut b = FramedStream::connect(&sock, options(), FrameOptions::new()).unwrap();
     assert_eq!(
         a.peer_hello().max_frame,

@@ -9,7 +9,13 @@ use std::os::fd::AsRawFd;
 use std::path::Path;
 
 use mio::{Events, Interest, Poll, Token};
-use ringlink_unix::{ConnectOptions, ErrorKind, FrameOptions, FramedStream, Stream};
+use ringlink_unix::{ConnectOptions, ErrorKind, FrameOptions, FramedStream, Stream, Transports};
+
+/// Framed mode on the socket: this row measures framed UDS under epoll (shared memory,
+/// which framed mode negotiates by default, has rows of its own).
+fn socket_only() -> FrameOptions {
+    FrameOptions::new().transports(Transports::SOCKET)
+}
 
 use super::ringlink_uds::{bind, to_io};
 use crate::names::{Driver, Name};
@@ -106,7 +112,7 @@ impl Transport for RinglinkFramed {
                         stream
                             .set_nonblocking(true)
                             .map_err(|e| framed_error("nonblocking stream", e))?;
-                        let framed = FramedStream::new(stream, FrameOptions::new())
+                        let framed = FramedStream::new(stream, socket_only())
                             .map_err(|e| framed_error("server handshake", e))?;
                         let fd = framed.get_ref().as_raw_fd();
                         register(&poll, fd, Token(conns.len()), Interest::READABLE)?;
@@ -144,7 +150,7 @@ impl Transport for RinglinkFramed {
                 .timeout(limit.remaining())
                 .nonblocking(true);
             let stream = Stream::connect(addr, options).map_err(|e| framed_error("connect", e))?;
-            let framed = FramedStream::new(stream, FrameOptions::new())
+            let framed = FramedStream::new(stream, socket_only())
                 .map_err(|e| framed_error("client handshake", e))?;
             register(
                 &poll,

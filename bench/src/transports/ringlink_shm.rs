@@ -1,7 +1,7 @@
 //! ringlink's shared-memory transport (`ringlink_unix::shm`, Linux): two core rings in
-//! a sealed `memfd` mapping per connection, socket wake-ups, the connection's socket kept
-//! only to notice a dead peer. Each side of a connection holds three descriptors, which
-//! bounds the connection counts it can run.
+//! a sealed `memfd` mapping per connection, socket wake-ups (one socket pair, and the
+//! connection's socket for the other direction). Each side of a connection holds two
+//! descriptors, which bounds the connection counts it can run.
 //!
 //! - `ringlink-shm`: the blocking `ShmStream`, one thread per connection on each side
 //!   (as std's rows), spinning briefly before it parks (the default options). Each
@@ -29,8 +29,8 @@ use crate::readiness::TICK;
 use crate::threaded::{self, Copying, Relay};
 use crate::workload::{BenchError, ClientOutcome, ClientPlan, EchoPlan, Limit, Transport};
 
-/// Descriptors of one side of a connection: its socket and two wake-up sockets.
-const FDS_PER_SIDE: u64 = 3;
+/// Descriptors of one side of a connection: its socket and one wake-up socket.
+const FDS_PER_SIDE: u64 = 2;
 
 /// Why a run of `connections` shared-memory connections cannot start here. Both
 /// sides share one process, except on the child-process row, where each has its own.
@@ -67,15 +67,17 @@ impl AsyncSockets for RinglinkShmAsync {
 
     async fn accept(listener: &Self::Listener) -> io::Result<Self::Stream> {
         let stream = listener.accept().await.map_err(to_io)?;
-        // The handshake blocks this thread briefly; the client answers from its own.
-        let shm = ShmStream::offer(stream.into_std().map_err(to_io)?, &ShmOptions::new())?;
-        AsyncShmStream::from_std(shm)
+        // The handshake waits for the client in the reactor, as the reads do.
+        AsyncShmStream::offer(stream, &ShmOptions::new())
+            .await
+            .map_err(to_io)
     }
 
     async fn connect(addr: &Path) -> io::Result<Self::Stream> {
         let connect = ConnectOptions::new().timeout(Duration::from_secs(10));
-        let shm = ShmStream::connect(addr, connect, &ShmOptions::new()).map_err(to_io)?;
-        AsyncShmStream::from_std(shm)
+        AsyncShmStream::connect(addr, connect, &ShmOptions::new())
+            .await
+            .map_err(to_io)
     }
 }
 
@@ -122,7 +124,7 @@ impl Relay for ShmRelay {
         if copy {
             return Copying(stream).relay(buf);
         }
-        let (rx, tx) = stream.halves();
+        let (rx, tx) = stream.split();
         rx.splice(tx)
     }
 }

@@ -302,7 +302,10 @@ mod unix {
     /// `flood-framed NAME`: connects in framed mode, announces a 64 MiB frame and streams
     /// its payload forever (until killed).
     fn flood_framed(arg: &str) {
-        let options = FrameOptions::new().max_frame(64 << 20);
+        // It writes the frame on the socket itself, so the frames stay there.
+        let options = FrameOptions::new()
+            .max_frame(64 << 20)
+            .transports(ringlink_unix::Transports::SOCKET);
         let framed = FramedStream::connect(name(arg), ConnectOptions::new(), options)
             .unwrap_or_else(|e| fail(&format!("connect: {e}")));
         let mut header = [0u8; ringlink_core::frame::MAX_HEADER_LEN];

@@ -2,16 +2,17 @@
 //! shared by both processes, with socket wake-ups, behind a byte-stream API.
 //!
 //! A connection is set up over an already connected Unix socket: the offering side
-//! creates the mapping and one Unix socket pair per ring, seals the mapping to its
-//! size and passes it and one end of each pair with `SCM_RIGHTS`; the accepting side
-//! validates everything (seals, size, ring headers, that each wake-up end is a
-//! connected Unix stream socket) and acknowledges. The memfd is closed once mapped,
-//! so each side then holds three descriptors: the connection's socket and one
-//! wake-up socket per half. From then on bytes move through the rings without a
-//! system call while both sides are busy. A side that finds its ring empty (or
-//! full) spins briefly, then parks in `poll` on its wake-up socket *and* the
-//! connection's, so an idle connection sleeps and a dead peer (its sockets hang up)
-//! wakes it with an error instead of a hang.
+//! creates the mapping and one Unix socket pair, seals the mapping to its size and
+//! passes it and one end of the pair with `SCM_RIGHTS`; the accepting side validates
+//! everything (seals, size, ring headers, that the wake-up end is a connected Unix
+//! stream socket other than the connection's) and acknowledges. The pair carries the
+//! wake-ups of one ring, the connection's socket (which carries nothing else after
+//! the handshake) those of the other. The memfd is closed once mapped, so each side
+//! then holds two descriptors. From then on bytes move through the rings without a
+//! system call while both sides are busy. A side that finds its ring empty (or full)
+//! spins about as long as parking costs (see [`ShmOptions::spin`]), then parks in
+//! `poll` on its wake-up socket *and* the connection's hang-up, so an idle connection
+//! sleeps and a dead peer (its sockets hang up) wakes it with an error instead of a hang.
 //!
 //! **The peer is not trusted.** Every index read from the mapping is validated by
 //! `ringlink-core`, and no Rust reference covers the mapping (bytes move through
@@ -65,19 +66,35 @@ pub use ringlink_core::volatile::{VolatileSlice, VolatileSliceMut};
 
 use crate::{ConnectOptions, Error, IntoName, Listener, PeerCredentials, Stream};
 
+mod handshake;
+mod park;
+mod spin;
+mod sys;
+#[cfg(feature = "tokio")]
+pub mod tokio;
+
+pub use handshake::{ShmHandshake, ShmSocket};
+use park::{Park, Wake, WakeFd};
+use spin::{Spin, monotonic_ns};
+use sys::*;
+
 /// Default capacity of each of the two rings.
 pub const DEFAULT_CAPACITY: usize = 256 * 1024;
 /// Largest ring capacity a peer may offer (bounds the mapping an accepting side maps).
 pub const MAX_CAPACITY: usize = 64 * 1024 * 1024;
-/// Default time a side spins on an empty or full ring before it parks.
-pub const DEFAULT_SPIN: Duration = Duration::from_micros(20);
+/// Default longest time a side spins on an empty or full ring before it parks.
+/// Within it, a side spins about as long as its parks measurably cost (see
+/// [`ShmOptions::spin`]).
+pub const DEFAULT_SPIN: Duration = Duration::from_micros(200);
 
 const PAGE: usize = 4096;
 const OFFER: u8 = b'S';
 const ACK: u8 = b'A';
-/// Descriptors in an offer: the memfd, then the acceptor's ends of the wake-up
-/// socket pairs of ring A (offerer → acceptor) and ring B (acceptor → offerer).
-const FD_COUNT: usize = 3;
+/// Descriptors in an offer: the memfd, then the acceptor's end of the wake-up
+/// socket pair of ring B (acceptor → offerer). Ring A's (offerer → acceptor)
+/// wake-ups travel over the connection's own socket, so each side holds two
+/// descriptors per connection once the memfd is mapped and closed.
+const FD_COUNT: usize = 2;
 
 /// Options of a shared-memory connection.
 #[derive(Debug, Clone)]
@@ -110,7 +127,11 @@ impl ShmOptions {
         self
     }
 
-    /// How long a side spins on an empty or full ring before parking (zero: park at once).
+    /// The longest a side spins on an empty or full ring before parking (zero:
+    /// park at once). Within this bound a side spins about as long as a park costs
+    /// it, as measured on its own recent wake-ups (the time from the peer's wake-up
+    /// to running again): where waking a thread is cheap it parks soon, where it is
+    /// slow (a VM waking another vCPU) it spins longer, as that is where spinning pays.
     pub fn spin(mut self, spin: Duration) -> Self {
         self.spin = spin;
         self
@@ -123,200 +144,12 @@ impl ShmOptions {
     }
 }
 
-/// A shared mapping, unmapped on drop.
-struct Mapping {
-    ptr: *mut u8,
-    len: usize,
-}
-
-// SAFETY: the mapping is plain memory; all concurrent access to it goes through
-// the ring's atomics (indices) or through the one producer/consumer of each ring.
-unsafe impl Send for Mapping {}
-// SAFETY: as for `Send`.
-unsafe impl Sync for Mapping {}
-
-impl Mapping {
-    fn map(fd: BorrowedFd<'_>, len: usize) -> io::Result<Mapping> {
-        // SAFETY: a fresh shared mapping of `len` bytes of `fd`; the kernel picks the address.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd.as_raw_fd(),
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Mapping {
-            ptr: ptr.cast(),
-            len,
-        })
-    }
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        // SAFETY: `ptr`/`len` are exactly what mmap returned; no ring handle outlives
-        // the mapping (they are dropped first, see `Shared`).
-        unsafe { libc::munmap(self.ptr.cast(), self.len) };
-    }
-}
-
 /// What both halves of a connection share: the mapping and the socket.
 struct Shared {
     /// Kept alive (and unmapped on drop) for the rings that point into it.
     map: Mapping,
     /// Carries nothing after the handshake; its hang-up tells us the peer died.
     sock: Stream,
-}
-
-/// Outcome of parking.
-enum Park {
-    /// Something was signalled (or spurious): check the ring again.
-    Woken,
-    /// The deadline passed.
-    TimedOut,
-    /// The peer's socket hung up or misbehaved: it is gone.
-    PeerGone,
-}
-
-/// How many wake-ups in a row may find nothing to do (no byte, no room, no close)
-/// before the peer counts as hostile. An honest peer causes at most a few: a
-/// wake-up it decided to send before this side took the bytes it announced.
-const MAX_IDLE_WAKES: u32 = 32;
-
-/// One half's wake-up channel: its end of a Unix stream socket pair whose other
-/// end the peer's opposite half holds (the reader's pairs with the peer's writer).
-///
-/// Each end is its own open file description, and every operation passes
-/// `MSG_DONTWAIT` and polls with a deadline, so nothing the peer does to its end,
-/// to the flags of ours, or to the buffer between them can block this side: a
-/// full buffer means a wake-up is pending already, a closed end means the peer
-/// is gone.
-struct Wake {
-    fd: OwnedFd,
-    /// Wake-ups in a row that found nothing to do; see [`MAX_IDLE_WAKES`].
-    idle: u32,
-}
-
-impl Wake {
-    fn new(fd: OwnedFd) -> Wake {
-        Wake { fd, idle: 0 }
-    }
-
-    /// Wakes the peer's half at the other end; never blocks.
-    fn notify(&self) {
-        let byte = 1u8;
-        // SAFETY: sends one byte from a valid buffer on a socket we own.
-        // `MSG_DONTWAIT`: EAGAIN means the buffer is full, so a wake-up is pending
-        // anyway; EPIPE/ECONNRESET mean the peer is gone. Both are fine to ignore.
-        unsafe {
-            libc::send(
-                self.fd.as_raw_fd(),
-                (&byte as *const u8).cast(),
-                1,
-                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-            )
-        };
-    }
-
-    /// Takes the pending wake-up bytes, a bounded amount (a peer that keeps
-    /// sending cannot hold us here). `false` when the peer's end is closed.
-    fn drain(&self) -> bool {
-        // Stale wake-ups are bounded by the socket buffer (a few hundred one-byte
-        // sends fill it), so one call takes them all from an honest peer.
-        let mut buf = [0u8; 1024];
-        for _ in 0..4 {
-            // SAFETY: receives into a valid buffer of `buf.len()` bytes from a
-            // socket we own; `MSG_DONTWAIT` never blocks, whatever the fd's flags.
-            let n = unsafe {
-                libc::recv(
-                    self.fd.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            match n {
-                0 => return false,
-                n if n > 0 && (n as usize) < buf.len() => return true,
-                n if n > 0 => {}
-                _ => {
-                    let e = io::Error::last_os_error();
-                    return matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                    );
-                }
-            }
-        }
-        true
-    }
-
-    /// Counts a wake-up that found nothing to do, or forgets the count when it did
-    /// (`progress`). Too many in a row is the peer waking us for nothing: an error.
-    fn count(&mut self, progress: bool) -> io::Result<()> {
-        if progress {
-            self.idle = 0;
-            return Ok(());
-        }
-        self.idle += 1;
-        if self.idle > MAX_IDLE_WAKES {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "shared-memory connection failed: the peer keeps waking this side with nothing to do",
-            ));
-        }
-        Ok(())
-    }
-
-    /// Sleeps until woken, the peer is gone (either socket), or `deadline`.
-    fn park(&self, sock: &Stream, deadline: Option<Instant>) -> io::Result<Park> {
-        let gone = libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR | libc::POLLNVAL;
-        let mut fds = [
-            libc::pollfd {
-                fd: self.fd.as_raw_fd(),
-                events: libc::POLLIN | libc::POLLRDHUP,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: sock.as_raw_fd(),
-                events: libc::POLLIN | libc::POLLRDHUP,
-                revents: 0,
-            },
-        ];
-        let timeout = match deadline {
-            None => -1,
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Ok(Park::TimedOut);
-                }
-                // Round up so we never wake a hair early and spin on a zero timeout.
-                left.as_millis().saturating_add(1).min(i32::MAX as u128) as i32
-            }
-        };
-        let n = crate::sys::retry(|| {
-            // SAFETY: `fds` is a valid array of two pollfds for the duration of the call.
-            syscall!(unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout) })
-        })?;
-        if n == 0 {
-            return Ok(Park::TimedOut);
-        }
-        if fds[1].revents != 0 || fds[0].revents & gone != 0 {
-            // After the handshake the socket carries nothing: readable means closed
-            // (or a peer breaking the protocol), either way the peer is gone.
-            return Ok(Park::PeerGone);
-        }
-        if fds[0].revents & libc::POLLIN != 0 && !self.drain() {
-            return Ok(Park::PeerGone);
-        }
-        Ok(Park::Woken)
-    }
 }
 
 /// Bytes lent by [`ShmReadHalf::read_grant`]: read them in place, then
@@ -437,84 +270,6 @@ fn timed_out(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, format!("{what} timed out"))
 }
 
-/// The adaptive spin before parking: a spin that ends with the peer answering
-/// doubles the next budget (up to the configured maximum), a spin that ends in
-/// parking halves it, so a chatty connection keeps spinning and an idle or slow one
-/// parks almost at once. The spin yields the CPU between probes, so on a machine
-/// with fewer cores than busy threads it hands the core to the peer it waits for.
-#[derive(Debug, Clone, Copy)]
-struct Spin {
-    max: Duration,
-    now: Duration,
-}
-
-impl Spin {
-    const FLOOR: Duration = Duration::from_micros(1);
-
-    fn new(max: Duration) -> Spin {
-        Spin { max, now: max }
-    }
-
-    /// Spins up to the current budget until `ready()` holds; returns whether it did.
-    fn run(&mut self, mut ready: impl FnMut() -> bool) -> bool {
-        if self.max.is_zero() {
-            return false;
-        }
-        let start = Instant::now();
-        loop {
-            for _ in 0..32 {
-                if ready() {
-                    self.now = (self.now * 2).clamp(Self::FLOOR, self.max);
-                    return true;
-                }
-                std::hint::spin_loop();
-            }
-            if start.elapsed() >= self.now {
-                self.now = (self.now / 2).max(Self::FLOOR.min(self.max));
-                return false;
-            }
-            std::thread::yield_now();
-        }
-    }
-}
-
-/// An accepted connection whose shared-memory handshake has not run yet, from
-/// [`ShmStream::accept`]. [`complete`](Self::complete) makes the offer and waits
-/// for the client's acknowledgement (the options' `handshake_timeout`): run it
-/// where the connection will be served, not in the accept loop.
-#[derive(Debug)]
-pub struct ShmHandshake {
-    stream: Stream,
-    options: ShmOptions,
-}
-
-impl ShmHandshake {
-    /// A handshake for a connection accepted some other way (`accept_timeout`,
-    /// `incoming`, a tokio listener's `into_std`).
-    pub fn new(stream: Stream, options: &ShmOptions) -> ShmHandshake {
-        ShmHandshake {
-            stream,
-            options: options.clone(),
-        }
-    }
-
-    /// Offers the client shared memory and waits for its acknowledgement; see
-    /// [`ShmStream::offer`].
-    pub fn complete(self) -> io::Result<ShmStream> {
-        ShmStream::offer(self.stream, &self.options)
-    }
-
-    /// The client's user, group and process, before any handshake.
-    pub fn peer_credentials(&self) -> Result<PeerCredentials, Error> {
-        self.stream.peer_credentials()
-    }
-
-    /// The accepted socket, without a handshake.
-    pub fn into_stream(self) -> Stream {
-        self.stream
-    }
-}
-
 /// The reading half of a shared-memory connection.
 pub struct ShmReadHalf {
     /// Points into `shared.map`; dropped by hand in `Drop`, before the notify and
@@ -526,7 +281,35 @@ pub struct ShmReadHalf {
     timeout: Option<Duration>,
     nonblocking: bool,
     spin: Spin,
+    /// Waits that ended in a park (for tests and diagnostics).
+    parks: u64,
     peer_gone: bool,
+}
+
+/// The halves given back by [`ShmReadHalf::reunite`]: they belong to different streams.
+#[derive(Debug)]
+pub struct ShmReuniteError(pub ShmReadHalf, pub ShmWriteHalf);
+
+impl std::fmt::Display for ShmReuniteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("tried to reunite halves of different shared-memory streams")
+    }
+}
+
+impl std::error::Error for ShmReuniteError {}
+
+impl ShmReadHalf {
+    /// Joins this half with the writing half of the same stream again (as
+    /// `OwnedReadHalf::reunite` does for a [`Stream`]); gives both back if they
+    /// belong to different streams.
+    #[allow(clippy::result_large_err)] // giving the halves back is the point
+    pub fn reunite(self, write: ShmWriteHalf) -> Result<ShmStream, ShmReuniteError> {
+        if Arc::ptr_eq(&self.shared, &write.shared) {
+            Ok(ShmStream { read: self, write })
+        } else {
+            Err(ShmReuniteError(self, write))
+        }
+    }
 }
 
 /// The writing half of a shared-memory connection.
@@ -542,6 +325,8 @@ pub struct ShmWriteHalf {
     timeout: Option<Duration>,
     nonblocking: bool,
     spin: Spin,
+    /// Waits that ended in a park (for tests and diagnostics).
+    parks: u64,
 }
 
 /// A byte stream over two rings in memory shared with the peer process.
@@ -638,11 +423,14 @@ impl ShmReadHalf {
             if deadline.is_none() {
                 deadline = self.timeout.map(|t| Instant::now() + t);
             }
+            let parked_at = monotonic_ns();
             if self.rx.prepare_park().map_err(corrupted)? {
+                self.parks += 1;
                 let parked = self.wake.park(&self.shared.sock, deadline);
                 self.rx.unpark();
                 match parked? {
-                    Park::Woken => {
+                    Park::Woken(stamp) => {
+                        self.spin.learn(parked_at, stamp, monotonic_ns());
                         let progress = self.rx.available().map_err(corrupted)? > 0
                             || self.rx.is_producer_closed();
                         self.wake.count(progress)?;
@@ -718,7 +506,7 @@ impl ShmReadHalf {
     /// let mut client = ShmStream::offer(a, &ShmOptions::new())?;
     /// let mut server = peer.join().unwrap()?;
     /// client.write_all(b"echo")?;
-    /// let (rx, tx) = server.halves();
+    /// let (rx, tx) = server.split();
     /// assert_eq!(rx.splice(tx)?, 4); // the server echoes without a buffer
     /// let mut back = [0u8; 4];
     /// client.read_exact(&mut back)?;
@@ -775,7 +563,7 @@ impl ShmReadHalf {
     }
 
     /// Sets the read timeout (`None`: wait forever).
-    pub fn set_timeout(&mut self, timeout: Option<Duration>) {
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
         self.timeout = timeout;
     }
 
@@ -854,11 +642,14 @@ impl ShmWriteHalf {
             if deadline.is_none() {
                 deadline = self.timeout.map(|t| Instant::now() + t);
             }
+            let parked_at = monotonic_ns();
             if self.tx.prepare_park().map_err(corrupted)? {
+                self.parks += 1;
                 let parked = self.wake.park(&self.shared.sock, deadline);
                 self.tx.unpark();
                 match parked? {
-                    Park::Woken => {
+                    Park::Woken(stamp) => {
+                        self.spin.learn(parked_at, stamp, monotonic_ns());
                         let progress =
                             self.tx.free().map_err(corrupted)? > 0 || self.tx.is_consumer_closed();
                         self.wake.count(progress)?;
@@ -907,7 +698,7 @@ impl ShmWriteHalf {
     }
 
     /// Sets the write timeout (`None`: wait forever).
-    pub fn set_timeout(&mut self, timeout: Option<Duration>) {
+    pub fn set_write_timeout(&mut self, timeout: Option<Duration>) {
         self.timeout = timeout;
     }
 
@@ -935,135 +726,13 @@ impl Drop for ShmWriteHalf {
 }
 
 impl ShmStream {
-    /// Offers a shared-memory connection over a connected Unix socket and waits
-    /// for the peer's acknowledgement (`handshake_timeout`).
-    pub fn offer(sock: impl Into<OwnedFd>, options: &ShmOptions) -> io::Result<ShmStream> {
-        let sock = Stream::from(sock.into());
-        let cap = options
-            .capacity
-            .clamp(PAGE, MAX_CAPACITY)
-            .next_power_of_two();
-        let ring_span = align_up(HEADER_SIZE + cap, PAGE);
-        let len = 2 * ring_span;
-
-        let memfd = crate::sys::retry(|| {
-            // SAFETY: the name is a valid NUL-terminated string; flags are valid.
-            syscall!(unsafe {
-                libc::memfd_create(
-                    c"ringlink-shm".as_ptr(),
-                    libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
-                )
-            })
-        })?;
-        // SAFETY: memfd_create returned a new descriptor that nothing else owns.
-        let memfd = unsafe { OwnedFd::from_raw_fd(memfd) };
-        crate::sys::retry(|| {
-            // SAFETY: `memfd` is a valid descriptor.
-            syscall!(unsafe { libc::ftruncate(memfd.as_raw_fd(), len as libc::off_t) })
-        })?;
-        crate::sys::retry(|| {
-            // Sealed to its size: the peer can neither shrink it (SIGBUS on our side)
-            // nor grow it, and nobody can change the seals again.
-            // SAFETY: `memfd` is a valid memfd created with MFD_ALLOW_SEALING.
-            syscall!(unsafe {
-                libc::fcntl(
-                    memfd.as_raw_fd(),
-                    libc::F_ADD_SEALS,
-                    libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL,
-                )
-            })
-        })?;
-        let map = Mapping::map(memfd.as_fd(), len)?;
-        // SAFETY: the mapping is fresh, page aligned, `len` bytes, and not yet shared.
-        let (ring_a, ring_b) = unsafe {
-            (
-                RawRing::init(map.ptr, ring_span, cap),
-                RawRing::init(map.ptr.add(ring_span), ring_span, cap),
-            )
-        };
-        let (ring_a, ring_b) = (ring_a.map_err(invalid)?, ring_b.map_err(invalid)?);
-        // Ring A's wake-ups: our writer and the acceptor's reader; ring B's: the
-        // acceptor's writer and our reader. We keep one end of each pair.
-        let (wake_a, peer_a) = wake_pair()?;
-        let (wake_b, peer_b) = wake_pair()?;
-
-        set_socket_timeouts(&sock, Some(options.handshake_timeout))?;
-        let fds = [memfd.as_raw_fd(), peer_a.as_raw_fd(), peer_b.as_raw_fd()];
-        send_with_fds(&sock, OFFER, &fds)?;
-        // Only the acceptor holds these ends now (unless it never takes them).
-        drop((peer_a, peer_b));
-        let mut ack = [0u8; 1];
-        match recv_byte(&sock, &mut ack)? {
-            0 => {
-                return Err(io::Error::new(
-                    io::ErrorKind::ConnectionAborted,
-                    "the peer closed the connection instead of accepting shared memory",
-                ));
-            }
-            _ if ack[0] != ACK => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "the peer answered the shared-memory offer with something else",
-                ));
-            }
-            _ => {}
-        }
-        set_socket_timeouts(&sock, None)?;
-        drop(memfd);
-        // SAFETY: ring A is written only by this side and ring B read only by this
-        // side; the acceptor takes the other role of each.
-        let (tx, rx) = unsafe { (ring_a.producer(), ring_b.consumer()) };
-        Ok(Self::assemble(tx, rx, map, sock, [wake_b, wake_a], options))
-    }
-
-    /// Accepts a shared-memory connection offered over a connected Unix socket,
-    /// validating the mapping and every descriptor before acknowledging.
-    pub fn accept_offer(sock: impl Into<OwnedFd>, options: &ShmOptions) -> io::Result<ShmStream> {
-        let sock = Stream::from(sock.into());
-        set_socket_timeouts(&sock, Some(options.handshake_timeout))?;
-        let (tag, mut fds) = recv_with_fds(&sock)?;
-        if tag != OFFER || fds.len() != FD_COUNT {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "not a shared-memory offer ({} descriptors, tag {tag:#04x})",
-                    fds.len()
-                ),
-            ));
-        }
-        let memfd = fds.remove(0);
-        let [wake_a, wake_b]: [OwnedFd; 2] = fds
-            .try_into()
-            .map_err(|_| invalid_msg("wrong number of wake-up descriptors"))?;
-        check_wake_sockets(&sock, &wake_a, &wake_b)?;
-        let len = check_sealed_memfd(&memfd)?;
-        let map = Mapping::map(memfd.as_fd(), len)?;
-        drop(memfd);
-        // SAFETY: `map` is valid for `len` bytes for as long as the rings live (they
-        // are stored beside it and dropped first); the peer may write it concurrently,
-        // which the core validates.
-        let ring_a = unsafe { RawRing::attach(map.ptr, len) }.map_err(invalid)?;
-        let ring_span = align_up(HEADER_SIZE + ring_a.capacity(), PAGE);
-        if ring_span >= len {
-            return Err(invalid_msg("shared-memory mapping holds only one ring"));
-        }
-        // SAFETY: `ring_span < len`, so the second ring starts inside the mapping.
-        let ring_b =
-            unsafe { RawRing::attach(map.ptr.add(ring_span), len - ring_span) }.map_err(invalid)?;
-        send_with_fds(&sock, ACK, &[])?;
-        set_socket_timeouts(&sock, None)?;
-        // SAFETY: the offerer produces into A and consumes B; we take the other roles.
-        let (tx, rx) = unsafe { (ring_b.producer(), ring_a.consumer()) };
-        Ok(Self::assemble(tx, rx, map, sock, [wake_a, wake_b], options))
-    }
-
     /// `wakes`: the reader's wake-up socket, then the writer's.
     fn assemble(
         tx: Producer<'_, Untrusted>,
         rx: Consumer<'_, Untrusted>,
         map: Mapping,
         sock: Stream,
-        wakes: [OwnedFd; 2],
+        wakes: [WakeFd; 2],
         options: &ShmOptions,
     ) -> ShmStream {
         // SAFETY: the handles point into `map`, which moves into `shared`; each half
@@ -1085,6 +754,7 @@ impl ShmStream {
                 timeout: None,
                 nonblocking: false,
                 spin: Spin::new(options.spin),
+                parks: 0,
                 peer_gone: false,
             },
             write: ShmWriteHalf {
@@ -1095,6 +765,7 @@ impl ShmStream {
                 timeout: None,
                 nonblocking: false,
                 spin: Spin::new(options.spin),
+                parks: 0,
             },
         }
     }
@@ -1138,7 +809,7 @@ impl ShmStream {
         options: &ShmOptions,
     ) -> Result<ShmStream, Error> {
         let stream = Stream::connect(name, connect)?;
-        Ok(ShmStream::accept_offer(stream, options)?)
+        ShmStream::accept_offer(stream, options)
     }
 
     /// Accepts the next connection on `listener` (with its peer policy and limits),
@@ -1157,7 +828,7 @@ impl ShmStream {
 
     /// Both halves at once, borrowed: for [`ShmReadHalf::splice`] back into the
     /// same stream (an echo) or grants on both directions.
-    pub fn halves(&mut self) -> (&mut ShmReadHalf, &mut ShmWriteHalf) {
+    pub fn split(&mut self) -> (&mut ShmReadHalf, &mut ShmWriteHalf) {
         (&mut self.read, &mut self.write)
     }
 
@@ -1176,28 +847,14 @@ impl ShmStream {
         (self.read, self.write)
     }
 
-    /// Joins the halves of one stream again; gives them back if they belong to
-    /// different streams.
-    #[allow(clippy::result_large_err)] // giving the halves back is the point
-    pub fn from_halves(
-        read: ShmReadHalf,
-        write: ShmWriteHalf,
-    ) -> Result<ShmStream, (ShmReadHalf, ShmWriteHalf)> {
-        if Arc::ptr_eq(&read.shared, &write.shared) {
-            Ok(ShmStream { read, write })
-        } else {
-            Err((read, write))
-        }
-    }
-
     /// Sets the read timeout (`None`: wait forever).
     pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
-        self.read.set_timeout(timeout);
+        self.read.set_read_timeout(timeout);
     }
 
     /// Sets the write timeout (`None`: wait forever).
     pub fn set_write_timeout(&mut self, timeout: Option<Duration>) {
-        self.write.set_timeout(timeout);
+        self.write.set_write_timeout(timeout);
     }
 
     /// Nonblocking mode for both directions.
@@ -1217,14 +874,21 @@ impl ShmStream {
         (self.read.shared.map.ptr, self.read.shared.map.len)
     }
 
-    /// The wake-up sockets of the reading and the writing half: for tests that
-    /// play a hostile peer.
+    /// The wake-up sockets of the reading and the writing half (one of them is the
+    /// connection's socket): for tests that play a hostile peer.
     #[doc(hidden)]
     pub fn raw_wake_fds(&self) -> Vec<RawFd> {
-        vec![
-            self.read.wake.fd.as_raw_fd(),
-            self.write.wake.fd.as_raw_fd(),
-        ]
+        vec![self.read.wake.raw(), self.write.wake.raw()]
+    }
+
+    /// The spin budgets of the reading and the writing half now, and how many of
+    /// their waits ended in a park: for tests and diagnostics of the spin policy.
+    #[doc(hidden)]
+    pub fn spin_stats(&self) -> ([Duration; 2], u64) {
+        (
+            [self.read.spin.budget(), self.write.spin.budget()],
+            self.read.parks + self.write.parks,
+        )
     }
 
     /// The socket kept open beside the mapping to detect the peer's death.
@@ -1309,466 +973,6 @@ impl embedded_io::Write for ShmStream {
     }
 }
 
-fn align_up(n: usize, to: usize) -> usize {
-    n.div_ceil(to) * to
-}
-
-fn invalid(e: impl std::fmt::Display) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!("invalid shared-memory offer: {e}"),
-    )
-}
-
-fn invalid_msg(msg: &str) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!("invalid shared-memory offer: {msg}"),
-    )
-}
-
-/// A connected pair of Unix stream sockets for one ring's wake-ups.
-fn wake_pair() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    crate::sys::retry(|| {
-        // SAFETY: `fds` is valid for two descriptors; flags are valid.
-        syscall!(unsafe {
-            libc::socketpair(
-                libc::AF_UNIX,
-                libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
-                0,
-                fds.as_mut_ptr(),
-            )
-        })
-    })?;
-    // SAFETY: socketpair returned two new descriptors that nothing else owns.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-fn sock_opt(fd: &OwnedFd, opt: libc::c_int) -> io::Result<libc::c_int> {
-    let mut v: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    crate::sys::retry(|| {
-        // SAFETY: `v` and `len` are valid for the call and sized for an int option.
-        syscall!(unsafe {
-            libc::getsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                opt,
-                (&mut v as *mut libc::c_int).cast(),
-                &mut len,
-            )
-        })
-    })?;
-    Ok(v)
-}
-
-fn inode(fd: BorrowedFd<'_>) -> io::Result<(libc::dev_t, libc::ino_t, libc::mode_t)> {
-    let mut st = MaybeUninit::<libc::stat>::uninit();
-    crate::sys::retry(|| {
-        // SAFETY: `st` is valid for writes of a `stat`.
-        syscall!(unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) })
-    })?;
-    // SAFETY: fstat succeeded, so it initialised `st`.
-    let st = unsafe { st.assume_init() };
-    Ok((st.st_dev, st.st_ino, st.st_mode))
-}
-
-/// A peer could pass any descriptor as a wake-up channel; only a connected Unix
-/// stream socket has the semantics relied on (per-call `MSG_DONTWAIT`, a hang-up
-/// when the peer dies), and the two must be distinct sockets, neither the
-/// connection's own. An eventfd, a pipe or a FIFO (whose open file the peer shares,
-/// flags and counter included), a listening socket or an unconnected one is refused.
-fn check_wake_sockets(sock: &Stream, a: &OwnedFd, b: &OwnedFd) -> io::Result<()> {
-    let not_socket = || invalid_msg("a wake-up descriptor is not a connected Unix stream socket");
-    let mut seen = vec![inode(sock.as_fd())?];
-    for fd in [a, b] {
-        let id = inode(fd.as_fd())?;
-        if id.2 & libc::S_IFMT != libc::S_IFSOCK
-            || sock_opt(fd, libc::SO_DOMAIN)? != libc::AF_UNIX
-            || sock_opt(fd, libc::SO_TYPE)? != libc::SOCK_STREAM
-            || sock_opt(fd, libc::SO_ACCEPTCONN)? != 0
-        {
-            return Err(not_socket());
-        }
-        let mut addr = MaybeUninit::<libc::sockaddr_un>::uninit();
-        let mut len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
-        // SAFETY: `addr` and `len` are valid for the call; ENOTCONN if unconnected.
-        if unsafe { libc::getpeername(fd.as_raw_fd(), addr.as_mut_ptr().cast(), &mut len) } != 0 {
-            return Err(not_socket());
-        }
-        if seen.iter().any(|s| (s.0, s.1) == (id.0, id.1)) {
-            return Err(invalid_msg("the wake-up sockets are not distinct"));
-        }
-        seen.push(id);
-    }
-    Ok(())
-}
-
-/// Checks that the mapping cannot shrink under us and has a sane size; returns it.
-fn check_sealed_memfd(fd: &OwnedFd) -> io::Result<usize> {
-    let seals = crate::sys::retry(|| {
-        // SAFETY: valid descriptor; F_GET_SEALS takes no argument.
-        syscall!(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) })
-    })?;
-    let needed = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
-    if seals & needed != needed {
-        return Err(invalid_msg("the mapping is not sealed against resizing"));
-    }
-    let mut st = MaybeUninit::<libc::stat>::uninit();
-    crate::sys::retry(|| {
-        // SAFETY: `st` is valid for writes of a `stat`.
-        syscall!(unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) })
-    })?;
-    // SAFETY: fstat succeeded, so it initialised `st`.
-    let st = unsafe { st.assume_init() };
-    let len = usize::try_from(st.st_size).map_err(|_| invalid_msg("negative size"))?;
-    let max = 2 * align_up(HEADER_SIZE + MAX_CAPACITY, PAGE);
-    if len < 2 * HEADER_SIZE || len > max || len % PAGE != 0 {
-        return Err(invalid_msg("the mapping has an impossible size"));
-    }
-    Ok(len)
-}
-
-fn set_socket_timeouts(sock: &Stream, timeout: Option<Duration>) -> io::Result<()> {
-    sock.set_read_timeout(timeout)?;
-    sock.set_write_timeout(timeout)?;
-    Ok(())
-}
-
-fn map_timeout(e: io::Error) -> io::Error {
-    if e.kind() == io::ErrorKind::WouldBlock {
-        timed_out("shared-memory handshake")
-    } else {
-        e
-    }
-}
-
-fn send_with_fds(sock: &impl AsRawFd, tag: u8, fds: &[RawFd]) -> io::Result<()> {
-    let mut byte = [tag];
-    let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
-    };
-    let mut cmsg_buf = [0u64; 16]; // 128 bytes, 8-aligned: room for FD_COUNT fds
-    // SAFETY: msghdr is plain data; zeroed is a valid empty header.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    if !fds.is_empty() {
-        let data_len = std::mem::size_of_val(fds) as u32;
-        // SAFETY: CMSG_SPACE is a pure size computation.
-        let space = unsafe { libc::CMSG_SPACE(data_len) } as usize;
-        assert!(
-            space <= std::mem::size_of_val(&cmsg_buf),
-            "cmsg buffer sized for FD_COUNT fds"
-        );
-        msg.msg_control = cmsg_buf.as_mut_ptr().cast();
-        msg.msg_controllen = space as _;
-        // SAFETY: msg_control points to `space` bytes, enough for one cmsghdr with
-        // `data_len` bytes of data, so CMSG_FIRSTHDR is non-null and CMSG_DATA in bounds.
-        unsafe {
-            let cmsg = libc::CMSG_FIRSTHDR(&msg);
-            (*cmsg).cmsg_level = libc::SOL_SOCKET;
-            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-            (*cmsg).cmsg_len = libc::CMSG_LEN(data_len) as _;
-            std::ptr::copy_nonoverlapping(
-                fds.as_ptr().cast::<u8>(),
-                libc::CMSG_DATA(cmsg),
-                data_len as usize,
-            );
-        }
-    }
-    crate::sys::retry(|| {
-        // SAFETY: `msg` and everything it points to are valid for the call.
-        syscall!(unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) })
-    })
-    .map_err(map_timeout)?;
-    Ok(())
-}
-
-fn recv_byte(sock: &impl AsRawFd, buf: &mut [u8; 1]) -> io::Result<usize> {
-    crate::sys::recv(sock.as_raw_fd(), buf, false).map_err(map_timeout)
-}
-
-/// Receives one tag byte and the descriptors sent with it (owned at once, so they
-/// are closed on any error path).
-fn recv_with_fds(sock: &impl AsRawFd) -> io::Result<(u8, Vec<OwnedFd>)> {
-    let mut byte = [0u8; 1];
-    let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
-    };
-    let mut cmsg_buf = [0u64; 16];
-    // SAFETY: zeroed msghdr is a valid empty header.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cmsg_buf.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&cmsg_buf) as _;
-    let n = crate::sys::retry(|| {
-        // SAFETY: `msg` and its buffers are valid for the call.
-        syscall!(unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) })
-    })
-    .map_err(map_timeout)?;
-    let mut fds = Vec::new();
-    // SAFETY: the kernel filled `msg_controllen` bytes of `cmsg_buf`; the CMSG
-    // macros walk only within it.
-    unsafe {
-        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-        while !cmsg.is_null() {
-            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
-                let data = libc::CMSG_DATA(cmsg);
-                let len = (*cmsg).cmsg_len as usize - (data as usize - cmsg as usize);
-                for i in 0..len / std::mem::size_of::<RawFd>() {
-                    let fd = data
-                        .add(i * std::mem::size_of::<RawFd>())
-                        .cast::<RawFd>()
-                        .read_unaligned();
-                    fds.push(OwnedFd::from_raw_fd(fd));
-                }
-            }
-            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
-        }
-    }
-    if msg.msg_flags & libc::MSG_CTRUNC != 0 {
-        return Err(invalid_msg("too many descriptors"));
-    }
-    if n == 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::ConnectionAborted,
-            "the peer closed the connection during the shared-memory handshake",
-        ));
-    }
-    Ok((byte[0], fds))
-}
-
-#[cfg(feature = "tokio")]
-pub mod tokio {
-    //! [`AsyncShmStream`]: a [`ShmStream`] driven by tokio's
-    //! reactor. A task whose ring is empty (or full) announces that it parks,
-    //! exactly as the blocking stream does, and then waits for its wake-up socket (and the
-    //! socket, for the peer's death) to become readable in tokio's epoll, so an
-    //! idle connection costs no CPU and no runtime thread spins.
-    //!
-    //! The handshake is blocking: run it with `spawn_blocking` and convert.
-    //!
-    //! ```
-    //! # #[tokio::main(flavor = "current_thread")]
-    //! # async fn main() -> std::io::Result<()> {
-    //! use std::os::unix::net::UnixStream;
-    //! use ringlink_unix::shm::{ShmOptions, ShmStream, tokio::AsyncShmStream};
-    //! use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    //!
-    //! let (a, b) = UnixStream::pair()?;
-    //! let peer = std::thread::spawn(move || ShmStream::accept_offer(b, &ShmOptions::new()));
-    //! let mut a = AsyncShmStream::from_std(ShmStream::offer(a, &ShmOptions::new())?)?;
-    //! let mut b = AsyncShmStream::from_std(peer.join().unwrap()?)?;
-    //! a.write_all(b"async").await?;
-    //! let mut buf = [0u8; 5];
-    //! b.read_exact(&mut buf).await?;
-    //! assert_eq!(&buf, b"async");
-    //! # Ok(())
-    //! # }
-    //! ```
-
-    use std::io;
-    use std::os::fd::{AsRawFd, RawFd};
-    use std::pin::Pin;
-    use std::task::{Context, Poll};
-
-    use ::tokio::io::unix::AsyncFd;
-    use ::tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
-
-    use super::{ShmStream, corrupted, peer_gone};
-
-    /// A descriptor owned by the stream's `Shared`, watched by tokio.
-    struct Watch(RawFd);
-
-    impl AsRawFd for Watch {
-        fn as_raw_fd(&self) -> RawFd {
-            self.0
-        }
-    }
-
-    /// A shared-memory stream for tokio: `AsyncRead` + `AsyncWrite`.
-    pub struct AsyncShmStream {
-        // Field order: the registrations are dropped (deregistered) before the
-        // descriptors they watch, which `inner` owns.
-        read_event: AsyncFd<Watch>,
-        write_event: AsyncFd<Watch>,
-        socket: AsyncFd<Watch>,
-        inner: ShmStream,
-    }
-
-    impl std::fmt::Debug for AsyncShmStream {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.debug_struct("AsyncShmStream")
-                .field("inner", &self.inner)
-                .finish_non_exhaustive()
-        }
-    }
-
-    impl AsyncShmStream {
-        /// Registers an established [`ShmStream`] with the current tokio runtime.
-        pub fn from_std(inner: ShmStream) -> io::Result<AsyncShmStream> {
-            let watch = |fd: RawFd| {
-                // SAFETY: each watched descriptor is owned by `inner` (its `Shared`),
-                // which outlives the registration: `AsyncShmStream` declares the
-                // registrations before `inner`, so they are dropped (deregistered)
-                // before the descriptors are closed.
-                unsafe { AsyncFd::register_with_interest(Watch(fd), Interest::READABLE) }
-            };
-            Ok(AsyncShmStream {
-                read_event: watch(inner.read.wake.fd.as_raw_fd())?,
-                write_event: watch(inner.write.wake.fd.as_raw_fd())?,
-                socket: watch(inner.read.shared.sock.as_raw_fd())?,
-                inner,
-            })
-        }
-
-        /// The blocking stream inside.
-        pub fn get_ref(&self) -> &ShmStream {
-            &self.inner
-        }
-
-        /// Whether the socket reports the peer gone; registers the waker if not.
-        fn peer_gone(&self, cx: &mut Context<'_>) -> bool {
-            matches!(self.socket.poll_read_ready(cx), Poll::Ready(_))
-        }
-    }
-
-    impl AsyncRead for AsyncShmStream {
-        fn poll_read(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &mut ReadBuf<'_>,
-        ) -> Poll<io::Result<()>> {
-            let this = self.get_mut();
-            let half = &mut this.inner.read;
-            let mut woken = false;
-            loop {
-                let dst = buf.initialize_unfilled();
-                if dst.is_empty() {
-                    return Poll::Ready(Ok(()));
-                }
-                let n = half.take(dst)?;
-                if woken || n > 0 {
-                    half.wake.count(n > 0 || half.rx.is_producer_closed())?;
-                }
-                if n > 0 {
-                    // A flag left up while pending is withdrawn once data is here,
-                    // so the writer stops waking us for every commit.
-                    half.rx.unpark();
-                    buf.advance(n);
-                    return Poll::Ready(Ok(()));
-                }
-                if half.rx.is_producer_closed() {
-                    let n = half.rx.read(buf.initialize_unfilled()).map_err(corrupted)?;
-                    buf.advance(n);
-                    return Poll::Ready(Ok(()));
-                }
-                if half.peer_gone {
-                    return Poll::Ready(Err(peer_gone()));
-                }
-                if !half.rx.prepare_park().map_err(corrupted)? {
-                    continue;
-                }
-                // Parked: the flag stays set while we are pending, so the producer
-                // writes our wake-up socket, which wakes this task through tokio's epoll.
-                match this.read_event.poll_read_ready(cx) {
-                    Poll::Ready(guard) => {
-                        let mut guard = guard?;
-                        let open = half.wake.drain();
-                        guard.clear_ready();
-                        half.rx.unpark();
-                        if !open {
-                            half.peer_gone = true;
-                        }
-                        woken = true;
-                    }
-                    Poll::Pending => {
-                        if matches!(this.socket.poll_read_ready(cx), Poll::Ready(_)) {
-                            half.rx.unpark();
-                            half.peer_gone = true;
-                            continue;
-                        }
-                        return Poll::Pending;
-                    }
-                }
-            }
-        }
-    }
-
-    impl AsyncWrite for AsyncShmStream {
-        fn poll_write(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            data: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            let this = self.get_mut();
-            if this.inner.write.closed {
-                return Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::BrokenPipe,
-                    "write after shutdown",
-                )));
-            }
-            if data.is_empty() {
-                return Poll::Ready(Ok(0));
-            }
-            let gone = this.peer_gone(cx);
-            let half = &mut this.inner.write;
-            let mut woken = false;
-            loop {
-                if half.tx.is_consumer_closed() {
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::BrokenPipe,
-                        "the shared-memory peer closed its reading side",
-                    )));
-                }
-                let n = half.publish(data)?;
-                if woken || n > 0 {
-                    half.wake.count(n > 0)?;
-                }
-                if n > 0 {
-                    half.tx.unpark();
-                    return Poll::Ready(Ok(n));
-                }
-                if gone {
-                    return Poll::Ready(Err(peer_gone()));
-                }
-                if !half.tx.prepare_park().map_err(corrupted)? {
-                    continue;
-                }
-                let mut guard = match this.write_event.poll_read_ready(cx) {
-                    Poll::Ready(guard) => guard?,
-                    Poll::Pending => return Poll::Pending,
-                };
-                let open = half.wake.drain();
-                guard.clear_ready();
-                half.tx.unpark();
-                if !open {
-                    return Poll::Ready(Err(peer_gone()));
-                }
-                woken = true;
-            }
-        }
-
-        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-
-        /// Marks the end of this side's stream: the peer reads what is left, then `0`.
-        fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            let this = self.get_mut();
-            if !this.inner.write.closed {
-                this.inner.write.close();
-            }
-            Poll::Ready(Ok(()))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1798,6 +1002,53 @@ mod tests {
         send::<ShmReadHalf>();
         send::<ShmWriteHalf>();
         send::<ShmStream>();
+    }
+
+    #[test]
+    fn the_spin_budget_follows_the_cost_of_a_park_not_the_peers_lateness() {
+        let us = |n: u64| n * 1000;
+        let mut spin = Spin::new(Duration::from_micros(200));
+        assert_eq!(spin.budget(), Spin::INITIAL);
+        // Wake-ups that cost 80 µs each: the budget settles there.
+        let mut now = us(1_000);
+        for _ in 0..40 {
+            spin.learn(now, Some(now + us(5_000)), now + us(5_080));
+            now += us(10_000);
+        }
+        let settled = spin.budget();
+        assert!(settled.abs_diff(Duration::from_micros(80)) < Duration::from_micros(2));
+        // A burst of late answers (the peer parked or was busy for 5 ms), stale
+        // wake-ups that end a park at once, stamps from the future, parks ended
+        // without a stamp (timeouts, hang-ups): none of it moves the budget.
+        for _ in 0..100 {
+            spin.learn(now, Some(now - us(1)), now + us(1));
+            spin.learn(now, Some(now + us(9_000)), now + us(1));
+            spin.learn(now, None, now + us(5_000));
+            now += us(10_000);
+        }
+        assert_eq!(spin.budget(), settled);
+        // Cheap wake-ups pull it down, to the floor at the least...
+        for _ in 0..100 {
+            spin.learn(now, Some(now), now);
+        }
+        assert_eq!(spin.budget(), Spin::FLOOR);
+        // ...and slow ones bring it back within a few parks, up to the bound.
+        for _ in 0..10 {
+            spin.learn(now, Some(now), now + us(80));
+        }
+        assert!(
+            spin.budget() > Duration::from_micros(75),
+            "{:?}",
+            spin.budget()
+        );
+        for _ in 0..40 {
+            spin.learn(now, Some(now), now + us(900));
+        }
+        assert!(
+            spin.budget() > Duration::from_micros(199),
+            "bounded by the maximum"
+        );
+        assert_eq!(Spin::new(Duration::ZERO).budget(), Duration::ZERO);
     }
 
     #[test]
@@ -1879,7 +1130,7 @@ mod tests {
         let data: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
         let expected = data.clone();
         let (mut rx, mut tx) = client.into_split();
-        rx.set_timeout(Some(Duration::from_secs(10)));
+        rx.set_read_timeout(Some(Duration::from_secs(10)));
         let writer = std::thread::spawn(move || {
             tx.write_all(&data).unwrap();
             tx.close();
@@ -1891,7 +1142,7 @@ mod tests {
         });
         let mut moved = 0;
         loop {
-            let (r, w) = server.halves();
+            let (r, w) = server.split();
             match r.splice(w).unwrap() {
                 0 => break,
                 n => moved += n,
@@ -1946,8 +1197,8 @@ mod tests {
         let (mut c, d) = pair(ShmOptions::new());
         drop(d);
         b.write_all(b"x").unwrap();
-        let (rx, _) = a.halves();
-        let (_, tx) = c.halves();
+        let (rx, _) = a.split();
+        let (_, tx) = c.split();
         assert_eq!(rx.splice(tx).unwrap_err().kind(), io::ErrorKind::BrokenPipe);
     }
 
@@ -1990,7 +1241,7 @@ mod tests {
         let err = ShmStream::accept_offer(b, &ShmOptions::new())
             .err()
             .unwrap();
-        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(err.kind(), crate::ErrorKind::InvalidData);
     }
 
     #[test]
@@ -2003,11 +1254,11 @@ mod tests {
         // SAFETY: pipe returned two fresh fds we own.
         let (r, w) = unsafe { (OwnedFd::from_raw_fd(p[0]), OwnedFd::from_raw_fd(p[1])) };
         let a: OwnedFd = a.into();
-        send_with_fds(&a, OFFER, &[r.as_raw_fd(), w.as_raw_fd(), r.as_raw_fd()]).unwrap();
+        send_with_fds(&a, OFFER, &[r.as_raw_fd(), w.as_raw_fd()]).unwrap();
         let err = ShmStream::accept_offer(b, &ShmOptions::new())
             .err()
             .unwrap();
-        assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
+        assert_eq!(err.kind(), crate::ErrorKind::InvalidData, "{err}");
     }
 
     #[test]
@@ -2020,7 +1271,7 @@ mod tests {
         )
         .err()
         .unwrap();
-        assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+        assert_eq!(err.kind(), crate::ErrorKind::TimedOut, "{err}");
         assert!(t.elapsed() < Duration::from_secs(5));
     }
 }
