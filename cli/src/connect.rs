@@ -84,9 +84,14 @@ fn connect_raw(stream: Stream, idle: Option<Duration>) -> Result<i32, Error> {
 /// no frame arrived for `idle`. A line over the server's frame limit is not sent, and
 /// that, or a failure to read stdin, makes the exit status 1.
 fn connect_framed(stream: Stream, idle: Option<Duration>) -> Result<i32, Error> {
-    let sender = stream.try_clone()?;
     let mut framed = FramedStream::new(stream, FrameOptions::new())?;
     let peer_max = framed.peer_hello().max_frame;
+    if let Some(idle) = idle {
+        framed.set_timeouts(Some(idle), None)?;
+    }
+    // Frames go out from the stdin thread while this one receives, over shared memory
+    // (the default between ringlink peers on Linux) or the socket.
+    let (mut framed, mut sender) = framed.into_split();
     let stdin_done = std::sync::Arc::new(AtomicBool::new(false));
     let stdin_failed = std::sync::Arc::new(AtomicBool::new(false));
     let (done, failed) = (stdin_done.clone(), stdin_failed.clone());
@@ -114,24 +119,20 @@ fn connect_framed(stream: Stream, idle: Option<Duration>) -> Result<i32, Error> 
             let Ok(len) = u32::try_from(line.len()) else {
                 unreachable!("a line over the frame limit is TooLong");
             };
-            let mut header = [0u8; ringlink::core::frame::MAX_HEADER_LEN];
-            let n = ringlink::core::frame::encode_len(len, &mut header);
-            let mut w = &sender;
-            if w.write_all(&header[..n])
-                .and_then(|()| w.write_all(&line))
-                .is_err()
-            {
+            debug_assert!(len <= peer_max);
+            if sender.send_frame(&line).is_err() {
                 return;
             }
         }
         done.store(true, Ordering::SeqCst);
         if idle.is_none() {
-            let _ = sender.shutdown(Shutdown::Write);
+            // The end of what we send: over shared memory, dropping the sender.
+            if !sender.is_shared_memory() {
+                let _ = sender.get_ref().shutdown(Shutdown::Write);
+            }
+            drop(sender);
         }
     });
-    if let Some(idle) = idle {
-        framed.get_ref().set_read_timeout(Some(idle))?;
-    }
     let status = || i32::from(stdin_failed.load(Ordering::SeqCst));
     let mut out = io::stdout().lock();
     loop {
