@@ -55,7 +55,7 @@ pub struct Stream {
 }
 
 impl Stream {
-    /// Connects to the server at `name` (see [`Name`]) within the options' deadline.
+    /// Connects to the server at `name` (see [`Name`](crate::Name)) within the options' deadline.
     ///
     /// Fails with [`ErrorKind::ServerNotFound`] when no socket exists,
     /// [`ErrorKind::ConnectionRefused`] when the socket is stale (its server died),
