@@ -1,6 +1,8 @@
-//! The child-process harness of the 10,000-connection pingPong row: the server and the
-//! client each run in a child process (this binary, re-executed with the hidden `serve`
-//! and `client` subcommands), so each reports its own peak RSS from a clean start. A
+//! The child-process harness: this binary, re-executed with the hidden `serve` and
+//! `client` subcommands. Every socket row runs its server in a `serve` child and its
+//! client in this process ([`with_server_child`]), so bytes cross a real process
+//! boundary as they do for users; the 10,000-connection pingPong row runs both sides in
+//! children ([`in_children`]), so each reports its own peak RSS from a clean start. A
 //! child prints `ready` (server), then `ok {json}` or `error ...`.
 
 use std::io::{BufRead, BufReader};
@@ -12,7 +14,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::machine;
-use crate::measure::Pinning;
+use crate::measure::{Pinned, Pinning};
 use crate::names::{Driver, Name};
 use crate::plan::Timing;
 use crate::report::PerConnection;
@@ -28,6 +30,9 @@ pub struct ChildArgs {
     addr: PathBuf,
     #[arg(long)]
     connections: usize,
+    /// Bytes per chunk (the server echoes in chunks of this size).
+    #[arg(long, default_value_t = 1)]
+    chunk: usize,
     #[arg(long)]
     round_trips: u64,
     #[arg(long)]
@@ -83,6 +88,8 @@ impl ChildProcess {
             .arg(&args.addr)
             .arg("--connections")
             .arg(args.connections.to_string())
+            .arg("--chunk")
+            .arg(args.chunk.to_string())
             .arg("--round-trips")
             .arg(args.round_trips.to_string())
             .arg("--model")
@@ -184,6 +191,7 @@ pub fn in_children(
         transport: transport.name().to_string(),
         addr: addr.to_path_buf(),
         connections: plan.connections,
+        chunk: 1,
         round_trips,
         model: plan.model.to_string(),
         seconds: timing.row_limit.as_secs(),
@@ -224,6 +232,62 @@ pub fn in_children(
     Ok((outcome, memory))
 }
 
+/// The server in a child process, the client on this thread (pinned to its CPU when
+/// `pin` says so). The child is reaped before this returns, so its CPU time is in
+/// this process's `RUSAGE_CHILDREN`.
+pub fn with_server_child(
+    transport: &'static dyn Transport,
+    plan: ClientPlan,
+    addr: &Path,
+    timing: Timing,
+    pin: Option<Pinning>,
+) -> Result<ClientOutcome, BenchError> {
+    let deadline = Instant::now() + timing.row_limit;
+    let args = ChildArgs {
+        transport: transport.name().to_string(),
+        addr: addr.to_path_buf(),
+        connections: plan.connections,
+        chunk: plan.chunk,
+        round_trips: 0,
+        model: plan.model.to_string(),
+        seconds: timing.row_limit.as_secs() + 2,
+        cpu: pin.map(|p| p.server),
+    };
+    let mut server = ChildProcess::spawn("serve", &args)?;
+    let first = server.line(deadline)?;
+    if first != "ready" {
+        return Err(BenchError::Setup(format!(
+            "server child: {}",
+            first.strip_prefix("error ").unwrap_or(&first)
+        )));
+    }
+    let cancel = AtomicBool::new(false);
+    let outcome = Pinned::to(pin.map(|p| p.client)).and_then(|_pinned| {
+        transport.run_client(
+            addr,
+            plan,
+            Limit {
+                deadline,
+                cancel: &cancel,
+            },
+        )
+    });
+    let served = match &outcome {
+        Ok(_) => server.result(deadline + Duration::from_secs(2)).map(drop),
+        Err(_) => {
+            // The client's error explains the row; its server has nothing to add.
+            server.kill();
+            Ok(())
+        }
+    };
+    // Reap the child now: its CPU time counts for the row.
+    drop(server);
+    let _ = std::fs::remove_file(addr);
+    let outcome = outcome?;
+    served?;
+    Ok(outcome)
+}
+
 fn child_setup(args: &ChildArgs) -> Result<(&'static dyn Transport, Driver, Instant), String> {
     let transport = Name::parse(&args.transport)
         .and_then(transports::by_name)
@@ -250,7 +314,7 @@ pub fn child_serve(args: &ChildArgs) -> i32 {
         let cancel = AtomicBool::new(false);
         let plan = workload::EchoPlan {
             connections: args.connections,
-            chunk: 1,
+            chunk: args.chunk,
             model,
         };
         let mut base = 0;

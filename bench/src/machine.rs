@@ -203,10 +203,20 @@ pub fn status_kib(field: &str) -> Option<u64> {
 
 /// User plus system CPU time of this process so far.
 pub fn cpu_time() -> Option<std::time::Duration> {
+    rusage(libc::RUSAGE_SELF)
+}
+
+/// CPU time (user + system) of this process and of every child process it has
+/// waited for: a row's server child and Qt's program count once they are reaped.
+pub fn cpu_time_with_children() -> Option<std::time::Duration> {
+    Some(rusage(libc::RUSAGE_SELF)? + rusage(libc::RUSAGE_CHILDREN)?)
+}
+
+fn rusage(who: libc::c_int) -> Option<std::time::Duration> {
     // SAFETY: `rusage` is plain data; all-zero is a valid value for getrusage to overwrite.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `usage` is a valid, writable `rusage`.
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+    // SAFETY: `usage` is a valid, writable `rusage`; `who` is RUSAGE_SELF or RUSAGE_CHILDREN.
+    if unsafe { libc::getrusage(who, &mut usage) } != 0 {
         return None;
     }
     let micros = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;

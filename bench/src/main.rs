@@ -4,7 +4,7 @@
 //! Run it with `cargo xtask bench [--quick]`.
 //!
 //! The parts: [`plan`] turns the command line into jobs; [`measure`] runs one round of
-//! a job (in this process or, for the 10,000-connection row, in [`children`]); this file
+//! a job (its server in a child process of [`children`], its client here); this file
 //! interleaves the rounds and folds them into medians; [`report`] prints the table and
 //! the goals and writes the JSON and the SVG.
 
@@ -30,7 +30,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use children::ChildArgs;
 use machine::Machine;
 use measure::Pinning;
-use plan::{Filters, Job, Timing};
+use plan::{Filters, Job, Processes, Timing};
 use report::Measurement;
 use workload::PING_PONG_ROUND_TRIPS;
 
@@ -70,6 +70,10 @@ struct Cli {
     /// Run the two sides of every row on one core or on two.
     #[arg(long, value_enum)]
     pin: Option<Pin>,
+    /// Where a row's server runs: `two` (a child process of its own, the default) or
+    /// `one` (a thread of this process).
+    #[arg(long, value_enum, default_value = "two")]
+    processes: Processes,
     /// Run on this CPU only (a child process of a pinned run).
     #[arg(long, hide = true)]
     cpu: Option<usize>,
@@ -158,6 +162,14 @@ fn header(cli: &Cli, jobs: usize, timing: Timing, machine: &Machine) {
             "1 round (quick): figures of a single run, no spread; the full run takes the median of 5"
         );
     }
+    match timing.processes {
+        Processes::Two => println!(
+            "two processes: every row's server runs in a child process, its client here (Qt's program holds both sides, as Qt's benchmark does)"
+        ),
+        Processes::One => {
+            println!("one process: every row's server runs on a thread of this process")
+        }
+    }
     match machine.pinned {
         Some((s, c)) if s == c => println!("pinned: both sides on CPU {s}"),
         Some((s, c)) => println!("pinned: server on CPU {s}, client on CPU {c}"),
@@ -166,7 +178,10 @@ fn header(cli: &Cli, jobs: usize, timing: Timing, machine: &Machine) {
 }
 
 fn run(cli: &Cli) -> i32 {
-    let timing = Timing::new(cli.quick, cli.rounds);
+    let timing = Timing {
+        processes: cli.processes,
+        ..Timing::new(cli.quick, cli.rounds)
+    };
     let pin = match pinning(cli.pin) {
         Ok(pin) => pin,
         Err(e) => {

@@ -1,6 +1,7 @@
-//! Measuring one job: a socket row in this process (server thread, client on the
-//! calling thread) or in child processes ([`crate::children`]), a core ring, an idle
-//! pair. Each call is one round of the job; the caller folds the rounds.
+//! Measuring one job: a socket row with its server in a child process and its client
+//! on the calling thread (or, with `--processes one`, its server on a thread of this
+//! process; the 10,000-connection row runs both sides in children, see
+//! [`crate::children`]), a core ring, an idle pair. Each call is one round of the job; the caller folds the rounds.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,7 +14,7 @@ use crate::core_rings;
 use crate::idle;
 use crate::machine;
 use crate::names::{Case, Driver, Name};
-use crate::plan::{Job, SocketRow, Timing};
+use crate::plan::{Job, Processes, SocketRow, Timing};
 use crate::report::Measurement;
 use crate::workload::{
     BenchError, ClientOutcome, ClientPlan, Limit, PING_PONG_ROUND_TRIPS, Stop, Transport,
@@ -98,9 +99,14 @@ fn measure_socket(
             outcome
         })
     } else {
-        let cpu_before = machine::cpu_time();
-        let outcome = in_process(row.transport, plan, addr, timing, pin);
-        if let (Some(before), Some(after)) = (cpu_before, machine::cpu_time()) {
+        // Both sides' CPU: this process's, and the server child's (or Qt's program's)
+        // once it has been reaped.
+        let cpu_before = machine::cpu_time_with_children();
+        let outcome = match timing.processes {
+            Processes::Two => children::with_server_child(row.transport, plan, addr, timing, pin),
+            Processes::One => in_process(row.transport, plan, addr, timing, pin),
+        };
+        if let (Some(before), Some(after)) = (cpu_before, machine::cpu_time_with_children()) {
             m.cpu_seconds = Some((after - before).as_secs_f64());
         }
         outcome
@@ -135,10 +141,11 @@ fn measure_socket(
 }
 
 /// Pins the calling thread to `cpu` until dropped, then restores its affinity.
-struct Pinned(Vec<usize>);
+pub(crate) struct Pinned(Vec<usize>);
 
 impl Pinned {
-    fn to(cpu: Option<usize>) -> Result<Option<Pinned>, BenchError> {
+    /// Pins the calling thread to `cpu`, if one is given.
+    pub(crate) fn to(cpu: Option<usize>) -> Result<Option<Pinned>, BenchError> {
         let Some(cpu) = cpu else { return Ok(None) };
         let before = machine::allowed_cpus();
         machine::set_affinity(&[cpu]).map_err(|e| BenchError::Io("pinning a side", e))?;

@@ -30,6 +30,18 @@ pub struct Timing {
     pub rounds: usize,
     /// Runs of a core row within one round (the best counts).
     pub core_runs: usize,
+    /// Whether a socket row's server runs in a process of its own.
+    pub processes: Processes,
+}
+
+/// Where the two sides of a socket row run (`--processes`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Processes {
+    /// The server in a child process, the client in this one: a real process
+    /// boundary, as users of local IPC have (the default).
+    Two,
+    /// The server on a thread of this process (for profiling one process).
+    One,
 }
 
 impl Timing {
@@ -42,6 +54,7 @@ impl Timing {
                 row_limit: Duration::from_secs(30),
                 rounds: 1,
                 core_runs: 3,
+                processes: Processes::Two,
             }
         } else {
             Timing {
@@ -50,6 +63,7 @@ impl Timing {
                 row_limit: Duration::from_secs(90),
                 rounds: 5,
                 core_runs: 1,
+                processes: Processes::Two,
             }
         };
         Timing {

@@ -90,3 +90,39 @@ fn an_unknown_transport_or_model_is_an_error_line() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("error unknown transport"));
 }
+
+#[test]
+fn a_run_serves_every_row_from_a_child_process_and_counts_its_cpu() {
+    let dir = std::env::temp_dir().join(format!("ringlink-bench-two-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("results.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_ringlink-bench"))
+        .args(["--quick", "--processes", "two", "--cases", "dataExchange"])
+        .args(["--connections", "5", "--chunks", "1000"])
+        .args(["--transports", "ringlink-uds", "--json"])
+        .arg(&json)
+        .arg("--svg")
+        .arg(dir.join("results.svg"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("two processes: every row's server runs in a child process"),
+        "{stdout}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let rows = report["results"].as_array().unwrap();
+    // ringlink-uds under threads, epoll and tokio, and its likes std and std-epoll.
+    assert_eq!(rows.len(), 5, "{rows:?}");
+    for row in rows {
+        assert!(row["error"].is_null(), "{row}");
+        assert!(row["mib_per_s"].as_f64().unwrap() > 0.0, "{row}");
+        // Both sides were busy echoing: more CPU than one side alone could spend
+        // idling, and the server's share arrives only once its child is reaped.
+        let cpu = row["cpu_seconds"].as_f64().unwrap();
+        assert!(cpu > 0.05, "{row}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -10,6 +10,7 @@ use std::process::Command;
 const USAGE: &str = "usage: cargo xtask bench [--quick] [--json PATH] [--svg PATH] \
                      [--cases pingPong,dataExchange,core,idle] [--transports NAME,...] \
                      [--connections N,...] [--chunks BYTES,...] [--rounds N] [--pin one|two] \
+                     [--processes two|one] \
                      [--no-iceoryx2]";
 
 /// What `cargo xtask bench` was asked for.
@@ -44,7 +45,8 @@ fn parse(args: &[String]) -> Result<BenchArgs, String> {
             "--json" => parsed.json = Some(PathBuf::from(value("--json")?)),
             "--svg" => parsed.svg = Some(PathBuf::from(value("--svg")?)),
             "--no-iceoryx2" => parsed.no_iceoryx2 = true,
-            "--cases" | "--transports" | "--connections" | "--chunks" | "--rounds" | "--pin" => {
+            "--cases" | "--transports" | "--connections" | "--chunks" | "--rounds" | "--pin"
+            | "--processes" => {
                 let v = value(arg)?;
                 parsed.filters.push(arg.clone());
                 parsed.filters.push(v);

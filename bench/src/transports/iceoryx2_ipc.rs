@@ -58,10 +58,21 @@ fn io_err<E: std::fmt::Debug>(e: E) -> io::Error {
     io::Error::other(format!("{e:?}"))
 }
 
-/// The service names of a run at `addr`: unique per process and socket path.
+/// The service names of a run at `addr`, the same in the server's and the client's
+/// process: the scratch directory (one per run, named after the harness's pid) and
+/// the row's socket name.
 fn base_name(addr: &Path) -> String {
-    let tag = addr.file_stem().and_then(|s| s.to_str()).unwrap_or("row");
-    format!("ringlink-bench/{}/{tag}", std::process::id())
+    let name = |p: Option<&Path>| {
+        p.and_then(|p| p.file_stem())
+            .and_then(|s| s.to_str())
+            .unwrap_or("row")
+            .to_string()
+    };
+    format!(
+        "ringlink-bench/{}/{}",
+        name(addr.parent()),
+        name(Some(addr))
+    )
 }
 
 /// Which side opens a connection.
