@@ -332,8 +332,10 @@ mod tests {
     #[test]
     fn shared_memory_switches_to_tokio_tasks_beyond_fifty_connections() {
         let shm = transports::by_name(Name::RinglinkShm).unwrap();
-        assert_eq!(shm.drivers(50), [Driver::ThreadsSplice]);
-        assert_eq!(shm.drivers(51), [Driver::TokioTasks]);
+        assert_eq!(shm.drivers(1), [Driver::ThreadsSplice]);
+        assert_eq!(shm.drivers(50), [Driver::ThreadsSplice, Driver::SpinLoop]);
+        assert_eq!(shm.drivers(51), [Driver::TokioTasks, Driver::SpinLoop]);
+        assert_eq!(shm.drivers(crate::CHILD_CONNECTIONS), [Driver::TokioTasks]);
     }
 
     #[test]

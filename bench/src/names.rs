@@ -124,6 +124,9 @@ names! {
         TokioTasks => "tokio tasks",
         /// A thread per connection that spins on its peer (never sleeps).
         Spinning => "spinning",
+        /// One thread per side that polls all its connections in turn, spinning
+        /// (never sleeps): a busy-polling event loop.
+        SpinLoop => "spin loop",
         /// A thread per connection that sleeps on an event until its peer signals.
         EventDriven => "event-driven",
         /// Qt's event loop (one per side).
@@ -157,7 +160,7 @@ impl Driver {
         match self {
             Driver::Threads | Driver::ThreadsCopy => DriverKind::Threads,
             // Shared memory's threads spin before they park.
-            Driver::ThreadsSplice | Driver::Spinning => DriverKind::Spinning,
+            Driver::ThreadsSplice | Driver::Spinning | Driver::SpinLoop => DriverKind::Spinning,
             Driver::Epoll | Driver::QtEventLoop => DriverKind::Loop,
             Driver::TokioTasks => DriverKind::Tokio,
             Driver::EventDriven => DriverKind::EventDriven,

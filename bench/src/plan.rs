@@ -272,7 +272,11 @@ mod tests {
             .sum::<usize>()
             + drivers_at(CHILD_CONNECTIONS);
         assert_eq!(socket_rows(Case::PingPong), ping);
-        assert_eq!(socket_rows(Case::DataExchange), 12 * drivers_at(1));
+        let exchange: usize = EXCHANGE_CONNECTIONS
+            .iter()
+            .map(|&n| EXCHANGE_CHUNKS.len() * drivers_at(n))
+            .sum();
+        assert_eq!(socket_rows(Case::DataExchange), exchange);
         assert!(
             matches!(
                 jobs.last(),

@@ -23,12 +23,17 @@ use crate::workload::{
 };
 
 /// A connected stream with nonblocking reads and writes (`WouldBlock` when nothing moves).
-pub trait NonblockingStream: AsRawFd {
+pub trait TryIo {
     /// Reads what is there; `Ok(0)` at end of stream.
     fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
     /// Writes what fits.
     fn try_write(&mut self, buf: &[u8]) -> io::Result<usize>;
 }
+
+/// A [`TryIo`] stream with a descriptor that epoll can watch.
+pub trait NonblockingStream: TryIo + AsRawFd {}
+
+impl<S: TryIo + AsRawFd> NonblockingStream for S {}
 
 /// A listening socket with a nonblocking accept.
 pub trait NonblockingListener: AsRawFd {
@@ -95,7 +100,17 @@ struct EchoConn<S> {
     watching_writes: bool,
 }
 
-impl<S: NonblockingStream> EchoConn<S> {
+impl<S: TryIo> EchoConn<S> {
+    fn new(stream: S, chunk: usize) -> EchoConn<S> {
+        EchoConn {
+            stream,
+            buf: vec![0; chunk + 1].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            watching_writes: false,
+        }
+    }
+
     /// Moves bytes until the socket would block or the client has closed.
     fn pump(&mut self) -> Result<Pumped, BenchError> {
         let mut drained = false;
@@ -157,13 +172,7 @@ pub fn serve<L: NonblockingListener>(
                         Ok(stream) => {
                             let token = Token(conns.len());
                             register(&poll, stream.as_raw_fd(), token, Interest::READABLE)?;
-                            conns.push(Some(EchoConn {
-                                stream,
-                                buf: vec![0; plan.chunk + 1].into_boxed_slice(),
-                                start: 0,
-                                end: 0,
-                                watching_writes: false,
-                            }));
+                            conns.push(Some(EchoConn::new(stream, plan.chunk)));
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted || is_disconnect(&e) => {}
@@ -212,13 +221,7 @@ pub fn run_client<S: NonblockingStream>(
     let mut conns = Vec::with_capacity(streams.len());
     for (i, stream) in streams.drain(..).enumerate() {
         register(&poll, stream.as_raw_fd(), Token(i), Interest::READABLE)?;
-        conns.push(ClientConn {
-            stream,
-            owed: plan.chunk,
-            received: 0,
-            done: false,
-            watching_writes: false,
-        });
+        conns.push(ClientConn::new(stream, plan.chunk));
     }
     let target = match plan.stop {
         Stop::RoundTrips(n) => n * plan.chunk as u64,
@@ -260,38 +263,10 @@ pub fn run_client<S: NonblockingStream>(
             if conn.done {
                 continue;
             }
-            loop {
-                match conn.stream.try_read(&mut buf) {
-                    Ok(0) => {
-                        return Err(BenchError::Protocol(
-                            "server closed a connection early".into(),
-                        ));
-                    }
-                    Ok(n) => {
-                        conn.received += n as u64;
-                        received += n as u64;
-                        if conn.received >= target {
-                            if conn.received > target {
-                                return Err(BenchError::Protocol(
-                                    "server echoed more than it got".into(),
-                                ));
-                            }
-                            conn.done = true;
-                            pending -= 1;
-                            break;
-                        }
-                        conn.owed += n;
-                        if n < buf.len() {
-                            break;
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(BenchError::Io("client read", e)),
-                }
-            }
-            if !conn.done {
-                let blocked = flush(conn, &outgoing)?;
+            let blocked = conn.service(&mut buf, target, &outgoing, &mut received)?;
+            if conn.done {
+                pending -= 1;
+            } else {
                 let fd = conn.stream.as_raw_fd();
                 watch_writes(&poll, fd, token, blocked, &mut conn.watching_writes)?;
             }
@@ -300,12 +275,63 @@ pub fn run_client<S: NonblockingStream>(
     Ok(ClientOutcome { elapsed, received })
 }
 
+impl<S: TryIo> ClientConn<S> {
+    fn new(stream: S, chunk: usize) -> ClientConn<S> {
+        ClientConn {
+            stream,
+            owed: chunk,
+            received: 0,
+            done: false,
+            watching_writes: false,
+        }
+    }
+
+    /// Reads what came back (until the stream would block or a short read emptied
+    /// it), then writes back what is owed. Sets `done` at `target` bytes; returns
+    /// whether a write would block.
+    fn service(
+        &mut self,
+        buf: &mut [u8],
+        target: u64,
+        outgoing: &[u8],
+        received: &mut u64,
+    ) -> Result<bool, BenchError> {
+        loop {
+            match self.stream.try_read(buf) {
+                Ok(0) => {
+                    return Err(BenchError::Protocol(
+                        "server closed a connection early".into(),
+                    ));
+                }
+                Ok(n) => {
+                    self.received += n as u64;
+                    *received += n as u64;
+                    if self.received >= target {
+                        if self.received > target {
+                            return Err(BenchError::Protocol(
+                                "server echoed more than it got".into(),
+                            ));
+                        }
+                        self.done = true;
+                        return Ok(false);
+                    }
+                    self.owed += n;
+                    if n < buf.len() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(BenchError::Io("client read", e)),
+            }
+        }
+        flush(self, outgoing)
+    }
+}
+
 /// Writes what the connection owes until done (`Ok(false)`) or the socket is full
 /// (`Ok(true)`).
-fn flush<S: NonblockingStream>(
-    conn: &mut ClientConn<S>,
-    outgoing: &[u8],
-) -> Result<bool, BenchError> {
+fn flush<S: TryIo>(conn: &mut ClientConn<S>, outgoing: &[u8]) -> Result<bool, BenchError> {
     while conn.owed > 0 {
         match conn.stream.try_write(&outgoing[..conn.owed]) {
             Ok(n) => conn.owed -= n,
@@ -317,7 +343,90 @@ fn flush<S: NonblockingStream>(
     Ok(false)
 }
 
-impl NonblockingStream for std::os::unix::net::UnixStream {
+/// Polls between two looks at the deadline in [`spin_serve`] and [`spin_client`].
+const POLLS_PER_CHECK: u32 = 1 << 12;
+
+/// Echoes on `streams` (connected, nonblocking) from this thread, visiting each in
+/// turn and spinning while none has anything (a busy-polling loop: no system call
+/// while the transport needs none), until each has been closed by its client.
+pub fn spin_serve<S: TryIo>(
+    streams: Vec<S>,
+    plan: EchoPlan,
+    limit: Limit<'_>,
+) -> Result<(), BenchError> {
+    let mut conns: Vec<EchoConn<S>> = streams
+        .into_iter()
+        .map(|s| EchoConn::new(s, plan.chunk))
+        .collect();
+    let mut polls = 0_u32;
+    while !conns.is_empty() {
+        let mut i = 0;
+        while i < conns.len() {
+            if conns[i].pump()? == Pumped::Closed {
+                conns.swap_remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        polls = polls.wrapping_add(1);
+        if polls.is_multiple_of(POLLS_PER_CHECK) {
+            limit.check("serving")?;
+        }
+        std::hint::spin_loop();
+    }
+    Ok(())
+}
+
+/// Times `plan` over `streams` (connected, nonblocking) from this thread, visiting
+/// each in turn and spinning while none has anything.
+pub fn spin_client<S: TryIo>(
+    streams: Vec<S>,
+    plan: ClientPlan,
+    limit: Limit<'_>,
+) -> Result<ClientOutcome, BenchError> {
+    let mut conns: Vec<ClientConn<S>> = streams
+        .into_iter()
+        .map(|s| ClientConn::new(s, plan.chunk))
+        .collect();
+    let target = match plan.stop {
+        Stop::RoundTrips(n) => n * plan.chunk as u64,
+        Stop::After(_) => u64::MAX,
+    };
+    let outgoing = vec![0x5a_u8; plan.chunk];
+    let mut buf = vec![0_u8; plan.chunk + 1];
+    let mut received = 0_u64;
+    let mut pending = conns.len();
+    let started = Instant::now();
+    for conn in &mut conns {
+        flush(conn, &outgoing)?;
+    }
+    let mut polls = 0_u32;
+    let elapsed = loop {
+        for conn in conns.iter_mut().filter(|c| !c.done) {
+            conn.service(&mut buf, target, &outgoing, &mut received)?;
+            if conn.done {
+                pending -= 1;
+            }
+        }
+        if pending == 0 {
+            break started.elapsed();
+        }
+        polls = polls.wrapping_add(1);
+        if polls.is_multiple_of(POLLS_PER_CHECK) {
+            if let Stop::After(d) = plan.stop {
+                let elapsed = started.elapsed();
+                if elapsed >= d {
+                    break elapsed;
+                }
+            }
+            limit.check("exchanging")?;
+        }
+        std::hint::spin_loop();
+    };
+    Ok(ClientOutcome { elapsed, received })
+}
+
+impl TryIo for std::os::unix::net::UnixStream {
     fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         io::Read::read(self, buf)
     }

@@ -8,6 +8,9 @@
 //!   side sends back what it receives with `ShmReadHalf::splice`: one copy, ring to
 //!   ring, where a socket needs two (read into a buffer, write the buffer). Beyond 50
 //!   connections it runs as `ringlink-shm-tokio` does (the "driven by" column says so).
+//! - `ringlink-shm` (one spinning loop), with more than one connection: one thread
+//!   per side visits its nonblocking streams in turn, as a busy-polling event loop
+//!   does; an empty ring is `WouldBlock` without a system call.
 //! - `ringlink-shm-tokio`: `AsyncShmStream` on a current-thread tokio runtime per
 //!   side, one task per connection (a task whose ring is empty parks in the reactor,
 //!   no spinning): one thread drives all connections, as in tokio's rows.
@@ -25,7 +28,7 @@ use ringlink_unix::{ConnectOptions, ErrorKind, ListenerOptions};
 use super::async_driven::{AsyncDriven, AsyncSockets};
 use super::ringlink_uds::{bind, to_io};
 use crate::names::{Driver, Name};
-use crate::readiness::TICK;
+use crate::readiness::{self, TICK, TryIo};
 use crate::threaded::{self, Copying, Relay};
 use crate::workload::{BenchError, ClientOutcome, ClientPlan, EchoPlan, Limit, Transport};
 
@@ -78,6 +81,19 @@ impl AsyncSockets for RinglinkShmAsync {
         AsyncShmStream::connect(addr, connect, &ShmOptions::new())
             .await
             .map_err(to_io)
+    }
+}
+
+/// A nonblocking `ShmStream` visited by a spinning loop: an empty or full ring is
+/// `WouldBlock` at once, without a system call.
+struct Polled(ShmStream);
+
+impl TryIo for Polled {
+    fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        io::Read::read(&mut self.0, buf)
+    }
+    fn try_write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
     }
 }
 
@@ -163,19 +179,24 @@ impl<const COPY: bool> Transport for RinglinkShmThreads<COPY> {
         if COPY {
             &[Driver::ThreadsCopy]
         } else {
-            &[Driver::ThreadsSplice, Driver::TokioTasks]
+            &[Driver::ThreadsSplice, Driver::TokioTasks, Driver::SpinLoop]
         }
     }
 
     /// `ringlink-shm` runs a thread per connection up to [`MOST_THREADS`]
     /// connections and tokio tasks beyond: past a few dozen threads per core the
     /// spinning threads only take turns, and one reactor per side does better.
+    /// With more than one connection it also runs one spinning loop per side.
     fn drivers(&self, connections: usize) -> Vec<Driver> {
-        if !COPY && connections > MOST_THREADS {
+        let mut drivers = if !COPY && connections > MOST_THREADS {
             vec![Driver::TokioTasks]
         } else {
             vec![self.models()[0]]
+        };
+        if !COPY && connections > 1 && connections < crate::CHILD_CONNECTIONS {
+            drivers.push(Driver::SpinLoop);
         }
+        drivers
     }
 
     fn unsupported(&self, driver: Driver, connections: usize) -> Option<String> {
@@ -198,6 +219,24 @@ impl<const COPY: bool> Transport for RinglinkShmThreads<COPY> {
         let listener = bind(addr, false)?;
         let options = ShmOptions::new();
         ready();
+        if plan.model == Driver::SpinLoop {
+            let mut streams = Vec::with_capacity(plan.connections);
+            while streams.len() < plan.connections {
+                limit.check("accepting")?;
+                match listener.accept_timeout(TICK) {
+                    Ok(stream) => {
+                        let mut shm = ShmHandshake::new(stream, &options)
+                            .complete()
+                            .map_err(|e| BenchError::Io("shared-memory handshake", to_io(e)))?;
+                        shm.set_nonblocking(true);
+                        streams.push(Polled(shm));
+                    }
+                    Err(e) if e.kind() == ErrorKind::TimedOut => {}
+                    Err(e) => return Err(BenchError::Io("accept", to_io(e))),
+                }
+            }
+            return readiness::spin_serve(streams, plan, limit);
+        }
         threaded::serve(
             || match listener.accept_timeout(TICK) {
                 Ok(stream) => {
@@ -222,6 +261,18 @@ impl<const COPY: bool> Transport for RinglinkShmThreads<COPY> {
             return TOKIO.run_client(addr, plan, limit);
         }
         let options = ShmOptions::new();
+        if plan.model == Driver::SpinLoop {
+            let mut streams = Vec::with_capacity(plan.connections);
+            for _ in 0..plan.connections {
+                limit.check("connecting")?;
+                let connect = ConnectOptions::new().timeout(limit.remaining());
+                let mut shm = ShmStream::connect(addr, connect, &options)
+                    .map_err(|e| BenchError::Io("shared-memory connect", to_io(e)))?;
+                shm.set_nonblocking(true);
+                streams.push(Polled(shm));
+            }
+            return readiness::spin_client(streams, plan, limit);
+        }
         threaded::run_client(
             || {
                 limit.check("connecting")?;

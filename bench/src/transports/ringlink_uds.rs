@@ -15,7 +15,7 @@ use ringlink_unix::{ConnectOptions, ErrorKind, Listener, ListenerOptions, Stream
 
 use super::async_driven::{AsyncDriven, AsyncSockets};
 use crate::names::{Driver, Name};
-use crate::readiness::{self, NonblockingListener, NonblockingStream, TICK};
+use crate::readiness::{self, NonblockingListener, TICK, TryIo};
 use crate::threaded::{self, Copying};
 use crate::workload::{BenchError, ClientOutcome, ClientPlan, EchoPlan, Limit, Transport};
 
@@ -90,7 +90,7 @@ impl AsRawFd for Conn {
     }
 }
 
-impl NonblockingStream for Conn {
+impl TryIo for Conn {
     fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.0.try_read(buf).map_err(to_io)
     }
