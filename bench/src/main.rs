@@ -178,6 +178,7 @@ fn header(cli: &Cli, jobs: usize, timing: Timing, machine: &Machine) {
 }
 
 fn run(cli: &Cli) -> i32 {
+    plan::set_processes(cli.processes);
     let timing = Timing {
         processes: cli.processes,
         ..Timing::new(cli.quick, cli.rounds)

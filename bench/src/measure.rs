@@ -335,7 +335,10 @@ mod tests {
         assert_eq!(shm.drivers(1), [Driver::ThreadsSplice]);
         assert_eq!(shm.drivers(50), [Driver::ThreadsSplice, Driver::SpinLoop]);
         assert_eq!(shm.drivers(51), [Driver::TokioTasks, Driver::SpinLoop]);
-        assert_eq!(shm.drivers(crate::CHILD_CONNECTIONS), [Driver::TokioTasks]);
+        assert_eq!(
+            shm.drivers(crate::CHILD_CONNECTIONS),
+            [Driver::TokioTasks, Driver::SpinLoop]
+        );
     }
 
     #[test]

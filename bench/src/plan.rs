@@ -2,6 +2,7 @@
 //! workload so a round runs every transport of a row back to back, and the durations
 //! and bounds of a run.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::names::{Case, Driver, Name};
@@ -32,6 +33,18 @@ pub struct Timing {
     pub core_runs: usize,
     /// Whether a socket row's server runs in a process of its own.
     pub processes: Processes,
+}
+
+static ONE_PROCESS: AtomicBool = AtomicBool::new(false);
+
+/// Records `--processes` for what a row needs per process (descriptors, threads).
+pub fn set_processes(processes: Processes) {
+    ONE_PROCESS.store(processes == Processes::One, Ordering::Relaxed);
+}
+
+/// Whether `--processes one` puts both sides of a row in this process.
+pub fn one_process() -> bool {
+    ONE_PROCESS.load(Ordering::Relaxed)
 }
 
 /// Where the two sides of a socket row run (`--processes`).

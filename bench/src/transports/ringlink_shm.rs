@@ -35,13 +35,13 @@ use crate::workload::{BenchError, ClientOutcome, ClientPlan, EchoPlan, Limit, Tr
 /// Descriptors of one side of a connection: its socket and one wake-up socket.
 const FDS_PER_SIDE: u64 = 2;
 
-/// Why a run of `connections` shared-memory connections cannot start here. Both
-/// sides share one process, except on the child-process row, where each has its own.
+/// Why a run of `connections` shared-memory connections cannot start here. Each
+/// side has a process of its own, unless `--processes one` put both in this one.
 fn descriptors_short(connections: usize) -> Option<String> {
-    let sides = if connections >= crate::CHILD_CONNECTIONS {
-        1
-    } else {
+    let sides = if crate::plan::one_process() && connections < crate::CHILD_CONNECTIONS {
         2
+    } else {
+        1
     };
     let fds = FDS_PER_SIDE * sides * connections as u64 + 64;
     match crate::machine::open_file_limit() {
@@ -193,7 +193,7 @@ impl<const COPY: bool> Transport for RinglinkShmThreads<COPY> {
         } else {
             vec![self.models()[0]]
         };
-        if !COPY && connections > 1 && connections < crate::CHILD_CONNECTIONS {
+        if !COPY && connections > 1 {
             drivers.push(Driver::SpinLoop);
         }
         drivers
