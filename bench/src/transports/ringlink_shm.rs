@@ -85,7 +85,7 @@ impl AsyncSockets for RinglinkShmAsync {
 }
 
 /// A nonblocking `ShmStream` visited by a spinning loop: an empty or full ring is
-/// `WouldBlock` at once, without a system call.
+/// `WouldBlock` at once, without a system call; each side echoes with `splice`.
 struct Polled(ShmStream);
 
 impl TryIo for Polled {
@@ -94,6 +94,10 @@ impl TryIo for Polled {
     }
     fn try_write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.0.write(buf)
+    }
+    fn try_echo(&mut self) -> Option<io::Result<usize>> {
+        let (rx, tx) = self.0.split();
+        Some(rx.splice(tx))
     }
 }
 
