@@ -626,6 +626,11 @@ fn poll_write(
     // Try first: the write's cached view of the free space often saves a look at
     // the peer's index.
     if let n @ 1.. = half.publish(data)? {
+        // A flag left up by a wait that was pending is withdrawn, so the reader
+        // stops waking us for every release.
+        half.tx.unpark();
+        deadline.disarm();
+        half.wake.idle = 0;
         return Poll::Ready(Ok(n));
     }
     ready!(poll_writable(event, deadline, half, cx))?;
