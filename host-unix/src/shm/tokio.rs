@@ -775,3 +775,122 @@ pub(crate) async fn negotiate(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ::tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn pair(options: ShmOptions) -> (AsyncShmStream, AsyncShmStream) {
+        let (a, b) = crate::tokio::Stream::pair().unwrap();
+        let (a, b) = ::tokio::join!(
+            AsyncShmStream::offer(a, &options),
+            AsyncShmStream::accept_offer(b, &options)
+        );
+        (a.unwrap(), b.unwrap())
+    }
+
+    #[test]
+    fn halves_are_send() {
+        fn send<T: Send>() {}
+        send::<AsyncShmStream>();
+        send::<OwnedReadHalf>();
+        send::<OwnedWriteHalf>();
+        send::<ReadHalf<'_>>();
+        send::<WriteHalf<'_>>();
+    }
+
+    #[::tokio::test]
+    async fn borrowed_and_owned_halves_echo_and_reunite() {
+        let (mut a, mut b) = pair(ShmOptions::new().capacity(4096)).await;
+        // Borrowed: write more than a ring while reading it back in the same task.
+        let msg: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let echo = ::tokio::spawn(async move {
+            let (mut r, mut w) = b.split();
+            ::tokio::io::copy(&mut r, &mut w).await.unwrap();
+            b
+        });
+        let mut back = vec![0u8; msg.len()];
+        {
+            let (mut r, mut w) = a.split();
+            let (wrote, read) = ::tokio::join!(w.write_all(&msg), r.read_exact(&mut back));
+            wrote.unwrap();
+            read.unwrap();
+        }
+        assert!(back == msg);
+        // Owned: to two tasks, then back together.
+        let (mut r, mut w) = a.into_split();
+        let writer = ::tokio::spawn(async move {
+            w.write_all(b"owned").await.unwrap();
+            w
+        });
+        let mut five = [0u8; 5];
+        r.read_exact(&mut five).await.unwrap();
+        assert_eq!(&five, b"owned");
+        let w = writer.await.unwrap();
+        let (r2, w2) = pair(ShmOptions::new()).await.0.into_split();
+        let ReuniteError(r, w2) = r.reunite(w2).unwrap_err();
+        let _other = r2.reunite(w2).unwrap();
+        let mut a = r.reunite(w).unwrap();
+        a.shutdown().await.unwrap();
+        let b = echo.await.unwrap();
+        drop(b);
+        assert_eq!(a.read(&mut five).await.unwrap(), 0, "end of stream");
+    }
+
+    #[::tokio::test]
+    async fn read_and_write_timeouts_bound_each_wait_without_blocking_the_runtime() {
+        let (mut a, _b) = pair(ShmOptions::new().capacity(4096)).await;
+        let ticker = ::tokio::spawn(async {
+            for _ in 0..5 {
+                ::tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        a.set_read_timeout(Some(Duration::from_millis(50)));
+        let start = Instant::now();
+        let mut buf = [0u8; 1];
+        let err = a.read(&mut buf).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+        assert!(start.elapsed() >= Duration::from_millis(45));
+        assert!(
+            ticker.is_finished(),
+            "the runtime ran other tasks meanwhile"
+        );
+        // The next wait has its own deadline.
+        let start = Instant::now();
+        assert!(a.read(&mut buf).await.is_err());
+        assert!(start.elapsed() >= Duration::from_millis(45));
+
+        a.set_write_timeout(Some(Duration::from_millis(50)));
+        let start = Instant::now();
+        let err = a.write_all(&[7u8; 16 * 1024]).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+        assert!(start.elapsed() >= Duration::from_millis(45));
+    }
+
+    #[::tokio::test]
+    async fn grants_wait_in_the_reactor() {
+        let (mut a, mut b) = pair(ShmOptions::new().capacity(4096)).await;
+        assert!(a.write_grant(0).await.is_err());
+        let reader = async move {
+            let mut out = [0u8; 8];
+            let n = {
+                let g = b.read_grant().await.unwrap().expect("bytes, not the end");
+                let n = g.copy_to(&mut out);
+                g.release(n);
+                n
+            };
+            assert!(b.read_grant().await.unwrap().is_none(), "end of stream");
+            out[..n].to_vec()
+        };
+        let writer = async move {
+            ::tokio::task::yield_now().await; // the reader parks first
+            let mut g = a.write_grant(5).await.unwrap();
+            assert_eq!(g.copy_from(b"grant"), 5);
+            g.commit(5);
+            drop(a);
+        };
+        let (got, ()) = ::tokio::join!(reader, writer);
+        assert_eq!(got, b"grant");
+    }
+}
