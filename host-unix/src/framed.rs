@@ -141,6 +141,51 @@ impl ringlink_host::SharedMemoryTransport for crate::shm::ShmStream {
     }
 }
 
+/// The byte the accepting side (the client) sends after the hellos, so that the
+/// server's hello reader cannot swallow the descriptors of the offer.
+#[cfg(target_os = "linux")]
+pub(crate) const READY: u8 = b'R';
+
+/// Which part of the shared-memory setup a side plays.
+#[cfg(target_os = "linux")]
+pub(crate) enum ShmRole {
+    /// Bound to the name (the server): creates the mapping and offers it.
+    Offer,
+    /// Connected from an unnamed socket (the client): validates and accepts.
+    Accept,
+}
+
+/// The role the socket `fd` says this side plays; `None` between two unnamed
+/// sockets (`Stream::pair`) or two named ones, where the frames stay on the socket.
+#[cfg(target_os = "linux")]
+pub(crate) fn shm_role(fd: std::os::fd::RawFd) -> Result<Option<ShmRole>, Error> {
+    let (me, them) = (
+        crate::sys::is_named(fd, false)?,
+        crate::sys::is_named(fd, true)?,
+    );
+    Ok(match (me, them) {
+        (true, false) => Some(ShmRole::Offer),
+        (false, true) => Some(ShmRole::Accept),
+        _ => None,
+    })
+}
+
+/// Checks what the offering side read past the client's hello: exactly the `READY` byte.
+#[cfg(target_os = "linux")]
+pub(crate) fn check_ready(received: &[u8]) -> Result<(), Error> {
+    match received {
+        [READY] => Ok(()),
+        [] | [_] => Err(Error::new(
+            ErrorKind::ProtocolMismatch,
+            "the peer offered shared memory but did not follow the protocol",
+        )),
+        _ => Err(Error::new(
+            ErrorKind::ProtocolMismatch,
+            "the peer sent data before the shared-memory handshake",
+        )),
+    }
+}
+
 /// Sets up the shared-memory transport once both hellos offered it, when the socket
 /// says who offers: the side bound to the name (the server) creates the mapping, the
 /// side with an unnamed socket (the client) accepts it. Between two unnamed sockets
@@ -149,7 +194,8 @@ impl ringlink_host::SharedMemoryTransport for crate::shm::ShmStream {
 /// Wire order after the hellos: the client sends one `READY` byte (so the server's
 /// hello reader cannot swallow the descriptors), the server sends the offer with the
 /// descriptors, the client validates it and acknowledges. `received` is what the
-/// server read past the client's hello: nothing yet, or the `READY` byte.
+/// server read past the client's hello: nothing yet, or the `READY` byte. The tokio
+/// `FramedStream` runs the same steps in the reactor (`shm::tokio::negotiate`).
 #[cfg(target_os = "linux")]
 fn negotiate_shm(
     stream: &Stream,
@@ -158,42 +204,27 @@ fn negotiate_shm(
 ) -> Result<Option<crate::shm::ShmStream>, Error> {
     use crate::shm::{ShmOptions, ShmStream};
     use ringlink_host::ByteStream;
-    const READY: u8 = b'R';
-    let fd = std::os::fd::AsRawFd::as_raw_fd(stream);
-    let (me, them) = (
-        crate::sys::is_named(fd, false)?,
-        crate::sys::is_named(fd, true)?,
-    );
     let shm_options = ShmOptions::new().handshake_timeout(timeout);
     let (read_timeout, write_timeout) = (stream.read_timeout()?, stream.write_timeout()?);
-    let mut shm = if me && !them {
-        // Server: wait for READY (it may already sit in what the hello reader received).
-        match received {
-            [] => {
+    let fd = std::os::fd::AsRawFd::as_raw_fd(stream);
+    let mut shm = match shm_role(fd)? {
+        Some(ShmRole::Offer) => {
+            // Wait for READY (it may already sit in what the hello reader received).
+            if received.is_empty() {
                 let mut byte = [0u8; 1];
                 let deadline = Instant::now() + timeout;
                 ringlink_host::read_handshake(stream, &mut byte, deadline, timeout)?;
-                if byte[0] != READY {
-                    return Err(Error::new(
-                        ErrorKind::ProtocolMismatch,
-                        "the peer offered shared memory but did not follow the protocol",
-                    ));
-                }
+                check_ready(&byte)?;
+            } else {
+                check_ready(received)?;
             }
-            [READY] => {}
-            _ => {
-                return Err(Error::new(
-                    ErrorKind::ProtocolMismatch,
-                    "the peer sent data before the shared-memory handshake",
-                ));
-            }
+            ShmStream::offer(stream.try_clone()?, &shm_options)?
         }
-        ShmStream::offer(stream.try_clone()?, &shm_options)?
-    } else if them && !me {
-        stream.send_parts(&[&[READY]])?;
-        ShmStream::accept_offer(stream.try_clone()?, &shm_options)?
-    } else {
-        return Ok(None);
+        Some(ShmRole::Accept) => {
+            stream.send_parts(&[&[READY]])?;
+            ShmStream::accept_offer(stream.try_clone()?, &shm_options)?
+        }
+        None => return Ok(None),
     };
     shm.set_read_timeout(read_timeout);
     shm.set_write_timeout(write_timeout);

@@ -317,6 +317,24 @@ impl SplitStream for Stream {
 }
 
 impl AsyncByteStream for Stream {
+    #[cfg(target_os = "linux")]
+    type SharedMemory = crate::shm::tokio::AsyncShmStream;
+    #[cfg(not(target_os = "linux"))]
+    type SharedMemory = ringlink_host::NoSharedMemory;
+
+    /// Over a listener's connection and its client, frames move through shared memory
+    /// set up in the reactor, as the blocking `FramedStream` sets it up.
+    #[cfg(target_os = "linux")]
+    async fn negotiate_shared_memory(
+        &self,
+        _local: &ringlink_host::Hello,
+        _peer: &ringlink_host::Hello,
+        received: &[u8],
+        options: &ringlink_host::FrameOptions,
+    ) -> Result<Option<crate::shm::tokio::AsyncShmStream>, Error> {
+        crate::shm::tokio::negotiate(self, received, options.handshake_timeout_len()).await
+    }
+
     fn poll_read_some(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         self.poll_read_shared(cx, buf)
     }
@@ -367,12 +385,22 @@ ringlink_host::define_halves!(Stream);
 ringlink_host::impl_async_io!(Stream);
 
 /// An async [`Stream`] in framed mode; see [`crate::FramedStream`] for the protocol.
+/// [`FramedStream::into_split`](ringlink_host::tokio::FramedStream::into_split) gives a
+/// [`FrameReceiver`] and a [`FrameSender`] for two tasks.
 ///
 /// `recv_frame` and `recv` are cancel safe (bytes already received are kept);
 /// `send_frame` and `send` are not (a cancelled send may leave a partial frame, after
-/// which the connection must be dropped). Frames stay on the socket: an async side
-/// never offers shared memory (on Linux, `shm::tokio::AsyncShmStream` carries it).
+/// which the connection must be dropped). As the blocking `FramedStream` does, it moves
+/// its frames through shared memory on Linux when both hellos offer it (the default;
+/// `shm::tokio::AsyncShmStream` underneath, set up and parked in the reactor), and a
+/// tokio side talks to a blocking one either way; `is_shared_memory()` says which.
 pub type FramedStream = ringlink_host::tokio::FramedStream<Stream>;
+
+/// The receiving half of a tokio [`FramedStream`], from its `into_split`.
+pub type FrameReceiver = ringlink_host::tokio::FrameReceiver<Stream>;
+
+/// The sending half of a tokio [`FramedStream`], from its `into_split`.
+pub type FrameSender = ringlink_host::tokio::FrameSender<Stream>;
 
 #[cfg(test)]
 mod tests {
@@ -389,9 +417,14 @@ mod tests {
     #[test]
     fn async_types_are_send_and_sync() {
         fn check<T: Send + Sync>() {}
+        fn send<T: Send>() {}
         check::<Listener>();
         check::<Stream>();
-        check::<FramedStream>();
+        // Over shared memory a framed stream moves between tasks but is used by one
+        // at a time (every method takes `&mut self`); its halves go to two tasks.
+        send::<FramedStream>();
+        send::<FrameReceiver>();
+        send::<FrameSender>();
         check::<OwnedReadHalf>();
         check::<OwnedWriteHalf>();
     }
@@ -429,6 +462,8 @@ mod tests {
         let mut framed = FramedStream::connect(&name, ConnectOptions::new(), FrameOptions::new())
             .await
             .unwrap();
+        #[cfg(target_os = "linux")]
+        assert!(framed.is_shared_memory(), "shared memory by default");
         for len in [0usize, 1, 600, 100_000] {
             let payload = vec![len as u8; len];
             framed.send_frame(&payload).await.unwrap();

@@ -10,95 +10,19 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::PathBuf;
-use std::process::{Child, Command};
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use ringlink_unix::shm::{ShmOptions, ShmStream};
 use ringlink_unix::{
     ConnectOptions, FrameOptions, FramedStream, Listener, ListenerOptions, Transports,
 };
 
-const CHILD_ENV: &str = "RINGLINK_SHM_CHILD";
-
-/// A fresh directory per call: the pid, a per-process counter and the clock make
-/// the name unique (tests of one binary run in parallel, and reruns reuse pids).
-fn temp_socket(tag: &str) -> PathBuf {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let dir = std::env::temp_dir().join(format!(
-        "ringlink-shm-{}-{tag}-{}-{since_epoch:x}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed),
-    ));
-    std::fs::create_dir(&dir).unwrap();
-    dir.join("sock")
-}
-
-/// Starts this binary as a peer playing `role` against the socket at `path`.
-fn spawn_child(role: &str, path: &std::path::Path) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            "child_process_entry",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, format!("{role}:{}", path.display()))
-        // The child's own test-harness summary would read like ours.
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-/// Starts a peer playing `role`, and returns it with the listener it will connect to.
-fn spawn_peer(role: &str) -> (Child, UnixListener, PathBuf) {
-    let path = temp_socket(role);
-    let listener = UnixListener::bind(&path).unwrap();
-    (spawn_child(role, &path), listener, path)
-}
-
-/// Accepts one connection within a deadline (so a child that failed to start cannot hang us).
-fn accept_within(listener: &UnixListener, limit: Duration) -> UnixStream {
-    listener.set_nonblocking(true).unwrap();
-    let start = Instant::now();
-    loop {
-        match listener.accept() {
-            Ok((s, _)) => {
-                s.set_nonblocking(false).unwrap();
-                return s;
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock && start.elapsed() < limit => {
-                std::thread::sleep(Duration::from_millis(5))
-            }
-            Err(e) => panic!("peer did not connect within {limit:?}: {e}"),
-        }
-    }
-}
-
-fn wait_child(mut child: Child, limit: Duration) -> std::process::ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            panic!("peer process did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn byte_sum(data: &[u8]) -> u64 {
-    data.iter().map(|&b| u64::from(b)).sum()
-}
+mod support;
+use support::{
+    CHILD_ENV, accept_within, byte_sum, spawn_child, spawn_peer, temp_socket, wait_child,
+};
 
 /// The peer side of every test, selected by `RINGLINK_SHM_CHILD=role:path`.
 #[test]

@@ -457,6 +457,8 @@ impl SplitStream for Stream {
 }
 
 impl AsyncByteStream for Stream {
+    type SharedMemory = ringlink_host::NoSharedMemory;
+
     fn poll_read_some(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         self.poll_read_shared(cx, buf)
     }

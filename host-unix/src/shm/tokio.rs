@@ -8,7 +8,16 @@
 //! The handshake runs in the reactor too ([`AsyncShmStream::offer`],
 //! [`AsyncShmStream::accept_offer`], [`AsyncShmStream::connect`]): waiting for the
 //! peer's part never blocks a runtime thread. [`AsyncShmStream::from_std`] takes a
-//! stream set up by the blocking handshake.
+//! stream set up by the blocking handshake. The tokio `FramedStream`
+//! (`ringlink_unix::tokio::FramedStream`) runs over it when both hellos offer shared
+//! memory, as the blocking one runs over [`ShmStream`].
+//!
+//! As the tokio `Stream` does, it splits into halves, borrowed ([`AsyncShmStream::split`])
+//! or owned ([`AsyncShmStream::into_split`], [`OwnedReadHalf::reunite`]); it lends ring
+//! bytes in place ([`AsyncShmStream::read_grant`], [`AsyncShmStream::write_grant`]); and
+//! read and write timeouts ([`AsyncShmStream::set_read_timeout`],
+//! [`AsyncShmStream::set_write_timeout`]) bound each wait as on the blocking stream: a
+//! read or write that waits longer fails with `TimedOut` (they need tokio's time driver).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -29,19 +38,22 @@
 //! # }
 //! ```
 
+use std::future::{Future, poll_fn};
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
 
 use ::tokio::io::unix::AsyncFd;
 use ::tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+use ::tokio::time::Sleep;
 
-use std::os::fd::AsFd;
-use std::time::Instant;
-
-use super::{ShmOptions, ShmStream, corrupted, peer_gone, timed_out};
-use crate::{ConnectOptions, Error, IntoName};
+use super::{
+    ShmOptions, ShmReadGrant, ShmReadHalf, ShmStream, ShmWriteGrant, ShmWriteHalf, corrupted,
+    grant_failed, moved_back, peer_gone, timed_out,
+};
+use crate::{ConnectOptions, Error, IntoName, PeerCredentials};
 
 /// A descriptor owned by the stream's `Shared`, watched by tokio.
 struct Watch(RawFd);
@@ -52,12 +64,43 @@ impl AsRawFd for Watch {
     }
 }
 
-/// A shared-memory stream for tokio: `AsyncRead` + `AsyncWrite`.
+/// How long the current wait of one direction may last: armed when a read (or write)
+/// first has to wait, disarmed when it completes or times out.
+#[derive(Default)]
+struct Deadline(Option<Pin<Box<Sleep>>>);
+
+impl Deadline {
+    /// Whether the wait that began when this was armed has lasted `timeout`
+    /// (`None`: it may last forever); registers `cx` for the moment it will have.
+    fn expired(&mut self, timeout: Option<Duration>, cx: &mut Context<'_>) -> bool {
+        let Some(timeout) = timeout else {
+            self.0 = None;
+            return false;
+        };
+        let sleep = self
+            .0
+            .get_or_insert_with(|| Box::pin(::tokio::time::sleep(timeout)));
+        if sleep.as_mut().poll(cx).is_ready() {
+            self.0 = None;
+            return true;
+        }
+        false
+    }
+
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+/// A shared-memory stream for tokio: `AsyncRead` + `AsyncWrite` (and
+/// `embedded_io_async`), with the tokio `Stream`'s halves and names.
 pub struct AsyncShmStream {
     // Field order: the registrations are dropped (deregistered) before the
     // descriptors they watch, which `inner` owns.
     read_event: AsyncFd<Watch>,
     write_event: AsyncFd<Watch>,
+    read_deadline: Deadline,
+    write_deadline: Deadline,
     inner: ShmStream,
 }
 
@@ -132,10 +175,7 @@ impl AsyncShmStream {
         stream: crate::tokio::Stream,
         options: &ShmOptions,
     ) -> Result<AsyncShmStream, Error> {
-        let sent = ShmStream::send_offer(stream.into_std()?, options)?;
-        readable_by(&sent.sock, sent.deadline).await?;
-        let shm = ShmStream::finish_offer(sent, options)?;
-        Ok(AsyncShmStream::from_std(shm)?)
+        AsyncShmStream::offer_over(stream.into_std()?, options).await
     }
 
     /// Accepts a shared-memory offer over a connected tokio stream (a client),
@@ -145,10 +185,29 @@ impl AsyncShmStream {
         stream: crate::tokio::Stream,
         options: &ShmOptions,
     ) -> Result<AsyncShmStream, Error> {
-        let sock = stream.into_std()?;
+        AsyncShmStream::accept_over(stream.into_std()?, options).await
+    }
+
+    /// [`offer`](Self::offer) over a socket in either mode (a framed stream's
+    /// duplicate stays nonblocking for the tokio stream it shares its file with).
+    pub(crate) async fn offer_over(
+        sock: crate::Stream,
+        options: &ShmOptions,
+    ) -> Result<AsyncShmStream, Error> {
+        let sent = ShmStream::send_offer(sock, options)?;
+        readable_by(&sent.sock, sent.deadline).await?;
+        let shm = ShmStream::finish_offer(sent, options)?;
+        AsyncShmStream::from_std(shm)
+    }
+
+    /// [`accept_offer`](Self::accept_offer) over a socket in either mode.
+    pub(crate) async fn accept_over(
+        sock: crate::Stream,
+        options: &ShmOptions,
+    ) -> Result<AsyncShmStream, Error> {
         readable_by(&sock, Instant::now() + options.handshake_timeout).await?;
         let shm = ShmStream::accept_offer_io(sock, options)?;
-        Ok(AsyncShmStream::from_std(shm)?)
+        AsyncShmStream::from_std(shm)
     }
 
     /// Connects to the server at `name` and takes its shared-memory offer, all in
@@ -162,18 +221,22 @@ impl AsyncShmStream {
         AsyncShmStream::accept_offer(stream, options).await
     }
 
-    /// Registers an established [`ShmStream`] with the current tokio runtime.
-    pub fn from_std(inner: ShmStream) -> io::Result<AsyncShmStream> {
+    /// Registers an established [`ShmStream`] with the current tokio runtime; its
+    /// read and write timeouts carry over.
+    pub fn from_std(inner: ShmStream) -> Result<AsyncShmStream, Error> {
         let watch = |fd: RawFd| {
-            // SAFETY: each watched descriptor is owned by `inner` (its `Shared`),
-            // which outlives the registration: `AsyncShmStream` declares the
-            // registrations before `inner`, so they are dropped (deregistered)
-            // before the descriptors are closed.
+            // SAFETY: each watched descriptor is owned by `inner` (its `Shared`, or
+            // the half whose wake-ups it carries), which outlives the registration:
+            // `AsyncShmStream` and its owned halves declare the registration before
+            // the half, so it is dropped (deregistered) before the descriptor is closed.
             unsafe { AsyncFd::register_with_interest(Watch(fd), Interest::READABLE) }
+                .map_err(|e| Error::from(io::Error::from(e)))
         };
         Ok(AsyncShmStream {
             read_event: watch(inner.read.wake.raw())?,
             write_event: watch(inner.write.wake.raw())?,
+            read_deadline: Deadline::default(),
+            write_deadline: Deadline::default(),
             inner,
         })
     }
@@ -182,123 +245,652 @@ impl AsyncShmStream {
     pub fn get_ref(&self) -> &ShmStream {
         &self.inner
     }
+
+    /// The peer's user, group and process, from the socket beside the mapping.
+    pub fn peer_credentials(&self) -> Result<PeerCredentials, Error> {
+        self.inner.peer_credentials()
+    }
+
+    /// Sets how long a read may wait for bytes before it fails with `TimedOut`
+    /// (`None`: wait forever).
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
+        self.inner.read.set_read_timeout(timeout);
+    }
+
+    /// Sets how long a write may wait for room before it fails with `TimedOut`
+    /// (`None`: wait forever).
+    pub fn set_write_timeout(&mut self, timeout: Option<Duration>) {
+        self.inner.write.set_write_timeout(timeout);
+    }
+
+    /// Borrowed halves for reading and writing concurrently in one task (`tokio::join!`).
+    pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
+        (
+            ReadHalf {
+                event: &self.read_event,
+                deadline: &mut self.read_deadline,
+                half: &mut self.inner.read,
+            },
+            WriteHalf {
+                event: &self.write_event,
+                deadline: &mut self.write_deadline,
+                half: &mut self.inner.write,
+            },
+        )
+    }
+
+    /// Owned halves that can move to different tasks. Dropping the write half ends
+    /// this side's stream, so the peer reads end of stream.
+    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        let AsyncShmStream {
+            read_event,
+            write_event,
+            read_deadline,
+            write_deadline,
+            inner,
+        } = self;
+        let (read, write) = inner.into_split();
+        (
+            OwnedReadHalf {
+                event: read_event,
+                deadline: read_deadline,
+                half: read,
+            },
+            OwnedWriteHalf {
+                event: write_event,
+                deadline: write_deadline,
+                half: write,
+            },
+        )
+    }
+
+    /// Zero-copy read: waits in the reactor like a read, then lends the bytes that lie
+    /// contiguously in the ring; `Ok(None)` at the end of the stream. See
+    /// [`ShmReadHalf::read_grant`].
+    pub async fn read_grant(&mut self) -> Result<Option<ShmReadGrant<'_>>, Error> {
+        read_grant(
+            &self.read_event,
+            &mut self.read_deadline,
+            &mut self.inner.read,
+        )
+        .await
+    }
+
+    /// Zero-copy write: waits in the reactor like a write for room, then lends up to
+    /// `max` contiguous bytes of the ring. See [`ShmWriteHalf::write_grant`].
+    pub async fn write_grant(&mut self, max: usize) -> Result<ShmWriteGrant<'_>, Error> {
+        write_grant(
+            &self.write_event,
+            &mut self.write_deadline,
+            &mut self.inner.write,
+            max,
+        )
+        .await
+    }
 }
 
-impl AsyncRead for AsyncShmStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let half = &mut this.inner.read;
-        let mut woken = false;
-        loop {
-            let dst = buf.initialize_unfilled();
-            if dst.is_empty() {
-                return Poll::Ready(Ok(()));
-            }
-            let n = half.take(dst)?;
-            if woken || n > 0 {
-                half.wake.count(n > 0 || half.rx.is_producer_closed())?;
-            }
-            if n > 0 {
-                // A flag left up while pending is withdrawn once data is here,
-                // so the writer stops waking us for every commit.
+/// The reading half of an [`AsyncShmStream`], borrowed by [`AsyncShmStream::split`].
+pub struct ReadHalf<'a> {
+    event: &'a AsyncFd<Watch>,
+    deadline: &'a mut Deadline,
+    half: &'a mut ShmReadHalf,
+}
+
+/// The writing half of an [`AsyncShmStream`], borrowed by [`AsyncShmStream::split`].
+pub struct WriteHalf<'a> {
+    event: &'a AsyncFd<Watch>,
+    deadline: &'a mut Deadline,
+    half: &'a mut ShmWriteHalf,
+}
+
+/// The reading half of an [`AsyncShmStream`], owned, from [`AsyncShmStream::into_split`].
+pub struct OwnedReadHalf {
+    // Field order: the registration is dropped before the half's descriptors.
+    event: AsyncFd<Watch>,
+    deadline: Deadline,
+    half: ShmReadHalf,
+}
+
+/// The writing half of an [`AsyncShmStream`], owned, from [`AsyncShmStream::into_split`].
+/// Dropping it ends this side's stream: the peer reads what is left, then end of stream.
+pub struct OwnedWriteHalf {
+    // Field order: the registration is dropped before the half's descriptors.
+    event: AsyncFd<Watch>,
+    deadline: Deadline,
+    half: ShmWriteHalf,
+}
+
+/// The halves given to [`OwnedReadHalf::reunite`] came from different streams; both are
+/// handed back.
+pub struct ReuniteError(pub OwnedReadHalf, pub OwnedWriteHalf);
+
+impl std::fmt::Debug for ReuniteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReuniteError(..)")
+    }
+}
+
+impl std::fmt::Display for ReuniteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("tried to reunite halves of two different shared-memory streams")
+    }
+}
+
+impl std::error::Error for ReuniteError {}
+
+impl OwnedReadHalf {
+    /// Puts the two halves of one stream back together.
+    #[allow(clippy::result_large_err)] // giving the halves back is the point
+    pub fn reunite(self, write: OwnedWriteHalf) -> Result<AsyncShmStream, ReuniteError> {
+        let OwnedReadHalf {
+            event: read_event,
+            deadline: read_deadline,
+            half: read,
+        } = self;
+        let OwnedWriteHalf {
+            event: write_event,
+            deadline: write_deadline,
+            half: write,
+        } = write;
+        match read.reunite(write) {
+            Ok(inner) => Ok(AsyncShmStream {
+                read_event,
+                write_event,
+                read_deadline,
+                write_deadline,
+                inner,
+            }),
+            Err(super::ShmReuniteError(read, write)) => Err(ReuniteError(
+                OwnedReadHalf {
+                    event: read_event,
+                    deadline: read_deadline,
+                    half: read,
+                },
+                OwnedWriteHalf {
+                    event: write_event,
+                    deadline: write_deadline,
+                    half: write,
+                },
+            )),
+        }
+    }
+
+    /// Sets how long a read may wait; see [`AsyncShmStream::set_read_timeout`].
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
+        self.half.set_read_timeout(timeout);
+    }
+
+    /// Zero-copy read; see [`AsyncShmStream::read_grant`].
+    pub async fn read_grant(&mut self) -> Result<Option<ShmReadGrant<'_>>, Error> {
+        read_grant(&self.event, &mut self.deadline, &mut self.half).await
+    }
+}
+
+impl OwnedWriteHalf {
+    /// Sets how long a write may wait; see [`AsyncShmStream::set_write_timeout`].
+    pub fn set_write_timeout(&mut self, timeout: Option<Duration>) {
+        self.half.set_write_timeout(timeout);
+    }
+
+    /// Zero-copy write; see [`AsyncShmStream::write_grant`].
+    pub async fn write_grant(&mut self, max: usize) -> Result<ShmWriteGrant<'_>, Error> {
+        write_grant(&self.event, &mut self.deadline, &mut self.half, max).await
+    }
+}
+
+impl ReadHalf<'_> {
+    /// Zero-copy read; see [`AsyncShmStream::read_grant`].
+    pub async fn read_grant(&mut self) -> Result<Option<ShmReadGrant<'_>>, Error> {
+        read_grant(self.event, self.deadline, self.half).await
+    }
+}
+
+impl WriteHalf<'_> {
+    /// Zero-copy write; see [`AsyncShmStream::write_grant`].
+    pub async fn write_grant(&mut self, max: usize) -> Result<ShmWriteGrant<'_>, Error> {
+        write_grant(self.event, self.deadline, self.half, max).await
+    }
+}
+
+async fn read_grant<'a>(
+    event: &AsyncFd<Watch>,
+    deadline: &mut Deadline,
+    half: &'a mut ShmReadHalf,
+) -> Result<Option<ShmReadGrant<'a>>, Error> {
+    if poll_fn(|cx| poll_readable(event, deadline, half, cx)).await? == 0 {
+        return Ok(None);
+    }
+    let wake = &half.wake;
+    match half.rx.read_grant() {
+        Ok(grant) => Ok(Some(ShmReadGrant { grant, wake })),
+        Err(e) => Err(grant_failed(e).into()),
+    }
+}
+
+async fn write_grant<'a>(
+    event: &AsyncFd<Watch>,
+    deadline: &mut Deadline,
+    half: &'a mut ShmWriteHalf,
+    max: usize,
+) -> Result<ShmWriteGrant<'a>, Error> {
+    if max == 0 {
+        return Err(Error::new(
+            crate::ErrorKind::Other,
+            "a write grant needs at least one byte",
+        ));
+    }
+    poll_fn(|cx| poll_writable(event, deadline, half, cx)).await?;
+    let wake = &half.wake;
+    match half.tx.grant_max(max) {
+        Ok(grant) => Ok(ShmWriteGrant { grant, wake }),
+        Err(e) => Err(grant_failed(e).into()),
+    }
+}
+
+/// Waits in the reactor until the ring holds bytes and returns how many, or `0` once
+/// the peer has closed its side and every byte has been read. Parking is announced
+/// as the blocking stream announces it; the flag stays up while the task is pending,
+/// so the peer's writer wakes it through its wake-up socket.
+fn poll_readable(
+    event: &AsyncFd<Watch>,
+    deadline: &mut Deadline,
+    half: &mut ShmReadHalf,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<usize>> {
+    let mut woken = false;
+    loop {
+        let available = half.rx.available().map_err(corrupted)?;
+        let closed = half.rx.is_producer_closed();
+        if woken || available > 0 {
+            half.wake.count(available > 0 || closed)?;
+        }
+        if available > 0 || closed {
+            // A flag left up while pending is withdrawn once data is here,
+            // so the writer stops waking us for every commit.
+            half.rx.unpark();
+            deadline.disarm();
+            // `closed` is stored after the last byte: one more look sees them all.
+            let available = half.rx.available().map_err(corrupted)?;
+            return Poll::Ready(Ok(available));
+        }
+        if half.peer_gone {
+            deadline.disarm();
+            return Poll::Ready(Err(peer_gone()));
+        }
+        if !half.rx.prepare_park().map_err(corrupted)? {
+            continue;
+        }
+        match event.poll_read_ready(cx) {
+            Poll::Ready(guard) => {
+                let mut guard = guard?;
+                let open = half.wake.drain().is_some();
+                guard.clear_ready();
                 half.rx.unpark();
-                buf.advance(n);
-                return Poll::Ready(Ok(()));
-            }
-            if half.rx.is_producer_closed() {
-                let n = half.rx.read(buf.initialize_unfilled()).map_err(corrupted)?;
-                buf.advance(n);
-                return Poll::Ready(Ok(()));
-            }
-            if half.peer_gone {
-                return Poll::Ready(Err(peer_gone()));
-            }
-            if !half.rx.prepare_park().map_err(corrupted)? {
-                continue;
-            }
-            // Parked: the flag stays set while we are pending, so the producer
-            // writes our wake-up socket, which wakes this task through tokio's epoll.
-            match this.read_event.poll_read_ready(cx) {
-                Poll::Ready(guard) => {
-                    let mut guard = guard?;
-                    let open = half.wake.drain().is_some();
-                    guard.clear_ready();
-                    half.rx.unpark();
-                    if !open {
-                        half.peer_gone = true;
-                    }
-                    woken = true;
+                if !open {
+                    half.peer_gone = true;
                 }
-                Poll::Pending => return Poll::Pending,
+                woken = true;
+            }
+            Poll::Pending => {
+                if deadline.expired(half.timeout, cx) {
+                    half.rx.unpark();
+                    return Poll::Ready(Err(timed_out("shared-memory read")));
+                }
+                return Poll::Pending;
             }
         }
     }
 }
 
-impl AsyncWrite for AsyncShmStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        if this.inner.write.closed {
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "write after shutdown",
-            )));
+/// Waits in the reactor until the ring has room for at least one byte.
+fn poll_writable(
+    event: &AsyncFd<Watch>,
+    deadline: &mut Deadline,
+    half: &mut ShmWriteHalf,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<()>> {
+    let mut woken = false;
+    loop {
+        if let Err(e) = half.check_open() {
+            deadline.disarm();
+            return Poll::Ready(Err(e));
         }
-        if data.is_empty() {
-            return Poll::Ready(Ok(0));
+        let free = half.tx.free().map_err(corrupted)?;
+        if woken || free > 0 {
+            half.wake.count(free > 0)?;
         }
-        let half = &mut this.inner.write;
-        let mut woken = false;
-        loop {
-            if half.tx.is_consumer_closed() {
-                return Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::BrokenPipe,
-                    "the shared-memory peer closed its reading side",
-                )));
-            }
-            let n = half.publish(data)?;
-            if woken || n > 0 {
-                half.wake.count(n > 0)?;
-            }
-            if n > 0 {
-                half.tx.unpark();
-                return Poll::Ready(Ok(n));
-            }
-            if !half.tx.prepare_park().map_err(corrupted)? {
-                continue;
-            }
-            let mut guard = match this.write_event.poll_read_ready(cx) {
-                Poll::Ready(guard) => guard?,
-                Poll::Pending => return Poll::Pending,
-            };
-            let open = half.wake.drain().is_some();
-            guard.clear_ready();
+        if free > 0 {
             half.tx.unpark();
-            if !open {
-                return Poll::Ready(Err(peer_gone()));
+            deadline.disarm();
+            return Poll::Ready(Ok(()));
+        }
+        if !half.tx.prepare_park().map_err(corrupted)? {
+            continue;
+        }
+        match event.poll_read_ready(cx) {
+            Poll::Ready(guard) => {
+                let mut guard = guard?;
+                let open = half.wake.drain().is_some();
+                guard.clear_ready();
+                half.tx.unpark();
+                if !open {
+                    deadline.disarm();
+                    return Poll::Ready(Err(peer_gone()));
+                }
+                woken = true;
             }
-            woken = true;
+            Poll::Pending => {
+                if deadline.expired(half.timeout, cx) {
+                    half.tx.unpark();
+                    return Poll::Ready(Err(timed_out("shared-memory write")));
+                }
+                return Poll::Pending;
+            }
         }
     }
+}
 
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
+fn poll_read(
+    event: &AsyncFd<Watch>,
+    deadline: &mut Deadline,
+    half: &mut ShmReadHalf,
+    cx: &mut Context<'_>,
+    buf: &mut ReadBuf<'_>,
+) -> Poll<io::Result<()>> {
+    if buf.remaining() == 0 {
+        return Poll::Ready(Ok(()));
+    }
+    if ready!(poll_readable(event, deadline, half, cx))? == 0 {
+        return Poll::Ready(Ok(()));
+    }
+    match half.take(buf.initialize_unfilled())? {
+        0 => Poll::Ready(Err(moved_back())),
+        n => {
+            buf.advance(n);
+            Poll::Ready(Ok(()))
+        }
+    }
+}
+
+fn poll_write(
+    event: &AsyncFd<Watch>,
+    deadline: &mut Deadline,
+    half: &mut ShmWriteHalf,
+    cx: &mut Context<'_>,
+    data: &[u8],
+) -> Poll<io::Result<usize>> {
+    if data.is_empty() {
+        return Poll::Ready(Ok(0));
+    }
+    half.check_open()?;
+    // Try first: the write's cached view of the free space often saves a look at
+    // the peer's index.
+    if let n @ 1.. = half.publish(data)? {
+        // A flag left up by a wait that was pending is withdrawn, so the reader
+        // stops waking us for every release.
+        half.tx.unpark();
+        deadline.disarm();
+        half.wake.idle = 0;
+        return Poll::Ready(Ok(n));
+    }
+    ready!(poll_writable(event, deadline, half, cx))?;
+    match half.publish(data)? {
+        0 => Poll::Ready(Err(moved_back())),
+        n => Poll::Ready(Ok(n)),
+    }
+}
+
+/// Marks the end of this side's stream: the peer reads what is left, then `0`.
+fn shutdown(half: &mut ShmWriteHalf) {
+    if !half.closed {
+        half.close();
+    }
+}
+
+/// tokio's `AsyncRead` for a reading type through `$this => (event, deadline, half)`.
+macro_rules! async_read {
+    ($ty:ty, $this:ident => $event:expr, $deadline:expr, $half:expr) => {
+        impl AsyncRead for $ty {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut ReadBuf<'_>,
+            ) -> Poll<io::Result<()>> {
+                let $this = self.get_mut();
+                poll_read($event, $deadline, $half, cx, buf)
+            }
+        }
+    };
+}
+
+/// tokio's `AsyncWrite` for a writing type through `$this => (event, deadline, half)`.
+macro_rules! async_write {
+    ($ty:ty, $this:ident => $event:expr, $deadline:expr, $half:expr) => {
+        impl AsyncWrite for $ty {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                data: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                let $this = self.get_mut();
+                poll_write($event, $deadline, $half, cx, data)
+            }
+
+            fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(Ok(()))
+            }
+
+            /// Marks the end of this side's stream: the peer reads what is left, then `0`.
+            fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                let $this = self.get_mut();
+                shutdown($half);
+                Poll::Ready(Ok(()))
+            }
+        }
+    };
+}
+
+async_read!(AsyncShmStream, this => &this.read_event, &mut this.read_deadline, &mut this.inner.read);
+async_write!(AsyncShmStream, this => &this.write_event, &mut this.write_deadline, &mut this.inner.write);
+async_read!(OwnedReadHalf, this => &this.event, &mut this.deadline, &mut this.half);
+async_write!(OwnedWriteHalf, this => &this.event, &mut this.deadline, &mut this.half);
+async_read!(ReadHalf<'_>, this => this.event, this.deadline, this.half);
+async_write!(WriteHalf<'_>, this => this.event, this.deadline, this.half);
+
+ringlink_host::impl_embedded_io_async!(AsyncShmStream);
+
+impl std::fmt::Debug for OwnedReadHalf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OwnedReadHalf")
+            .field("half", &self.half)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for OwnedWriteHalf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OwnedWriteHalf")
+            .field("half", &self.half)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for ReadHalf<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadHalf")
+            .field("half", &self.half)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for WriteHalf<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteHalf")
+            .field("half", &self.half)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ringlink_host::tokio::AsyncSharedMemoryTransport for AsyncShmStream {
+    type ReadHalf = OwnedReadHalf;
+    type WriteHalf = OwnedWriteHalf;
+
+    fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        AsyncShmStream::into_split(self)
+    }
+}
+
+/// Sets up shared memory for the tokio `FramedStream` after both hellos offered it,
+/// with the blocking framed stream's wire protocol (see `crate::framed`): the side
+/// bound to the name offers, the other accepts, all waiting in the reactor. The
+/// shared-memory handshake runs on a duplicate of the connection's socket, which
+/// stays in the tokio stream's mode (nonblocking; every wait polls).
+pub(crate) async fn negotiate(
+    stream: &crate::tokio::Stream,
+    received: &[u8],
+    timeout: Duration,
+) -> Result<Option<AsyncShmStream>, Error> {
+    use crate::framed::{ShmRole, check_ready, shm_role};
+    use ringlink_host::tokio::AsyncByteStream;
+    let options = ShmOptions::new().handshake_timeout(timeout);
+    match shm_role(stream.as_raw_fd())? {
+        None => Ok(None),
+        Some(ShmRole::Offer) => {
+            if received.is_empty() {
+                let mut byte = [0u8; 1];
+                let n = ::tokio::time::timeout(timeout, stream.read_some(&mut byte))
+                    .await
+                    .map_err(|_| Error::from(timed_out("shared-memory handshake")))??;
+                check_ready(&byte[..n])?;
+            } else {
+                check_ready(received)?;
+            }
+            let sock = stream.get_ref().try_clone()?;
+            AsyncShmStream::offer_over(sock, &options).await.map(Some)
+        }
+        Some(ShmRole::Accept) => {
+            stream.write_parts(&[&[crate::framed::READY]]).await?;
+            let sock = stream.get_ref().try_clone()?;
+            AsyncShmStream::accept_over(sock, &options).await.map(Some)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ::tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn pair(options: ShmOptions) -> (AsyncShmStream, AsyncShmStream) {
+        let (a, b) = crate::tokio::Stream::pair().unwrap();
+        let (a, b) = ::tokio::join!(
+            AsyncShmStream::offer(a, &options),
+            AsyncShmStream::accept_offer(b, &options)
+        );
+        (a.unwrap(), b.unwrap())
     }
 
-    /// Marks the end of this side's stream: the peer reads what is left, then `0`.
-    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if !this.inner.write.closed {
-            this.inner.write.close();
+    #[test]
+    fn halves_are_send() {
+        fn send<T: Send>() {}
+        send::<AsyncShmStream>();
+        send::<OwnedReadHalf>();
+        send::<OwnedWriteHalf>();
+        send::<ReadHalf<'_>>();
+        send::<WriteHalf<'_>>();
+    }
+
+    #[::tokio::test]
+    async fn borrowed_and_owned_halves_echo_and_reunite() {
+        let (mut a, mut b) = pair(ShmOptions::new().capacity(4096)).await;
+        // Borrowed: write more than a ring while reading it back in the same task.
+        let msg: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let echo = ::tokio::spawn(async move {
+            let (mut r, mut w) = b.split();
+            ::tokio::io::copy(&mut r, &mut w).await.unwrap();
+            b
+        });
+        let mut back = vec![0u8; msg.len()];
+        {
+            let (mut r, mut w) = a.split();
+            let (wrote, read) = ::tokio::join!(w.write_all(&msg), r.read_exact(&mut back));
+            wrote.unwrap();
+            read.unwrap();
         }
-        Poll::Ready(Ok(()))
+        assert!(back == msg);
+        // Owned: to two tasks, then back together.
+        let (mut r, mut w) = a.into_split();
+        let writer = ::tokio::spawn(async move {
+            w.write_all(b"owned").await.unwrap();
+            w
+        });
+        let mut five = [0u8; 5];
+        r.read_exact(&mut five).await.unwrap();
+        assert_eq!(&five, b"owned");
+        let w = writer.await.unwrap();
+        let (r2, w2) = pair(ShmOptions::new()).await.0.into_split();
+        let ReuniteError(r, w2) = r.reunite(w2).unwrap_err();
+        let _other = r2.reunite(w2).unwrap();
+        let mut a = r.reunite(w).unwrap();
+        a.shutdown().await.unwrap();
+        let b = echo.await.unwrap();
+        drop(b);
+        assert_eq!(a.read(&mut five).await.unwrap(), 0, "end of stream");
+    }
+
+    #[::tokio::test]
+    async fn read_and_write_timeouts_bound_each_wait_without_blocking_the_runtime() {
+        let (mut a, _b) = pair(ShmOptions::new().capacity(4096)).await;
+        let ticker = ::tokio::spawn(async {
+            for _ in 0..5 {
+                ::tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        a.set_read_timeout(Some(Duration::from_millis(50)));
+        let start = Instant::now();
+        let mut buf = [0u8; 1];
+        let err = a.read(&mut buf).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+        assert!(start.elapsed() >= Duration::from_millis(45));
+        assert!(
+            ticker.is_finished(),
+            "the runtime ran other tasks meanwhile"
+        );
+        // The next wait has its own deadline.
+        let start = Instant::now();
+        assert!(a.read(&mut buf).await.is_err());
+        assert!(start.elapsed() >= Duration::from_millis(45));
+
+        a.set_write_timeout(Some(Duration::from_millis(50)));
+        let start = Instant::now();
+        let err = a.write_all(&[7u8; 16 * 1024]).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+        assert!(start.elapsed() >= Duration::from_millis(45));
+    }
+
+    #[::tokio::test]
+    async fn grants_wait_in_the_reactor() {
+        let (mut a, mut b) = pair(ShmOptions::new().capacity(4096)).await;
+        assert!(a.write_grant(0).await.is_err());
+        let reader = async move {
+            let mut out = [0u8; 8];
+            let n = {
+                let g = b.read_grant().await.unwrap().expect("bytes, not the end");
+                let n = g.copy_to(&mut out);
+                g.release(n);
+                n
+            };
+            assert!(b.read_grant().await.unwrap().is_none(), "end of stream");
+            out[..n].to_vec()
+        };
+        let writer = async move {
+            ::tokio::task::yield_now().await; // the reader parks first
+            let mut g = a.write_grant(5).await.unwrap();
+            assert_eq!(g.copy_from(b"grant"), 5);
+            g.commit(5);
+            drop(a);
+        };
+        let (got, ()) = ::tokio::join!(reader, writer);
+        assert_eq!(got, b"grant");
     }
 }
