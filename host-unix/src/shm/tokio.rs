@@ -2,8 +2,12 @@
 //! reactor. A task whose ring is empty (or full) announces that it parks,
 //! exactly as the blocking stream does, and then waits for its wake-up socket (one
 //! half's is the connection's socket) to become readable in tokio's epoll; a dead
-//! peer hangs up both, which wakes it too. So an
-//! idle connection costs no CPU and no runtime thread spins.
+//! peer hangs up both, which wakes it too. Before it parks, a task yields to the
+//! runtime for up to the spin budget ([`ShmOptions::spin`], grounded in what parking
+//! costs): other tasks run in between, and a runtime with nothing else to do polls
+//! it again at once, so a hand-over is as fast as on the blocking stream. No
+//! runtime thread ever spins inside `poll`, and an idle connection parks after one
+//! budget and costs no CPU.
 //!
 //! The handshake runs in the reactor too ([`AsyncShmStream::offer`],
 //! [`AsyncShmStream::accept_offer`], [`AsyncShmStream::connect`]): waiting for the
@@ -64,31 +68,59 @@ impl AsRawFd for Watch {
     }
 }
 
-/// How long the current wait of one direction may last: armed when a read (or write)
-/// first has to wait, disarmed when it completes or times out.
+/// The current wait of one direction: how long it may last (armed when a read or
+/// write first has to wait, disarmed when it completes or times out), and since
+/// when it has been yielding before it parks.
 #[derive(Default)]
-struct Deadline(Option<Pin<Box<Sleep>>>);
+struct Deadline {
+    sleep: Option<Pin<Box<Sleep>>>,
+    yielding_since: Option<Instant>,
+    yields: u32,
+}
 
 impl Deadline {
     /// Whether the wait that began when this was armed has lasted `timeout`
     /// (`None`: it may last forever); registers `cx` for the moment it will have.
     fn expired(&mut self, timeout: Option<Duration>, cx: &mut Context<'_>) -> bool {
         let Some(timeout) = timeout else {
-            self.0 = None;
+            self.sleep = None;
             return false;
         };
         let sleep = self
-            .0
+            .sleep
             .get_or_insert_with(|| Box::pin(::tokio::time::sleep(timeout)));
         if sleep.as_mut().poll(cx).is_ready() {
-            self.0 = None;
+            self.disarm();
             return true;
         }
         false
     }
 
+    /// Whether a wait that found nothing should yield to the runtime once more
+    /// (and be polled again soon) rather than park in the reactor: for up to the
+    /// half's spin budget, which is grounded in what parking costs (see
+    /// [`ShmOptions::spin`]). Yielding is not spinning inside `poll`: every other
+    /// ready task of the runtime runs in between, and a runtime with nothing else
+    /// to do polls this one again at once, which is what makes a hand-over as fast
+    /// as on the blocking stream. After the budget the task parks, so an idle
+    /// connection costs nothing.
+    fn keep_yielding(&mut self, budget: Duration) -> bool {
+        if budget.is_zero() {
+            return false;
+        }
+        let since = *self.yielding_since.get_or_insert_with(Instant::now);
+        self.yields = self.yields.wrapping_add(1);
+        if self.yields % 32 == 0 {
+            // As the blocking spin does between probes: where the peer waits for
+            // this CPU (fewer cores than busy threads), hand it over. Never blocks.
+            std::thread::yield_now();
+        }
+        since.elapsed() < budget
+    }
+
     fn disarm(&mut self) {
-        self.0 = None;
+        self.sleep = None;
+        self.yielding_since = None;
     }
 }
 
@@ -517,6 +549,10 @@ fn poll_readable(
             deadline.disarm();
             return Poll::Ready(Err(peer_gone()));
         }
+        if !woken && deadline.keep_yielding(half.spin.budget()) {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
         if !half.rx.prepare_park().map_err(corrupted)? {
             continue;
         }
@@ -563,6 +599,10 @@ fn poll_writable(
             half.tx.unpark();
             deadline.disarm();
             return Poll::Ready(Ok(()));
+        }
+        if !woken && deadline.keep_yielding(half.spin.budget()) {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
         }
         if !half.tx.prepare_park().map_err(corrupted)? {
             continue;
@@ -892,5 +932,29 @@ mod tests {
         };
         let (got, ()) = ::tokio::join!(reader, writer);
         assert_eq!(got, b"grant");
+    }
+
+    #[test]
+    fn a_wait_yields_for_its_budget_then_parks_and_a_new_wait_yields_again() {
+        let mut wait = Deadline::default();
+        assert!(
+            !wait.keep_yielding(Duration::ZERO),
+            "no budget: park at once"
+        );
+        let budget = Duration::from_millis(2);
+        let started = Instant::now();
+        let mut yields = 0u32;
+        while wait.keep_yielding(budget) {
+            yields += 1;
+            assert!(started.elapsed() < Duration::from_secs(5), "never stopped");
+        }
+        assert!(started.elapsed() >= budget);
+        assert!(yields > 0);
+        assert!(
+            !wait.keep_yielding(budget),
+            "the budget is spent for this wait"
+        );
+        wait.disarm();
+        assert!(wait.keep_yielding(budget), "the next wait yields again");
     }
 }
