@@ -21,7 +21,8 @@ use ringlink_unix::{
 
 mod support;
 use support::{
-    CHILD_ENV, accept_within, byte_sum, spawn_child, spawn_peer, temp_socket, wait_child,
+    CHILD_ENV, accept_within, byte_sum, spawn_child, spawn_peer, temp_socket, thread_cpu,
+    wait_child,
 };
 
 /// The peer side of every test, selected by `RINGLINK_SHM_CHILD=role:path`.
@@ -399,16 +400,6 @@ fn poke(fd: i32) {
             )
         };
     }
-}
-
-/// CPU time (user + system) the calling thread has used.
-fn thread_cpu() -> Duration {
-    // SAFETY: `rusage` is plain data; getrusage fills it.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: valid pointer to a `rusage`.
-    assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) }, 0);
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 /// Runs `f` on a thread and waits at most `limit` for it: a victim that blocks

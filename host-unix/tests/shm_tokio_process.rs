@@ -17,7 +17,7 @@ use ringlink_unix::{ConnectOptions, ErrorKind, FrameOptions, HELLO_LEN, Hello, L
 use ringlink_unix::{Transports, tokio as rt};
 
 mod support;
-use support::{CHILD_ENV, byte_sum, spawn_child, temp_socket, wait_child};
+use support::{CHILD_ENV, byte_sum, spawn_child, temp_socket, thread_cpu, wait_child};
 
 /// A message of the echo tests: an index and a payload of some length.
 type Message = (u32, Vec<u8>);
@@ -275,6 +275,32 @@ fn tokio_framed_one_gibibyte_with_checksum_across_processes() {
             1024.0 / secs
         );
         assert!(wait_child(child, Duration::from_secs(20)).success());
+    });
+}
+
+/// A task parked in a receive over shared memory leaves the runtime's thread asleep:
+/// it uses no CPU to speak of while it waits (a spinning thread would use all of it).
+#[test]
+fn a_parked_tokio_framed_receive_does_not_spin_the_runtime_thread() {
+    let path = temp_socket("tokio-idle-cpu");
+    runtime().block_on(async {
+        let listener = rt::Listener::bind(&path, ListenerOptions::new()).unwrap();
+        let mut child = spawn_child("tokio-idle", &path);
+        let mut f = rt::FramedStream::new(accept(&listener).await, FrameOptions::new())
+            .await
+            .unwrap();
+        assert!(f.is_shared_memory());
+        let (cpu, start) = (thread_cpu(), Instant::now());
+        let waited = tokio::time::timeout(Duration::from_millis(500), f.recv_frame()).await;
+        let (cpu, took) = (thread_cpu() - cpu, start.elapsed());
+        assert!(waited.is_err(), "an idle peer sends nothing");
+        assert!(took >= Duration::from_millis(450), "{took:?}");
+        assert!(
+            cpu < Duration::from_millis(50),
+            "{cpu:?} of CPU in {took:?} while parked"
+        );
+        let _ = child.kill();
+        let _ = child.wait();
     });
 }
 

@@ -145,7 +145,7 @@ impl Relay for ShmRelay {
             return Copying(stream).relay(buf);
         }
         let (rx, tx) = stream.split();
-        rx.splice(tx)
+        Ok(rx.splice(tx)?)
     }
 }
 

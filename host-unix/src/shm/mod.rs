@@ -478,14 +478,14 @@ impl ShmReadHalf {
     /// # }
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn read_grant(&mut self) -> io::Result<Option<ShmReadGrant<'_>>> {
+    pub fn read_grant(&mut self) -> Result<Option<ShmReadGrant<'_>>, Error> {
         if self.wait_readable()? == 0 {
             return Ok(None);
         }
         let wake = &self.wake;
         match self.rx.read_grant() {
             Ok(grant) => Ok(Some(ShmReadGrant { grant, wake })),
-            Err(e) => Err(grant_failed(e)),
+            Err(e) => Err(grant_failed(e).into()),
         }
     }
 
@@ -514,7 +514,7 @@ impl ShmReadHalf {
     /// # }
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn splice(&mut self, to: &mut ShmWriteHalf) -> io::Result<usize> {
+    pub fn splice(&mut self, to: &mut ShmWriteHalf) -> Result<usize, Error> {
         // Move what is there now, no more: a relay that kept chasing a busy peer
         // would never return, and a last look at an empty ring costs a cache miss.
         let available = self.wait_readable()?;
@@ -527,12 +527,12 @@ impl ShmReadHalf {
         while moved < available {
             let src = match self.rx.read_grant() {
                 Ok(g) => g,
-                Err(GrantError::Corrupted(e)) => return Err(corrupted(e)),
+                Err(GrantError::Corrupted(e)) => return Err(corrupted(e).into()),
                 Err(_) => break,
             };
             let mut dst = match to.tx.grant_max(src.len().min(PIECE).min(available - moved)) {
                 Ok(g) => g,
-                Err(GrantError::Corrupted(e)) => return Err(corrupted(e)),
+                Err(GrantError::Corrupted(e)) => return Err(corrupted(e).into()),
                 Err(_) if moved == 0 && !waited => {
                     // Nothing moved yet: wait for room, as `write` would.
                     drop(src);
@@ -554,7 +554,7 @@ impl ShmReadHalf {
         }
         if moved == 0 {
             // Bytes were readable and room was made, and only the peer can take either away.
-            return Err(moved_back());
+            return Err(moved_back().into());
         }
         // After the last piece: no wake-up is lost.
         to.wake_reader();
@@ -682,10 +682,10 @@ impl ShmWriteHalf {
     /// to `max` contiguous bytes of the ring to fill in place (fewer when less is
     /// free or the free space wraps). Nothing is sent until
     /// [`ShmWriteGrant::commit`]. `max` must not be zero.
-    pub fn write_grant(&mut self, max: usize) -> io::Result<ShmWriteGrant<'_>> {
+    pub fn write_grant(&mut self, max: usize) -> Result<ShmWriteGrant<'_>, Error> {
         if max == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
+            return Err(Error::new(
+                crate::ErrorKind::Other,
                 "a write grant needs at least one byte",
             ));
         }
@@ -693,7 +693,7 @@ impl ShmWriteHalf {
         let wake = &self.wake;
         match self.tx.grant_max(max) {
             Ok(grant) => Ok(ShmWriteGrant { grant, wake }),
-            Err(e) => Err(grant_failed(e)),
+            Err(e) => Err(grant_failed(e).into()),
         }
     }
 
@@ -833,12 +833,12 @@ impl ShmStream {
     }
 
     /// Zero-copy read; see [`ShmReadHalf::read_grant`].
-    pub fn read_grant(&mut self) -> io::Result<Option<ShmReadGrant<'_>>> {
+    pub fn read_grant(&mut self) -> Result<Option<ShmReadGrant<'_>>, Error> {
         self.read.read_grant()
     }
 
     /// Zero-copy write; see [`ShmWriteHalf::write_grant`].
-    pub fn write_grant(&mut self, max: usize) -> io::Result<ShmWriteGrant<'_>> {
+    pub fn write_grant(&mut self, max: usize) -> Result<ShmWriteGrant<'_>, Error> {
         self.write.write_grant(max)
     }
 
@@ -955,20 +955,20 @@ impl io::Write for ShmWriteHalf {
 }
 
 impl embedded_io::ErrorType for ShmStream {
-    type Error = io::Error;
+    type Error = Error;
 }
 
 impl embedded_io::Read for ShmStream {
-    fn read(&mut self, buf: &mut [u8]) -> Result<usize, io::Error> {
-        self.read.read(buf)
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        Ok(self.read.read(buf)?)
     }
 }
 
 impl embedded_io::Write for ShmStream {
-    fn write(&mut self, buf: &[u8]) -> Result<usize, io::Error> {
-        self.write.write(buf)
+    fn write(&mut self, buf: &[u8]) -> Result<usize, Error> {
+        Ok(self.write.write(buf)?)
     }
-    fn flush(&mut self) -> Result<(), io::Error> {
+    fn flush(&mut self) -> Result<(), Error> {
         Ok(())
     }
 }
@@ -1074,7 +1074,7 @@ mod tests {
         let (mut s, mut c) = pair(ShmOptions::new().capacity(4096));
         assert_eq!(
             s.write_grant(0).err().map(|e| e.kind()),
-            Some(io::ErrorKind::InvalidInput)
+            Some(crate::ErrorKind::Other)
         );
         let mut g = s.write_grant(5).unwrap();
         assert_eq!(g.len(), 5);
@@ -1098,7 +1098,7 @@ mod tests {
         c.set_nonblocking(true);
         assert_eq!(
             c.read_grant().err().map(|e| e.kind()),
-            Some(io::ErrorKind::WouldBlock)
+            Some(crate::ErrorKind::WouldBlock)
         );
         drop(s);
         c.set_nonblocking(false);
@@ -1199,7 +1199,10 @@ mod tests {
         b.write_all(b"x").unwrap();
         let (rx, _) = a.split();
         let (_, tx) = c.split();
-        assert_eq!(rx.splice(tx).unwrap_err().kind(), io::ErrorKind::BrokenPipe);
+        assert_eq!(
+            rx.splice(tx).unwrap_err().kind(),
+            crate::ErrorKind::PeerClosed
+        );
     }
 
     #[test]

@@ -88,3 +88,13 @@ pub fn wait_child(mut child: Child, limit: Duration) -> std::process::ExitStatus
 pub fn byte_sum(data: &[u8]) -> u64 {
     data.iter().map(|&b| u64::from(b)).sum()
 }
+
+/// CPU time (user + system) the calling thread has used.
+pub fn thread_cpu() -> Duration {
+    // SAFETY: `rusage` is plain data; getrusage fills it.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer to a `rusage`.
+    assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) }, 0);
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
