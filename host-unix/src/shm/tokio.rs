@@ -1,9 +1,11 @@
 //! [`AsyncShmStream`]: a [`ShmStream`] driven by tokio's
 //! reactor. A task whose ring is empty (or full) announces that it parks,
-//! exactly as the blocking stream does, and then waits for its wake-up socket (one
-//! half's is the connection's socket) to become readable in tokio's epoll; a dead
-//! peer hangs up both, which wakes it too. So an
-//! idle connection costs no CPU and no runtime thread spins.
+//! exactly as the blocking stream does, and then waits for the connection's socket,
+//! which carries the wake-ups of both directions, to become readable in tokio's
+//! epoll; a dead peer hangs it up, which wakes both directions. Whichever task
+//! runs drains the wake-ups of both and wakes the other task when one was for it,
+//! so a cleared readiness never strands it. So an idle connection costs no CPU and
+//! no runtime thread spins.
 //!
 //! The handshake runs in the reactor too ([`AsyncShmStream::offer`],
 //! [`AsyncShmStream::accept_offer`], [`AsyncShmStream::connect`]): waiting for the
@@ -32,7 +34,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use ::tokio::io::unix::AsyncFd;
 use ::tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
@@ -40,7 +42,7 @@ use ::tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use std::os::fd::AsFd;
 use std::time::Instant;
 
-use super::{ShmOptions, ShmStream, corrupted, peer_gone, timed_out};
+use super::{Half, Park, Parking, ShmOptions, ShmStream, corrupted, peer_gone, timed_out};
 use crate::{ConnectOptions, Error, IntoName};
 
 /// A descriptor owned by the stream's `Shared`, watched by tokio.
@@ -54,11 +56,39 @@ impl AsRawFd for Watch {
 
 /// A shared-memory stream for tokio: `AsyncRead` + `AsyncWrite`.
 pub struct AsyncShmStream {
-    // Field order: the registrations are dropped (deregistered) before the
-    // descriptors they watch, which `inner` owns.
-    read_event: AsyncFd<Watch>,
-    write_event: AsyncFd<Watch>,
+    // Field order: the registration is dropped (deregistered) before the
+    // descriptor it watches, which `inner` owns.
+    event: AsyncFd<Watch>,
     inner: ShmStream,
+}
+
+/// Waits in the reactor until a wake-up for `half` comes or the peer is gone; the
+/// task has announced in the ring that it parks and checked the ring again.
+/// The reactor holds [`Parking::reactor_waker`], which wakes the tasks of both
+/// halves: whichever runs drains the socket for both.
+fn poll_park(
+    event: &AsyncFd<Watch>,
+    parking: &Parking<crate::Stream>,
+    half: Half,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<Park>> {
+    loop {
+        if let Some(outcome) = parking.poll_settled(half, cx.waker()) {
+            return Poll::Ready(outcome);
+        }
+        let reactor = parking.reactor_waker();
+        let polled = event.poll_read_ready(&mut Context::from_waker(&reactor));
+        let mut guard = match ready!(polled) {
+            Ok(guard) => guard,
+            Err(e) => {
+                parking.leave(half);
+                return Poll::Ready(Err(e));
+            }
+        };
+        if parking.drain_now() {
+            guard.clear_ready();
+        }
+    }
 }
 
 impl std::fmt::Debug for AsyncShmStream {
@@ -165,15 +195,14 @@ impl AsyncShmStream {
     /// Registers an established [`ShmStream`] with the current tokio runtime.
     pub fn from_std(inner: ShmStream) -> io::Result<AsyncShmStream> {
         let watch = |fd: RawFd| {
-            // SAFETY: each watched descriptor is owned by `inner` (its `Shared`),
+            // SAFETY: the watched descriptor is owned by `inner` (its `Shared`),
             // which outlives the registration: `AsyncShmStream` declares the
-            // registrations before `inner`, so they are dropped (deregistered)
-            // before the descriptors are closed.
+            // registration before `inner`, so it is dropped (deregistered)
+            // before the descriptor is closed.
             unsafe { AsyncFd::register_with_interest(Watch(fd), Interest::READABLE) }
         };
         Ok(AsyncShmStream {
-            read_event: watch(inner.read.wake.raw())?,
-            write_event: watch(inner.write.wake.raw())?,
+            event: watch(inner.read.shared.sock().as_raw_fd())?,
             inner,
         })
     }
@@ -217,24 +246,25 @@ impl AsyncRead for AsyncShmStream {
             if half.peer_gone {
                 return Poll::Ready(Err(peer_gone()));
             }
+            half.shared.parking.announce(Half::Reader);
             if !half.rx.prepare_park().map_err(corrupted)? {
                 continue;
             }
             // Parked: the flag stays set while we are pending, so the producer
-            // writes our wake-up socket, which wakes this task through tokio's epoll.
-            match this.read_event.poll_read_ready(cx) {
-                Poll::Ready(guard) => {
-                    let mut guard = guard?;
-                    let open = half.wake.drain().is_some();
-                    guard.clear_ready();
-                    half.rx.unpark();
-                    if !open {
-                        half.peer_gone = true;
-                    }
-                    woken = true;
-                }
-                Poll::Pending => return Poll::Pending,
+            // sends us a wake-up, which wakes this task through tokio's epoll.
+            let parked = ready!(poll_park(
+                &this.event,
+                &half.shared.parking,
+                Half::Reader,
+                cx
+            ));
+            half.rx.unpark();
+            match parked? {
+                Park::Woken(_) => {}
+                Park::PeerGone => half.peer_gone = true,
+                Park::TimedOut => return Poll::Ready(Err(timed_out("shared-memory read"))),
             }
+            woken = true;
         }
     }
 }
@@ -272,18 +302,24 @@ impl AsyncWrite for AsyncShmStream {
                 half.tx.unpark();
                 return Poll::Ready(Ok(n));
             }
+            half.shared.parking.announce(Half::Writer);
             if !half.tx.prepare_park().map_err(corrupted)? {
                 continue;
             }
-            let mut guard = match this.write_event.poll_read_ready(cx) {
-                Poll::Ready(guard) => guard?,
-                Poll::Pending => return Poll::Pending,
-            };
-            let open = half.wake.drain().is_some();
-            guard.clear_ready();
+            let parked = ready!(poll_park(
+                &this.event,
+                &half.shared.parking,
+                Half::Writer,
+                cx
+            ));
             half.tx.unpark();
-            if !open {
-                return Poll::Ready(Err(peer_gone()));
+            match parked? {
+                Park::Woken(_) => {}
+                Park::PeerGone => {
+                    half.check_open()?;
+                    return Poll::Ready(Err(peer_gone()));
+                }
+                Park::TimedOut => return Poll::Ready(Err(timed_out("shared-memory write"))),
             }
             woken = true;
         }
