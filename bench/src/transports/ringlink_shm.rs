@@ -1,7 +1,7 @@
 //! ringlink's shared-memory transport (`ringlink_unix::shm`, Linux): two core rings in
-//! a sealed `memfd` mapping per connection, socket wake-ups (one socket pair, and the
-//! connection's socket for the other direction). Each side of a connection holds two
-//! descriptors, which bounds the connection counts it can run.
+//! a sealed `memfd` mapping per connection, wake-ups of both directions over the
+//! connection's socket. Each side of a connection holds one descriptor, its socket,
+//! which bounds the connection counts it can run.
 //!
 //! - `ringlink-shm`: the blocking `ShmStream`, one thread per connection on each side
 //!   (as std's rows), spinning briefly before it parks (the default options). Each
@@ -29,8 +29,8 @@ use crate::readiness::TICK;
 use crate::threaded::{self, Copying, Relay};
 use crate::workload::{BenchError, ClientOutcome, ClientPlan, EchoPlan, Limit, Transport};
 
-/// Descriptors of one side of a connection: its socket and one wake-up socket.
-const FDS_PER_SIDE: u64 = 2;
+/// Descriptors of one side of a connection: its socket, which carries the wake-ups.
+const FDS_PER_SIDE: u64 = 1;
 
 /// Why a run of `connections` shared-memory connections cannot start here. Both
 /// sides share one process, except on the child-process row, where each has its own.

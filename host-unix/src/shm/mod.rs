@@ -70,10 +70,6 @@ use crate::{ConnectOptions, Error, IntoName, Listener, PeerCredentials, Stream};
 
 mod handshake;
 mod park;
-#[cfg(loom)]
-#[doc(hidden)]
-pub mod parking;
-#[cfg(not(loom))]
 mod parking;
 mod spin;
 mod sys;
