@@ -82,3 +82,50 @@ fn split_tasks_waiting_at_once_are_each_woken() {
             .expect("a task was stranded: not done within 30 s");
     });
 }
+
+/// The writing task waits for room; then the reading task waits too (its wait is the
+/// last one handed to the reactor), is woken by its byte, and never reads again.
+/// When the peer then frees room, the writing task must still be woken, although the
+/// task the reactor knew of has left.
+#[test]
+fn a_waiting_task_is_woken_after_the_other_task_stopped_reading() {
+    let options = ShmOptions::new().capacity(4096).spin(Duration::ZERO);
+    let (a, b) = UnixStream::pair().unwrap();
+    let peer = std::thread::spawn(move || {
+        let mut s = ShmStream::accept_offer(b, &ShmOptions::new()).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20)));
+        std::thread::sleep(Duration::from_millis(300));
+        std::io::Write::write_all(&mut s, b"x").unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        let mut all = vec![0u8; 64 * 1024];
+        std::io::Read::read_exact(&mut s, &mut all).unwrap();
+        assert!(all.iter().all(|&b| b == 7));
+        s
+    });
+    let a = ShmStream::offer(a, &options).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let (mut rx, mut tx) = tokio::io::split(AsyncShmStream::from_std(a).unwrap());
+        let writer = tokio::spawn(async move {
+            tx.write_all(&[7u8; 64 * 1024]).await.unwrap();
+            tx
+        });
+        // The writer has filled the ring and waits for room by now.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let reader = tokio::spawn(async move {
+            let mut one = [0u8; 1];
+            rx.read_exact(&mut one).await.unwrap();
+            assert_eq!(&one, b"x");
+            rx // and no more reads
+        });
+        let _rx = reader.await.unwrap();
+        let _tx = tokio::time::timeout(Duration::from_secs(10), writer)
+            .await
+            .expect("the writing task was stranded")
+            .unwrap();
+    });
+    drop(peer.join().unwrap());
+}
