@@ -225,12 +225,13 @@ fn rusage(who: libc::c_int) -> Option<std::time::Duration> {
     ))
 }
 
-/// Descriptors the widest row needs in one process: 5,000 shared-memory connections
-/// with both sides in the process, ten descriptors each.
+/// Descriptors a privileged run asks for in one process: the widest rows hold 5,000
+/// connections with both sides in the process, two descriptors each with ringlink's
+/// shared memory (one per side, its socket); the rest is room for the peers' own.
 const WANTED_DESCRIPTORS: libc::rlim_t = 5_000 * 10 + 4_096;
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit (10,000 connections need about
-/// 20,000 descriptors in one process; shared memory needs five per side) and returns
+/// 20,000 descriptors in one process; shared memory needs one per side) and returns
 /// the new soft limit. A privileged process first raises the hard limit itself to
 /// [`WANTED_DESCRIPTORS`] (within the kernel's `fs.nr_open`); elsewhere that
 /// attempt fails quietly and the rows that need more print "not run".

@@ -51,7 +51,7 @@
 //! # Ok::<(), ringlink_unix::Error>(())
 //! ```
 
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(loom)))]
 use std::time::{Duration, Instant};
 
 use ringlink_host::Connect;
@@ -67,9 +67,9 @@ use crate::{ConnectOptions, Error, ErrorKind, Stream};
 pub type FramedStream = ringlink_host::FramedStream<Stream>;
 
 ringlink_host::impl_byte_stream!(Stream {
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", not(loom)))]
     type SharedMemory = crate::shm::ShmStream;
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(all(target_os = "linux", not(loom))))]
     type SharedMemory = ringlink_host::NoSharedMemory;
 
     /// One `send`/`sendmsg` per try (a small frame is one slice already); waits for
@@ -99,7 +99,7 @@ ringlink_host::impl_byte_stream!(Stream {
         Ok(())
     }
 
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", not(loom)))]
     fn negotiate_shared_memory(
         &self,
         _local: &Hello,
@@ -119,7 +119,7 @@ impl<N: IntoName> Connect<N> for Stream {
     }
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(loom)))]
 impl ringlink_host::SharedMemoryTransport for crate::shm::ShmStream {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) {
         crate::shm::ShmStream::set_read_timeout(self, timeout);
@@ -196,7 +196,7 @@ pub(crate) fn check_ready(received: &[u8]) -> Result<(), Error> {
 /// descriptors, the client validates it and acknowledges. `received` is what the
 /// server read past the client's hello: nothing yet, or the `READY` byte. The tokio
 /// `FramedStream` runs the same steps in the reactor (`shm::tokio::negotiate`).
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(loom)))]
 fn negotiate_shm(
     stream: &Stream,
     received: &[u8],

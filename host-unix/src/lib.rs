@@ -63,8 +63,14 @@ mod listener;
 mod lock;
 mod name;
 mod peer;
-#[cfg(target_os = "linux")]
+// Under loom the rings have no shared-memory form, so of the shared-memory
+// transport only its parking protocol builds, for its models (`tests/loom_parking.rs`).
+#[cfg(all(target_os = "linux", not(loom)))]
 pub mod shm;
+#[cfg(all(target_os = "linux", loom))]
+#[doc(hidden)]
+#[path = "shm/parking.rs"]
+pub mod shm_parking;
 mod stream;
 #[cfg(feature = "tokio")]
 pub mod tokio;

@@ -359,7 +359,7 @@ pub(crate) fn set_timeout(fd: RawFd, read: bool, timeout: Option<Duration>) -> i
 /// Whether the socket's own address (`peer == false`) or its peer's is a name: a
 /// path or an abstract name, as opposed to the unnamed end of a `connect` or a
 /// `socketpair`.
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(loom)))]
 pub(crate) fn is_named(fd: RawFd, peer: bool) -> io::Result<bool> {
     // SAFETY: an all-zero sockaddr_un is a valid buffer for get{sock,peer}name.
     let mut addr: libc::sockaddr_un = unsafe { mem::zeroed() };

@@ -1,8 +1,9 @@
 //! The shared-memory transport across real process boundaries: echo, 1 GiB with a
-//! checksum, a peer SIGKILLed while the other side is parked, a hostile peer that
-//! scribbles over the live mapping, peers that abuse their wake-ups (blocking
-//! flags, saturation, wake-up storms, semaphore eventfds, a server that leaves),
-//! silent clients beside a good one, and many connections at once.
+//! checksum, a peer SIGKILLed while the other side is parked (both halves of a split
+//! stream at once), a hostile peer that scribbles over the live mapping, peers that
+//! abuse their wake-ups (blocking flags, saturation, wake-up storms for either half,
+//! malformed wake-ups, offers with extra descriptors, a server that leaves), silent
+//! clients beside a good one, one descriptor per side, and many connections at once.
 //!
 //! Each test re-executes this test binary as its peer (`child_process_entry`,
 //! ignored in normal runs), connected over a Unix socket at a fresh path.
@@ -227,20 +228,35 @@ fn child_process_entry() {
             abuse_wakes(&s);
             std::process::exit(0);
         }
-        "wake-storm-server" => {
-            // A hostile server that wakes the client without end and sends nothing.
+        "wake-storm-server"
+        | "wake-storm-writer-server"
+        | "bad-tag-server"
+        | "partial-wake-server" => {
+            // A hostile server that wakes the client without end and sends nothing:
+            // well-formed wake-ups for its reader (which waits) or for its writer
+            // (which does not), or malformed ones.
             let s = ShmStream::offer(connect(), &ShmOptions::new()).unwrap();
+            let record: &[u8] = match role {
+                "wake-storm-server" => &wake_record(FOR_READER),
+                "wake-storm-writer-server" => &wake_record(FOR_WRITER),
+                "bad-tag-server" => &wake_record(0b11 << 62),
+                _ => &[0x40, 0, 0],
+            };
             // Until the client closes its side (its `closed` flag in ring B).
             let start = Instant::now();
             while start.elapsed() < Duration::from_secs(5) && !peer_closed(&s, 1) {
                 for fd in s.raw_wake_fds() {
-                    poke(fd);
+                    send_raw(fd, record);
+                }
+                if role == "partial-wake-server" {
+                    std::thread::sleep(Duration::from_millis(1));
                 }
             }
         }
         "semaphore-offer" => {
-            // An offer whose wake-up descriptors are semaphore-mode eventfds with a
-            // large count: each read takes one, so `poll` would say "readable" forever.
+            // An offer that slips in a wake-up object of its own beside the memfd: a
+            // semaphore-mode eventfd with a large count (each read takes one, so
+            // `poll` would say "readable" forever).
             let sock = connect();
             let sem = || {
                 // SAFETY: plain eventfd(2) call.
@@ -256,35 +272,27 @@ fn child_process_entry() {
             let mut byte = [0u8; 1];
             let _ = (&sock).read(&mut byte);
         }
-        "dup-keeping-server" => {
-            // A hostile server speaking the wire protocol itself: it keeps a duplicate
-            // of the wake-up end it hands the client, so it shares its open file
-            // and clears `O_NONBLOCK` on them; it never reads a wake-up, raises every
-            // parked flag, and frees the client's ring by moving `head` itself.
+        "never-reading-server" => {
+            // A hostile server speaking the wire protocol itself: it makes its end of
+            // the connection blocking, never reads a wake-up, raises every parked flag
+            // (so the client wakes it on every commit), and frees the client's ring by
+            // moving `head` itself, waking the client's writer when it had filled it.
             let sock = connect();
             let (memfd, (ptr, len)) = sealed_ring_mapping(4096);
-            let pair = || {
-                let (a, b) = UnixStream::pair().unwrap();
-                (OwnedFd::from(a), OwnedFd::from(b))
-            };
-            let (keep_b, give_b) = pair();
             // SAFETY: fcntl on a descriptor this process owns.
-            let flags = unsafe { libc::fcntl(give_b.as_raw_fd(), libc::F_GETFL) };
+            let flags = unsafe { libc::fcntl(sock.as_raw_fd(), libc::F_GETFL) };
             // SAFETY: as above.
-            let cleared = unsafe {
-                libc::fcntl(give_b.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK)
-            };
+            let cleared =
+                unsafe { libc::fcntl(sock.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK) };
             assert_eq!(cleared, 0);
             let rings = [ptr, ptr.wrapping_add(len / 2)];
             for ring in rings {
                 poke_word(ring, PRODUCER_PARKED, 1);
                 poke_word(ring, CONSUMER_PARKED, 1);
             }
-            send_fds(&sock, b'S', &[memfd.as_raw_fd(), give_b.as_raw_fd()]);
+            send_fds(&sock, b'S', &[memfd.as_raw_fd()]);
             let mut ack = [0u8; 1];
             assert_eq!((&sock).read(&mut ack).unwrap(), 1);
-            // Free ring B (the client's) until the client closes it, and wake the
-            // client's writer when it had filled the ring.
             let start = Instant::now();
             // SAFETY: a header word inside the live mapping.
             let closed = || unsafe { rings[1].add(TAIL + 4).cast::<u32>().read_volatile() != 0 };
@@ -295,7 +303,7 @@ fn child_process_entry() {
                 let head = unsafe { rings[1].add(HEAD).cast::<u32>().read_volatile() };
                 if tail != head {
                     poke_word(rings[1], HEAD, tail);
-                    poke(keep_b.as_raw_fd());
+                    send_raw(sock.as_raw_fd(), &wake_record(FOR_WRITER));
                 }
                 std::thread::yield_now();
             }
@@ -383,23 +391,26 @@ fn is_eventfd(fd: i32) -> bool {
         .is_ok_and(|l| l.as_os_str() == "anon_inode:[eventfd]")
 }
 
-/// One wake-up through `fd`, whatever it is, never blocking.
-fn poke(fd: i32) {
-    if is_eventfd(fd) {
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a valid u64.
-        unsafe { libc::write(fd, (&one as *const u64).cast(), 8) };
-    } else {
-        // SAFETY: sends one byte from a valid buffer.
-        unsafe {
-            libc::send(
-                fd,
-                b"w".as_ptr().cast(),
-                1,
-                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-            )
-        };
-    }
+/// The wire format of a wake-up, spelled out as a peer sees it: a little-endian
+/// `u64` whose top two bits say which half it is for, the rest its send time.
+const FOR_READER: u64 = 0b01 << 62;
+const FOR_WRITER: u64 = 0b10 << 62;
+
+fn wake_record(tag: u64) -> [u8; 8] {
+    (tag | 1).to_le_bytes()
+}
+
+/// Sends `bytes` on the socket `fd`, never blocking.
+fn send_raw(fd: i32, bytes: &[u8]) {
+    // SAFETY: sends from a valid buffer of `bytes.len()` bytes.
+    unsafe {
+        libc::send(
+            fd,
+            bytes.as_ptr().cast(),
+            bytes.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+    };
 }
 
 /// Runs `f` on a thread and waits at most `limit` for it: a victim that blocks
@@ -528,12 +539,12 @@ fn a_client_abusing_its_wake_ups_cannot_block_the_server() {
     let _ = wait_child(child, Duration::from_secs(20));
 }
 
-/// A hostile server that keeps duplicates of the client's wake-up ends (so it
-/// shares their open files) and makes them blocking: every wake-up the client
-/// sends still returns at once, and its writes and drop finish.
+/// A hostile server that never reads the client's wake-ups (and makes its end
+/// blocking): every wake-up the client sends still returns at once, and its writes
+/// and drop finish.
 #[test]
-fn a_server_sharing_the_clients_wake_up_files_cannot_block_it() {
-    let (child, listener, _p) = spawn_peer("dup-keeping-server");
+fn a_server_that_never_reads_wake_ups_cannot_block_the_client() {
+    let (child, listener, _p) = spawn_peer("never-reading-server");
     let sock = accept_within(&listener, Duration::from_secs(20));
     let s = ShmStream::accept_offer(sock, &ShmOptions::new()).unwrap();
     let written = finishes_within(
@@ -593,7 +604,33 @@ fn a_server_that_abuses_its_wake_ups_and_leaves_cannot_block_the_client() {
 /// core spinning until the read times out.
 #[test]
 fn a_wake_up_storm_is_an_error_not_a_spinning_core() {
-    let (child, listener, _p) = spawn_peer("wake-storm-server");
+    parked_reader_fails_with_invalid_data("wake-storm-server");
+}
+
+/// A storm of wake-ups for the writing half, which does not wait, while the
+/// reading half is parked (and so drains the socket for both): the same error,
+/// not a reader that polls without end.
+#[test]
+fn a_wake_up_storm_for_the_half_that_does_not_wait_is_an_error_too() {
+    parked_reader_fails_with_invalid_data("wake-storm-writer-server");
+}
+
+/// A wake-up whose tag names no half is an `InvalidData` error.
+#[test]
+fn a_wake_up_with_a_bad_tag_is_invalid_data() {
+    parked_reader_fails_with_invalid_data("bad-tag-server");
+}
+
+/// Bytes that are not whole wake-up records are an `InvalidData` error.
+#[test]
+fn a_partial_wake_up_is_invalid_data() {
+    parked_reader_fails_with_invalid_data("partial-wake-server");
+}
+
+/// The client parks to read while the server (`role`) plays a hostile waker: the
+/// read fails with `InvalidData` soon, for little CPU.
+fn parked_reader_fails_with_invalid_data(role: &str) {
+    let (child, listener, _p) = spawn_peer(role);
     let sock = accept_within(&listener, Duration::from_secs(20));
     let mut s = ShmStream::accept_offer(sock, &ShmOptions::new()).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(3)));
@@ -601,7 +638,7 @@ fn a_wake_up_storm_is_an_error_not_a_spinning_core() {
     let mut b = [0u8; 16];
     let err = s.read(&mut b).unwrap_err();
     let (cpu, took) = (thread_cpu() - cpu, start.elapsed());
-    eprintln!("wake-up storm: {err} after {took:?}, {cpu:?} of CPU");
+    eprintln!("{role}: {err} after {took:?}, {cpu:?} of CPU");
     assert_eq!(err.kind(), ErrorKind::InvalidData, "{err}");
     assert!(took < Duration::from_secs(2), "took {took:?}");
     assert!(cpu < Duration::from_millis(300), "used {cpu:?} of CPU");
@@ -639,10 +676,10 @@ fn a_wake_up_storm_is_an_error_for_the_tokio_stream_too() {
     let _ = wait_child(child, Duration::from_secs(20));
 }
 
-/// Semaphore-mode eventfds (or any descriptor that is not a connected Unix stream
-/// socket) as wake-ups: the offer is refused before it is acknowledged.
+/// An offer that carries a wake-up object of its own beside the memfd (here a
+/// semaphore-mode eventfd): the offer is refused before it is acknowledged.
 #[test]
-fn an_offer_with_semaphore_eventfds_is_refused() {
+fn an_offer_with_an_extra_descriptor_is_refused() {
     let (child, listener, _p) = spawn_peer("semaphore-offer");
     let sock = accept_within(&listener, Duration::from_secs(20));
     let (cpu, start) = (thread_cpu(), Instant::now());
@@ -658,7 +695,7 @@ fn an_offer_with_semaphore_eventfds_is_refused() {
         "used {cpu:?} of CPU in {:?}",
         start.elapsed()
     );
-    let err = result.expect_err("semaphore eventfds were accepted as wake-ups");
+    let err = result.expect_err("an offer with an extra descriptor was accepted");
     assert_eq!(err.kind(), ringlink_unix::ErrorKind::InvalidData, "{err}");
     let _ = wait_child(child, Duration::from_secs(20));
 }
@@ -765,19 +802,20 @@ fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
-/// Each side of a connection holds two descriptors once it is up: the memfd is
-/// closed once mapped, and one direction's wake-ups travel over the connection's
-/// own socket (so 10,000 connections fit a 20,000-descriptor limit per side).
+/// Each side of a connection holds one descriptor once it is up, its socket: the
+/// memfd is closed once mapped, and the wake-ups of both directions travel over
+/// the socket (so 5000 connections with both sides in one process, and 10,000 with
+/// one side, fit a 20,000-descriptor limit).
 #[test]
-fn a_connection_holds_two_descriptors_on_each_side() {
+fn a_connection_holds_one_descriptor_on_each_side() {
     let (child, listener, _p) = spawn_peer("count-fds");
     let before = open_fds();
     let sock = accept_within(&listener, Duration::from_secs(20));
     let mut s = ShmStream::offer(sock, &ShmOptions::new()).unwrap();
-    assert_eq!(open_fds() - before, 2, "the offering side's descriptors");
+    assert_eq!(open_fds() - before, 1, "the offering side's descriptors");
     let mut held = [0u8; 1];
     s.read_exact(&mut held).unwrap();
-    assert_eq!(held[0], 2, "the accepting side's descriptors");
+    assert_eq!(held[0], 1, "the accepting side's descriptors");
     drop(s);
     assert!(wait_child(child, Duration::from_secs(20)).success());
 }
@@ -968,6 +1006,42 @@ fn peer_killed_while_writer_is_parked_on_a_full_ring() {
     assert_eq!(err.kind(), ErrorKind::ConnectionReset, "{err}");
     assert!(start.elapsed() < Duration::from_secs(10));
     killer.join().unwrap();
+    let _ = child.wait();
+}
+
+/// Both halves of a split stream parked at once on the connection's one socket (the
+/// reader on an empty ring, the writer on a full one): a SIGKILLed peer wakes both.
+#[test]
+fn peer_killed_while_both_halves_are_parked() {
+    let (mut child, listener, _p) = spawn_peer("idle");
+    let sock = accept_within(&listener, Duration::from_secs(20));
+    let s = ShmStream::offer(sock, &ShmOptions::new().capacity(4096)).unwrap();
+    let [ring_a, ring_b] = rings(&s).map(|p| p as usize);
+    let (mut rx, mut tx) = s.into_split();
+    // No timeouts: only the dead peer's socket can wake these.
+    let reader = std::thread::spawn(move || rx.read(&mut [0u8; 1]).unwrap_err());
+    let writer = std::thread::spawn(move || tx.write_all(&[1u8; 1 << 20]).unwrap_err());
+    // SAFETY: header words inside the live mapping (the halves keep it mapped).
+    let flag = |ring: usize, at: usize| unsafe {
+        (ring as *const u8).add(at).cast::<u32>().read_volatile() != 0
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !(flag(ring_a, PRODUCER_PARKED) && flag(ring_b, CONSUMER_PARKED)) {
+        assert!(Instant::now() < deadline, "the halves never both parked");
+        std::thread::yield_now();
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    let start = Instant::now();
+    child.kill().unwrap();
+    for (what, err) in [("reader", reader.join()), ("writer", writer.join())] {
+        let err = err.unwrap();
+        assert_eq!(err.kind(), ErrorKind::ConnectionReset, "{what}: {err}");
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
     let _ = child.wait();
 }
 

@@ -1,7 +1,7 @@
 //! ringlink's shared-memory transport (`ringlink_unix::shm`, Linux): two core rings in
-//! a sealed `memfd` mapping per connection, socket wake-ups (one socket pair, and the
-//! connection's socket for the other direction). Each side of a connection holds two
-//! descriptors, which bounds the connection counts it can run.
+//! a sealed `memfd` mapping per connection, wake-ups of both directions over the
+//! connection's socket. Each side of a connection holds one descriptor, its socket,
+//! which bounds the connection counts it can run.
 //!
 //! - `ringlink-shm`: the blocking `ShmStream`, one thread per connection on each side
 //!   (as std's rows), spinning briefly before it parks (the default options). Each
@@ -32,8 +32,8 @@ use crate::readiness::{self, TICK, TryIo};
 use crate::threaded::{self, Copying, Relay};
 use crate::workload::{BenchError, ClientOutcome, ClientPlan, EchoPlan, Limit, Transport};
 
-/// Descriptors of one side of a connection: its socket and one wake-up socket.
-const FDS_PER_SIDE: u64 = 2;
+/// Descriptors of one side of a connection: its socket, which carries the wake-ups.
+const FDS_PER_SIDE: u64 = 1;
 
 /// Why a run of `connections` shared-memory connections cannot start here. Each
 /// side has a process of its own, unless `--processes one` put both in this one.
@@ -97,7 +97,7 @@ impl TryIo for Polled {
     }
     fn try_echo(&mut self) -> Option<io::Result<usize>> {
         let (rx, tx) = self.0.split();
-        Some(rx.splice(tx))
+        Some(rx.splice(tx).map_err(to_io))
     }
 }
 

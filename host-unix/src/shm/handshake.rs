@@ -1,5 +1,5 @@
-//! The shared-memory handshake: the offer (a sealed memfd and a wake-up socket over
-//! `SCM_RIGHTS`), its validation by the accepting side, and the acknowledgement.
+//! The shared-memory handshake: the offer (a sealed memfd over `SCM_RIGHTS`, and no
+//! other descriptor), its validation by the accepting side, and the acknowledgement.
 
 use super::*;
 
@@ -85,7 +85,6 @@ pub(super) struct OfferSent {
     map: Mapping,
     ring_a: RawRing<'static>,
     ring_b: RawRing<'static>,
-    wake_b: OwnedFd,
     pub(super) deadline: Instant,
 }
 
@@ -109,7 +108,7 @@ impl ShmStream {
         Self::finish_offer(sent, options)
     }
 
-    /// Creates the mapping and the wake-up pair and sends the offer; the
+    /// Creates the mapping and sends the offer; the
     /// acknowledgement is still to come ([`finish_offer`](Self::finish_offer)).
     pub(super) fn send_offer(sock: Stream, options: &ShmOptions) -> io::Result<OfferSent> {
         let cap = options
@@ -156,24 +155,18 @@ impl ShmStream {
         };
         let (ring_a, ring_b): (RawRing<'static>, RawRing<'static>) =
             (ring_a.map_err(invalid)?, ring_b.map_err(invalid)?);
-        // Ring A's wake-ups (our writer and the acceptor's reader) travel over the
-        // connection's socket; ring B's (the acceptor's writer and our reader) over
-        // a socket pair, of which we keep one end.
-        let (wake_b, peer_b) = wake_pair()?;
-
+        // The wake-ups of both rings travel over the connection's socket: no
+        // other descriptor is offered.
         let deadline = Instant::now() + options.handshake_timeout;
         set_socket_timeouts(&sock, Some(options.handshake_timeout))?;
-        let fds = [memfd.as_raw_fd(), peer_b.as_raw_fd()];
+        let fds: [RawFd; FD_COUNT] = [memfd.as_raw_fd()];
         send_with_fds(&sock, OFFER, &fds)?;
-        // Only the acceptor holds this end now (unless it never takes it).
-        drop(peer_b);
         Ok(OfferSent {
             sock,
             memfd,
             map,
             ring_a,
             ring_b,
-            wake_b,
             deadline,
         })
     }
@@ -186,7 +179,6 @@ impl ShmStream {
             map,
             ring_a,
             ring_b,
-            wake_b,
             deadline,
         } = sent;
         let mut ack = [0u8; 1];
@@ -210,29 +202,21 @@ impl ShmStream {
         // SAFETY: ring A is written only by this side and ring B read only by this
         // side; the acceptor takes the other role of each.
         let (tx, rx) = unsafe { (ring_a.producer(), ring_b.consumer()) };
-        let connection = WakeFd::Connection(sock.as_raw_fd());
-        let wakes = [WakeFd::Pair(wake_b), connection];
-        Ok(Self::assemble(tx, rx, map, sock, wakes, options))
+        Ok(Self::assemble(tx, rx, map, sock, options))
     }
 
     pub(super) fn accept_offer_io(sock: Stream, options: &ShmOptions) -> io::Result<ShmStream> {
         let deadline = Instant::now() + options.handshake_timeout;
         set_socket_timeouts(&sock, Some(options.handshake_timeout))?;
-        let (tag, mut fds) = recv_with_fds(&sock, deadline)?;
-        if tag != OFFER || fds.len() != FD_COUNT {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "not a shared-memory offer ({} descriptors, tag {tag:#04x})",
-                    fds.len()
-                ),
-            ));
-        }
-        let memfd = fds.remove(0);
-        let [wake_b]: [OwnedFd; 1] = fds
-            .try_into()
-            .map_err(|_| invalid_msg("wrong number of wake-up descriptors"))?;
-        check_wake_socket(&sock, &wake_b)?;
+        // Every descriptor received is owned at once: on any error below (an extra
+        // one, a wrong kind) dropping `fds` closes them all.
+        let (tag, fds) = recv_with_fds(&sock, deadline)?;
+        let fds: [OwnedFd; FD_COUNT] = match (tag, <[OwnedFd; FD_COUNT]>::try_from(fds)) {
+            (OFFER, Ok(fds)) => fds,
+            (_, Ok(_)) => return Err(not_an_offer(tag, FD_COUNT)),
+            (_, Err(fds)) => return Err(not_an_offer(tag, fds.len())),
+        };
+        let [memfd] = fds;
         let len = check_sealed_memfd(&memfd)?;
         let map = Mapping::map(memfd.as_fd(), len)?;
         drop(memfd);
@@ -251,38 +235,18 @@ impl ShmStream {
         set_socket_timeouts(&sock, None)?;
         // SAFETY: the offerer produces into A and consumes B; we take the other roles.
         let (tx, rx) = unsafe { (ring_b.producer(), ring_a.consumer()) };
-        let connection = WakeFd::Connection(sock.as_raw_fd());
-        let wakes = [connection, WakeFd::Pair(wake_b)];
-        Ok(Self::assemble(tx, rx, map, sock, wakes, options))
+        Ok(Self::assemble(tx, rx, map, sock, options))
     }
 }
 
-/// A peer could pass any descriptor as a wake-up channel; only a connected Unix
-/// stream socket has the semantics relied on (per-call `MSG_DONTWAIT`, a hang-up
-/// when the peer dies), and it must not be the connection's own. An eventfd, a pipe
-/// or a FIFO (whose open file the peer shares, flags and counter included), a
-/// listening socket or an unconnected one is refused.
-pub(super) fn check_wake_socket(sock: &Stream, fd: &OwnedFd) -> io::Result<()> {
-    let not_socket = || invalid_msg("a wake-up descriptor is not a connected Unix stream socket");
-    let id = inode(fd.as_fd())?;
-    if id.2 & libc::S_IFMT != libc::S_IFSOCK
-        || sock_opt(fd, libc::SO_DOMAIN)? != libc::AF_UNIX
-        || sock_opt(fd, libc::SO_TYPE)? != libc::SOCK_STREAM
-        || sock_opt(fd, libc::SO_ACCEPTCONN)? != 0
-    {
-        return Err(not_socket());
-    }
-    let mut addr = MaybeUninit::<libc::sockaddr_un>::uninit();
-    let mut len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
-    // SAFETY: `addr` and `len` are valid for the call; ENOTCONN if unconnected.
-    if unsafe { libc::getpeername(fd.as_raw_fd(), addr.as_mut_ptr().cast(), &mut len) } != 0 {
-        return Err(not_socket());
-    }
-    let conn = inode(sock.as_fd())?;
-    if (conn.0, conn.1) == (id.0, id.1) {
-        return Err(invalid_msg("the wake-up socket is the connection's own"));
-    }
-    Ok(())
+/// An offer is a tag and exactly [`FD_COUNT`] descriptors (the memfd): a message
+/// with another tag, fewer descriptors or more (a peer that slips in a wake-up
+/// object, an eventfd or a pipe, whose open file it would share) is refused.
+fn not_an_offer(tag: u8, fds: usize) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("not a shared-memory offer ({fds} descriptors, tag {tag:#04x})"),
+    )
 }
 
 /// Checks that the mapping cannot shrink under us and has a sane size; returns it.

@@ -2,28 +2,30 @@
 //! shared by both processes, with socket wake-ups, behind a byte-stream API.
 //!
 //! A connection is set up over an already connected Unix socket: the offering side
-//! creates the mapping and one Unix socket pair, seals the mapping to its size and
-//! passes it and one end of the pair with `SCM_RIGHTS`; the accepting side validates
-//! everything (seals, size, ring headers, that the wake-up end is a connected Unix
-//! stream socket other than the connection's) and acknowledges. The pair carries the
-//! wake-ups of one ring, the connection's socket (which carries nothing else after
-//! the handshake) those of the other. The memfd is closed once mapped, so each side
-//! then holds two descriptors. From then on bytes move through the rings without a
-//! system call while both sides are busy. A side that finds its ring empty (or full)
-//! spins about as long as parking costs (see [`ShmOptions::spin`]), then parks in
-//! `poll` on its wake-up socket *and* the connection's hang-up, so an idle connection
-//! sleeps and a dead peer (its sockets hang up) wakes it with an error instead of a hang.
+//! creates the mapping, seals it to its size and passes it with `SCM_RIGHTS`; the
+//! accepting side validates everything (exactly one descriptor, its seals and size,
+//! the ring headers) and acknowledges. The connection's socket then carries nothing
+//! but wake-ups, for both rings: each says which half it is for (the reader's "data
+//! arrived", the writer's "room was freed"). The memfd is closed once mapped, so each
+//! side then holds one descriptor, its socket. From then on bytes move through the
+//! rings without a system call while both sides are busy. A side that finds its ring
+//! empty (or full) spins about as long as parking costs (see [`ShmOptions::spin`]),
+//! then parks in `poll` on the socket, so an idle connection sleeps and a dead peer
+//! (its socket hangs up) wakes it with an error instead of a hang. When both halves
+//! of a split stream park at once, one of them polls the socket and hands the
+//! other's wake-ups over in the process, never through the mapping.
 //!
 //! **The peer is not trusted.** Every index read from the mapping is validated by
 //! `ringlink-core`, and no Rust reference covers the mapping (bytes move through
 //! volatile copies, grants lend [`VolatileSlice`] views): a peer that writes garbage
 //! into the mapping makes this connection fail with
 //! [`std::io::ErrorKind::InvalidData`], never an out-of-bounds access. Wake-ups go
-//! through sockets, never through an object whose open file both processes share
-//! (as an eventfd's would be: its `O_NONBLOCK` flag and counter would be the peer's
-//! to change): every send and receive passes `MSG_DONTWAIT`, so no wake-up and no
-//! `Drop` can block on the peer, and a peer that keeps waking this side with nothing
-//! to do is an `InvalidData` error after a few such wake-ups, not a spinning core.
+//! through the connection's socket, never through an object whose open file both
+//! processes share (as an eventfd's would be: its `O_NONBLOCK` flag and counter would
+//! be the peer's to change): every send and receive passes `MSG_DONTWAIT`, so no
+//! wake-up and no `Drop` can block on the peer. A peer that keeps waking this side
+//! with nothing to do (or a half that is not waiting) is an `InvalidData` error after
+//! a few such wake-ups, not a spinning core, and so is a wake-up that is malformed.
 //!
 //! On the accepting side, [`ShmStream::accept`] returns before the handshake
 //! ([`ShmHandshake`]): complete it on the connection's own thread, so a silent
@@ -68,13 +70,14 @@ use crate::{ConnectOptions, Error, IntoName, Listener, PeerCredentials, Stream};
 
 mod handshake;
 mod park;
+mod parking;
 mod spin;
 mod sys;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 
 pub use handshake::{ShmHandshake, ShmSocket};
-use park::{Park, Wake, WakeFd};
+use park::{Half, Park, Parking, Wake};
 use spin::{Spin, monotonic_ns};
 use sys::*;
 
@@ -90,11 +93,10 @@ pub const DEFAULT_SPIN: Duration = Duration::from_micros(200);
 const PAGE: usize = 4096;
 const OFFER: u8 = b'S';
 const ACK: u8 = b'A';
-/// Descriptors in an offer: the memfd, then the acceptor's end of the wake-up
-/// socket pair of ring B (acceptor → offerer). Ring A's (offerer → acceptor)
-/// wake-ups travel over the connection's own socket, so each side holds two
-/// descriptors per connection once the memfd is mapped and closed.
-const FD_COUNT: usize = 2;
+/// Descriptors in an offer: the memfd, nothing else. The wake-ups of both rings
+/// travel over the connection's own socket, so each side holds one descriptor per
+/// connection once the memfd is mapped and closed.
+const FD_COUNT: usize = 1;
 
 /// Options of a shared-memory connection.
 #[derive(Debug, Clone)]
@@ -148,8 +150,16 @@ impl ShmOptions {
 struct Shared {
     /// Kept alive (and unmapped on drop) for the rings that point into it.
     map: Mapping,
-    /// Carries nothing after the handshake; its hang-up tells us the peer died.
-    sock: Stream,
+    /// The connection's socket, which carries nothing but both halves' wake-ups
+    /// after the handshake (its hang-up tells us the peer died), and where the
+    /// halves park.
+    parking: Parking<Stream>,
+}
+
+impl Shared {
+    fn sock(&self) -> &Stream {
+        self.parking.source()
+    }
 }
 
 /// Bytes lent by [`ShmReadHalf::read_grant`]: read them in place, then
@@ -424,9 +434,10 @@ impl ShmReadHalf {
                 deadline = self.timeout.map(|t| Instant::now() + t);
             }
             let parked_at = monotonic_ns();
+            self.shared.parking.announce(Half::Reader);
             if self.rx.prepare_park().map_err(corrupted)? {
                 self.parks += 1;
-                let parked = self.wake.park(&self.shared.sock, deadline);
+                let parked = self.shared.parking.park(Half::Reader, deadline);
                 self.rx.unpark();
                 match parked? {
                     Park::Woken(stamp) => {
@@ -643,9 +654,10 @@ impl ShmWriteHalf {
                 deadline = self.timeout.map(|t| Instant::now() + t);
             }
             let parked_at = monotonic_ns();
+            self.shared.parking.announce(Half::Writer);
             if self.tx.prepare_park().map_err(corrupted)? {
                 self.parks += 1;
-                let parked = self.wake.park(&self.shared.sock, deadline);
+                let parked = self.shared.parking.park(Half::Writer, deadline);
                 self.tx.unpark();
                 match parked? {
                     Park::Woken(stamp) => {
@@ -655,7 +667,11 @@ impl ShmWriteHalf {
                         self.wake.count(progress)?;
                     }
                     Park::TimedOut => return Err(timed_out("shared-memory write")),
-                    Park::PeerGone => return Err(peer_gone()),
+                    Park::PeerGone => {
+                        // A peer that closed its reader before it left is a broken pipe.
+                        self.check_open()?;
+                        return Err(peer_gone());
+                    }
                 }
             }
         }
@@ -726,13 +742,11 @@ impl Drop for ShmWriteHalf {
 }
 
 impl ShmStream {
-    /// `wakes`: the reader's wake-up socket, then the writer's.
     fn assemble(
         tx: Producer<'_, Untrusted>,
         rx: Consumer<'_, Untrusted>,
         map: Mapping,
         sock: Stream,
-        wakes: [WakeFd; 2],
         options: &ShmOptions,
     ) -> ShmStream {
         // SAFETY: the handles point into `map`, which moves into `shared`; each half
@@ -744,12 +758,15 @@ impl ShmStream {
                 std::mem::transmute::<Consumer<'_, Untrusted>, Consumer<'static, Untrusted>>(rx),
             )
         };
-        let shared = Arc::new(Shared { map, sock });
-        let [read_wake, write_wake] = wakes;
+        let fd = sock.as_raw_fd();
+        let shared = Arc::new(Shared {
+            map,
+            parking: Parking::new(sock),
+        });
         ShmStream {
             read: ShmReadHalf {
                 rx: ManuallyDrop::new(rx),
-                wake: Wake::new(read_wake),
+                wake: Wake::new(fd, Half::Reader),
                 shared: shared.clone(),
                 timeout: None,
                 nonblocking: false,
@@ -759,7 +776,7 @@ impl ShmStream {
             },
             write: ShmWriteHalf {
                 tx: ManuallyDrop::new(tx),
-                wake: Wake::new(write_wake),
+                wake: Wake::new(fd, Half::Writer),
                 closed: false,
                 shared,
                 timeout: None,
@@ -823,7 +840,7 @@ impl ShmStream {
 
     /// The peer's user, group and process, from the socket beside the mapping.
     pub fn peer_credentials(&self) -> Result<PeerCredentials, Error> {
-        self.read.shared.sock.peer_credentials()
+        self.read.shared.sock().peer_credentials()
     }
 
     /// Both halves at once, borrowed: for [`ShmReadHalf::splice`] back into the
@@ -874,11 +891,11 @@ impl ShmStream {
         (self.read.shared.map.ptr, self.read.shared.map.len)
     }
 
-    /// The wake-up sockets of the reading and the writing half (one of them is the
-    /// connection's socket): for tests that play a hostile peer.
+    /// The descriptors wake-ups travel through (the connection's socket alone):
+    /// for tests that play a hostile peer.
     #[doc(hidden)]
     pub fn raw_wake_fds(&self) -> Vec<RawFd> {
-        vec![self.read.wake.raw(), self.write.wake.raw()]
+        vec![self.read.shared.sock().as_raw_fd()]
     }
 
     /// The spin budgets of the reading and the writing half now, and how many of
@@ -893,7 +910,7 @@ impl ShmStream {
 
     /// The socket kept open beside the mapping to detect the peer's death.
     pub fn socket(&self) -> BorrowedFd<'_> {
-        self.read.shared.sock.as_fd()
+        self.read.shared.sock().as_fd()
     }
 }
 
@@ -901,7 +918,7 @@ impl std::fmt::Debug for ShmReadHalf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ShmReadHalf")
             .field("capacity", &self.rx.capacity())
-            .field("socket", &self.shared.sock.as_raw_fd())
+            .field("socket", &self.shared.sock().as_raw_fd())
             .finish_non_exhaustive()
     }
 }
@@ -910,7 +927,7 @@ impl std::fmt::Debug for ShmWriteHalf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ShmWriteHalf")
             .field("capacity", &self.tx.capacity())
-            .field("socket", &self.shared.sock.as_raw_fd())
+            .field("socket", &self.shared.sock().as_raw_fd())
             .finish_non_exhaustive()
     }
 }
@@ -919,7 +936,7 @@ impl std::fmt::Debug for ShmStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ShmStream")
             .field("capacity", &self.capacity())
-            .field("socket", &self.read.shared.sock.as_raw_fd())
+            .field("socket", &self.read.shared.sock().as_raw_fd())
             .finish_non_exhaustive()
     }
 }
@@ -1262,6 +1279,125 @@ mod tests {
             .err()
             .unwrap();
         assert_eq!(err.kind(), crate::ErrorKind::InvalidData, "{err}");
+    }
+
+    /// A sealed memfd of the size an offer of two 4096-byte rings has, with the
+    /// rings initialised.
+    fn offer_memfd() -> OwnedFd {
+        let span = align_up(HEADER_SIZE + PAGE, PAGE);
+        // SAFETY: valid name and flags.
+        let fd = unsafe {
+            libc::memfd_create(
+                c"test".as_ptr(),
+                libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+            )
+        };
+        assert!(fd >= 0);
+        // SAFETY: a fresh descriptor nothing else owns.
+        let memfd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: plain calls on our memfd.
+        unsafe {
+            assert_eq!(libc::ftruncate(fd, (2 * span) as libc::off_t), 0);
+            let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+            assert_eq!(libc::fcntl(fd, libc::F_ADD_SEALS, seals), 0);
+        }
+        let map = Mapping::map(memfd.as_fd(), 2 * span).unwrap();
+        for at in [0, span] {
+            // SAFETY: both rings lie inside the fresh mapping, which nobody uses yet.
+            unsafe { RawRing::init(map.ptr.add(at), span, PAGE) }.unwrap();
+        }
+        memfd
+    }
+
+    /// An offer is the memfd alone: one with a descriptor more (here a pipe's write
+    /// end, which a peer could use as a wake-up object it shares) is refused, and the
+    /// refused descriptors are closed: once this test closes its own copy of the
+    /// write end, the read end sees end of file.
+    #[test]
+    fn an_offer_with_an_extra_descriptor_is_refused_and_its_descriptors_closed() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let mut p = [0; 2];
+        // SAFETY: `p` is valid for two fds.
+        assert_eq!(unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_NONBLOCK) }, 0);
+        // SAFETY: pipe2 returned two fresh fds we own.
+        let (r, w) = unsafe { (OwnedFd::from_raw_fd(p[0]), OwnedFd::from_raw_fd(p[1])) };
+        let memfd = offer_memfd();
+        send_with_fds(&a, OFFER, &[memfd.as_raw_fd(), w.as_raw_fd()]).unwrap();
+        drop(w);
+        let err = ShmStream::accept_offer(b, &ShmOptions::new())
+            .err()
+            .unwrap();
+        assert_eq!(err.kind(), crate::ErrorKind::InvalidData, "{err}");
+        assert!(err.to_string().contains("2 descriptors"), "{err}");
+        let mut byte = [0u8; 1];
+        // SAFETY: reads into a valid one-byte buffer from our pipe's read end.
+        let n = unsafe { libc::read(r.as_raw_fd(), byte.as_mut_ptr().cast(), 1) };
+        assert_eq!(n, 0, "the refused write end is still open somewhere");
+        // The same memfd alone is a good offer.
+        let (c, d) = UnixStream::pair().unwrap();
+        send_with_fds(&c, OFFER, &[memfd.as_raw_fd()]).unwrap();
+        drop(memfd);
+        assert!(ShmStream::accept_offer(d, &ShmOptions::new()).is_ok());
+    }
+
+    /// The two halves of each side in their own threads, each parking often (no spin,
+    /// a ring of one page, pauses), so that a side's reader and writer are parked at
+    /// once on their one socket again and again: every wake-up reaches the half it
+    /// is for, in both directions; a lost one shows as a timeout.
+    #[test]
+    fn split_halves_parked_at_once_are_woken_in_both_directions() {
+        let (a, b) = pair(ShmOptions::new().capacity(4096).spin(Duration::ZERO));
+        const TOTAL: usize = 4 << 20;
+        let limit = Some(Duration::from_secs(10));
+        let mut sides = Vec::new();
+        let mut threads = Vec::new();
+        for (seed, side) in [(1u8, a), (3u8, b)] {
+            let (mut rx, mut tx) = side.into_split();
+            sides.push(rx.shared.clone());
+            rx.set_read_timeout(limit);
+            tx.set_write_timeout(limit);
+            threads.push(std::thread::spawn(move || {
+                let mut buf = vec![0u8; 3000];
+                let mut next = 0usize;
+                while next < TOTAL {
+                    let end = (next + 1 + next % 2999).min(TOTAL);
+                    for (i, b) in buf[..end - next].iter_mut().enumerate() {
+                        *b = ((next + i) as u8).wrapping_mul(seed);
+                    }
+                    tx.write_all(&buf[..end - next])
+                        .expect("the writer is woken");
+                    next = end;
+                }
+            }));
+            let other = seed ^ 2;
+            threads.push(std::thread::spawn(move || {
+                let mut buf = vec![0u8; 1000];
+                let mut got = 0usize;
+                while got < TOTAL {
+                    let n = rx
+                        .read(&mut buf[..1 + got % 997])
+                        .expect("the reader is woken");
+                    for (i, &b) in buf[..n].iter().enumerate() {
+                        let want = ((got + i) as u8).wrapping_mul(other);
+                        assert_eq!(b, want, "byte {}", got + i);
+                    }
+                    got += n;
+                    if got % 5 == 0 {
+                        std::thread::sleep(Duration::from_micros(20));
+                    }
+                }
+            }));
+        }
+        for t in threads {
+            t.join().unwrap();
+        }
+        for side in sides {
+            assert!(
+                side.parking.overlaps() > 10,
+                "the halves of a side were parked at once only {} times",
+                side.parking.overlaps()
+            );
+        }
     }
 
     #[test]

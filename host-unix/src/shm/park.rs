@@ -1,125 +1,66 @@
-//! Parking and waking: each half's wake-up socket, what a wake-up carries (its send
-//! time), and the guard against a peer that wakes this side for nothing.
+//! Waking over the connection's one socket: what a wake-up carries (which half it
+//! is for and its send time), sending one, draining them, and the guard against a
+//! peer that wakes this side for nothing.
 
 use super::*;
+use parking::{Drained, Readiness, WakeSource};
+pub(super) use parking::{Half, MAX_IDLE_WAKES, Park, Parking};
 
-/// Outcome of parking.
-pub(super) enum Park {
-    /// Something was signalled (or spurious): check the ring again. Carries the
-    /// stamp of the newest wake-up taken, if it had one.
-    Woken(Option<u64>),
-    /// The deadline passed.
-    TimedOut,
-    /// The peer's socket hung up or misbehaved: it is gone.
-    PeerGone,
-}
+/// Bytes of one wake-up record: a little-endian `u64` whose top two bits say which
+/// half of the receiving side it is for ([`FOR_READER`], [`FOR_WRITER`]) and whose
+/// other 62 bits are its send time ([`monotonic_ns`], which reaches 2^62 after
+/// 146 years of uptime). One record is one `send` of 8 bytes, which a Unix stream
+/// socket queues whole, so the drain buffer (a whole number of records) never
+/// ends inside one from an honest peer.
+pub(super) const RECORD: usize = 8;
+/// Tag of a wake-up for the reading half: data (or the close) arrived in its ring.
+const FOR_READER: u64 = 0b01 << 62;
+/// Tag of a wake-up for the writing half: room was freed in its ring (or the
+/// peer's reader closed).
+const FOR_WRITER: u64 = 0b10 << 62;
+const TAG: u64 = 0b11 << 62;
 
-/// How many wake-ups in a row may find nothing to do (no byte, no room, no close)
-/// before the peer counts as hostile. An honest peer causes at most a few: a
-/// wake-up it decided to send before this side took the bytes it announced.
-pub(super) const MAX_IDLE_WAKES: u32 = 32;
-
-/// Bytes of one wake-up: its send time, little-endian nanoseconds.
-pub(super) const STAMP: usize = 8;
-
-/// One half's wake-up channel: its end of a Unix stream socket pair whose other
-/// end the peer's opposite half holds (the reader's pairs with the peer's writer).
+/// One half's end of the wake-ups: the connection's socket (owned by `Shared`, which
+/// the half keeps alive), which carries both halves' wake-ups after the handshake.
 ///
-/// Each end is its own open file description, and every operation passes
-/// `MSG_DONTWAIT` and polls with a deadline, so nothing the peer does to its end,
-/// to the flags of ours, or to the buffer between them can block this side: a
-/// full buffer means a wake-up is pending already, a closed end means the peer
-/// is gone.
+/// Every send and receive passes `MSG_DONTWAIT` and polls with a deadline, so
+/// nothing the peer does to its end or to the buffer between them can block this
+/// side: a full buffer means a wake-up is pending already, a closed end means the
+/// peer is gone.
 pub(super) struct Wake {
-    pub(super) fd: WakeFd,
+    fd: RawFd,
+    /// Which half this is: its own wake-ups carry its tag, the ones it sends the
+    /// other (a reader that freed room wakes the peer's writer, and the reverse).
+    half: Half,
     /// Wake-ups in a row that found nothing to do; see [`MAX_IDLE_WAKES`].
     pub(super) idle: u32,
 }
 
-/// Where a half's wake-ups travel.
-pub(super) enum WakeFd {
-    /// The wake-up socket pair's end, owned by the half.
-    Pair(OwnedFd),
-    /// The connection's socket, owned by `Shared` (which the half keeps alive):
-    /// after the handshake it carries nothing but these wake-ups.
-    Connection(RawFd),
-}
-
 impl Wake {
-    pub(super) fn new(fd: WakeFd) -> Wake {
-        Wake { fd, idle: 0 }
+    pub(super) fn new(fd: RawFd, half: Half) -> Wake {
+        Wake { fd, half, idle: 0 }
     }
 
-    pub(super) fn raw(&self) -> RawFd {
-        match &self.fd {
-            WakeFd::Pair(fd) => fd.as_raw_fd(),
-            WakeFd::Connection(fd) => *fd,
-        }
-    }
-
-    /// Wakes the peer's half at the other end; never blocks. The wake-up is the
-    /// time it was sent ([`monotonic_ns`], [`STAMP`] bytes), from which the woken
-    /// side learns what its park cost (see [`Spin`]).
+    /// Wakes the peer's opposite half; never blocks. The wake-up carries the time it
+    /// was sent, from which the woken side learns what its park cost (see [`Spin`]).
     pub(super) fn notify(&self) {
-        let stamp = monotonic_ns().to_le_bytes();
-        // SAFETY: sends `STAMP` bytes from a valid buffer on a socket we own.
-        // `MSG_DONTWAIT`: EAGAIN means the buffer is full, so a wake-up is pending
-        // anyway; EPIPE/ECONNRESET mean the peer is gone. Both are fine to ignore.
+        let tag = match self.half {
+            Half::Reader => FOR_WRITER,
+            Half::Writer => FOR_READER,
+        };
+        let record = (tag | (monotonic_ns() & !TAG)).to_le_bytes();
+        // SAFETY: sends `RECORD` bytes from a valid buffer on a socket `Shared` owns.
+        // `MSG_DONTWAIT`: EAGAIN means the buffer is full, so wake-ups are pending
+        // anyway (the peer drains all of them at once, whichever half they are
+        // for); EPIPE/ECONNRESET mean the peer is gone. Both are fine to ignore.
         unsafe {
             libc::send(
-                self.raw(),
-                stamp.as_ptr().cast(),
-                STAMP,
+                self.fd,
+                record.as_ptr().cast(),
+                RECORD,
                 libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
             )
         };
-    }
-
-    /// Takes the pending wake-up bytes, a bounded amount (a peer that keeps
-    /// sending cannot hold us here). `None` when the peer's end is closed, else
-    /// the newest wake-up's stamp if the bytes end with a whole one.
-    pub(super) fn drain(&self) -> Option<Option<u64>> {
-        // Stale wake-ups are bounded by the socket buffer (a few hundred small
-        // sends fill it), so one call takes them all from an honest peer.
-        let mut buf = [0u8; 1024];
-        let mut total = 0usize;
-        let mut stamp = None;
-        for _ in 0..4 {
-            // SAFETY: receives into a valid buffer of `buf.len()` bytes from a
-            // socket we own; `MSG_DONTWAIT` never blocks, whatever the fd's flags.
-            let n = unsafe {
-                libc::recv(
-                    self.raw(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            match n {
-                0 => return None,
-                n if n > 0 => {
-                    let n = n as usize;
-                    total += n;
-                    stamp = (n >= STAMP && total % STAMP == 0).then(|| {
-                        let mut last = [0u8; STAMP];
-                        last.copy_from_slice(&buf[n - STAMP..n]);
-                        u64::from_le_bytes(last)
-                    });
-                    if n < buf.len() {
-                        return Some(stamp);
-                    }
-                }
-                _ => {
-                    let e = io::Error::last_os_error();
-                    let open = matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                    );
-                    return open.then_some(stamp);
-                }
-            }
-        }
-        Some(stamp)
     }
 
     /// Counts a wake-up that found nothing to do, or forgets the count when it did
@@ -138,55 +79,90 @@ impl Wake {
         }
         Ok(())
     }
+}
 
-    /// Sleeps until woken, the peer is gone (either socket hangs up), or `deadline`.
-    pub(super) fn park(&self, sock: &Stream, deadline: Option<Instant>) -> io::Result<Park> {
-        let gone = libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR | libc::POLLNVAL;
-        let mut fds = [
-            libc::pollfd {
-                fd: self.raw(),
-                events: libc::POLLIN | libc::POLLRDHUP,
-                revents: 0,
-            },
-            // Only for a hang-up: its bytes, if any, are the other half's wake-ups.
-            libc::pollfd {
-                fd: sock.as_raw_fd(),
-                events: libc::POLLRDHUP,
-                revents: 0,
-            },
-        ];
-        let count = if matches!(self.fd, WakeFd::Connection(_)) {
-            1
-        } else {
-            2
-        };
+fn bad_wake_up(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("the peer sent {what} instead of a wake-up"),
+    )
+}
+
+/// The connection's socket as the source of both halves' wake-ups.
+impl WakeSource for Stream {
+    fn wait(&self, deadline: Option<Instant>) -> io::Result<Readiness> {
+        let mut fds = [libc::pollfd {
+            fd: self.as_raw_fd(),
+            events: libc::POLLIN | libc::POLLRDHUP,
+            revents: 0,
+        }];
         let timeout = match deadline {
             None => -1,
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
                 if left.is_zero() {
-                    return Ok(Park::TimedOut);
+                    return Ok(Readiness::TimedOut);
                 }
                 // Round up so we never wake a hair early and spin on a zero timeout.
                 left.as_millis().saturating_add(1).min(i32::MAX as u128) as i32
             }
         };
         let n = crate::sys::retry(|| {
-            // SAFETY: `fds` is a valid array of two pollfds for the duration of the call.
-            syscall!(unsafe { libc::poll(fds.as_mut_ptr(), count, timeout) })
+            // SAFETY: `fds` is a valid array of one pollfd for the duration of the call.
+            syscall!(unsafe { libc::poll(fds.as_mut_ptr(), 1, timeout) })
         })?;
-        if n == 0 {
-            return Ok(Park::TimedOut);
+        let gone = libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR | libc::POLLNVAL;
+        Ok(match n {
+            0 => Readiness::TimedOut,
+            _ if fds[0].revents & gone != 0 => Readiness::HungUp,
+            _ => Readiness::Readable,
+        })
+    }
+
+    /// Takes the pending records, a bounded amount (a peer that keeps sending cannot
+    /// hold us here): stale ones are bounded by the socket buffer (a few hundred
+    /// small sends fill it), so one call takes them all from an honest peer.
+    fn drain(&self, into: &mut Drained) -> io::Result<()> {
+        let mut buf = [0u8; 128 * RECORD];
+        for _ in 0..4 {
+            match crate::sys::recv(self.as_raw_fd(), &mut buf, true) {
+                Ok(0) => {
+                    into.gone = true;
+                    into.empty = true;
+                    return Ok(());
+                }
+                Ok(n) => {
+                    if n % RECORD != 0 {
+                        return Err(bad_wake_up("a partial record"));
+                    }
+                    for record in buf[..n].chunks_exact(RECORD) {
+                        let mut bytes = [0u8; RECORD];
+                        bytes.copy_from_slice(record);
+                        let word = u64::from_le_bytes(bytes);
+                        let half = match word & TAG {
+                            FOR_READER => 0,
+                            FOR_WRITER => 1,
+                            _ => return Err(bad_wake_up("a record with a bad tag")),
+                        };
+                        into.woke[half] = Some(word & !TAG);
+                    }
+                    if n < buf.len() {
+                        into.empty = true;
+                        return Ok(());
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    into.empty = true;
+                    return Ok(());
+                }
+                Err(_) => {
+                    // ECONNRESET and the like: the peer's end is gone.
+                    into.gone = true;
+                    into.empty = true;
+                    return Ok(());
+                }
+            }
         }
-        if fds[1].revents & gone != 0 || fds[0].revents & gone != 0 {
-            return Ok(Park::PeerGone);
-        }
-        if fds[0].revents & libc::POLLIN == 0 {
-            return Ok(Park::Woken(None));
-        }
-        match self.drain() {
-            None => Ok(Park::PeerGone),
-            Some(stamp) => Ok(Park::Woken(stamp)),
-        }
+        Ok(())
     }
 }

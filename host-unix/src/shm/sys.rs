@@ -64,53 +64,6 @@ pub(super) fn invalid_msg(msg: &str) -> io::Error {
     )
 }
 
-/// A connected pair of Unix stream sockets for one ring's wake-ups.
-pub(super) fn wake_pair() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    crate::sys::retry(|| {
-        // SAFETY: `fds` is valid for two descriptors; flags are valid.
-        syscall!(unsafe {
-            libc::socketpair(
-                libc::AF_UNIX,
-                libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
-                0,
-                fds.as_mut_ptr(),
-            )
-        })
-    })?;
-    // SAFETY: socketpair returned two new descriptors that nothing else owns.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-pub(super) fn sock_opt(fd: &OwnedFd, opt: libc::c_int) -> io::Result<libc::c_int> {
-    let mut v: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    crate::sys::retry(|| {
-        // SAFETY: `v` and `len` are valid for the call and sized for an int option.
-        syscall!(unsafe {
-            libc::getsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                opt,
-                (&mut v as *mut libc::c_int).cast(),
-                &mut len,
-            )
-        })
-    })?;
-    Ok(v)
-}
-
-pub(super) fn inode(fd: BorrowedFd<'_>) -> io::Result<(libc::dev_t, libc::ino_t, libc::mode_t)> {
-    let mut st = MaybeUninit::<libc::stat>::uninit();
-    crate::sys::retry(|| {
-        // SAFETY: `st` is valid for writes of a `stat`.
-        syscall!(unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) })
-    })?;
-    // SAFETY: fstat succeeded, so it initialised `st`.
-    let st = unsafe { st.assume_init() };
-    Ok((st.st_dev, st.st_ino, st.st_mode))
-}
-
 pub(super) fn set_socket_timeouts(sock: &Stream, timeout: Option<Duration>) -> io::Result<()> {
     sock.set_read_timeout(timeout)?;
     sock.set_write_timeout(timeout)?;

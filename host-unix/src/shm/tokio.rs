@@ -1,8 +1,10 @@
 //! [`AsyncShmStream`]: a [`ShmStream`] driven by tokio's
 //! reactor. A task whose ring is empty (or full) announces that it parks,
-//! exactly as the blocking stream does, and then waits for its wake-up socket (one
-//! half's is the connection's socket) to become readable in tokio's epoll; a dead
-//! peer hangs up both, which wakes it too. Before it parks, a task yields to the
+//! exactly as the blocking stream does, and then waits for the connection's socket,
+//! which carries the wake-ups of both directions, to become readable in tokio's
+//! epoll; a dead peer hangs it up, which wakes both directions. Whichever task
+//! runs drains the wake-ups of both and wakes the other task when one was for it,
+//! so a cleared readiness never strands it. Before it parks, a task yields to the
 //! runtime for up to the spin budget ([`ShmOptions::spin`], grounded in what parking
 //! costs): other tasks run in between, and a runtime with nothing else to do polls
 //! it again at once, so a hand-over is as fast as on the blocking stream. No
@@ -46,6 +48,7 @@ use std::future::{Future, poll_fn};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
@@ -54,8 +57,8 @@ use ::tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use ::tokio::time::Sleep;
 
 use super::{
-    ShmOptions, ShmReadGrant, ShmReadHalf, ShmStream, ShmWriteGrant, ShmWriteHalf, corrupted,
-    grant_failed, moved_back, peer_gone, timed_out,
+    Half, Park, Parking, ShmOptions, ShmReadGrant, ShmReadHalf, ShmStream, ShmWriteGrant,
+    ShmWriteHalf, corrupted, grant_failed, moved_back, peer_gone, timed_out,
 };
 use crate::{ConnectOptions, Error, IntoName, PeerCredentials};
 
@@ -127,10 +130,9 @@ impl Deadline {
 /// A shared-memory stream for tokio: `AsyncRead` + `AsyncWrite` (and
 /// `embedded_io_async`), with the tokio `Stream`'s halves and names.
 pub struct AsyncShmStream {
-    // Field order: the registrations are dropped (deregistered) before the
-    // descriptors they watch, which `inner` owns.
-    read_event: AsyncFd<Watch>,
-    write_event: AsyncFd<Watch>,
+    // Field order: the registration is dropped (deregistered) before the
+    // descriptor it watches, which `inner` owns. Both halves wait on it.
+    event: Arc<AsyncFd<Watch>>,
     read_deadline: Deadline,
     write_deadline: Deadline,
     inner: ShmStream,
@@ -257,16 +259,16 @@ impl AsyncShmStream {
     /// read and write timeouts carry over.
     pub fn from_std(inner: ShmStream) -> Result<AsyncShmStream, Error> {
         let watch = |fd: RawFd| {
-            // SAFETY: each watched descriptor is owned by `inner` (its `Shared`, or
-            // the half whose wake-ups it carries), which outlives the registration:
-            // `AsyncShmStream` and its owned halves declare the registration before
-            // the half, so it is dropped (deregistered) before the descriptor is closed.
+            // SAFETY: the watched descriptor, the connection's socket, is owned by
+            // `inner`'s `Shared`, which outlives the registration: `AsyncShmStream`
+            // and its owned halves declare the registration (an `Arc` they share)
+            // before the half (which holds the `Shared`), so the last registration is
+            // dropped (deregistered) before the last `Shared`, which closes the socket.
             unsafe { AsyncFd::register_with_interest(Watch(fd), Interest::READABLE) }
                 .map_err(|e| Error::from(io::Error::from(e)))
         };
         Ok(AsyncShmStream {
-            read_event: watch(inner.read.wake.raw())?,
-            write_event: watch(inner.write.wake.raw())?,
+            event: Arc::new(watch(inner.read.shared.sock().as_raw_fd())?),
             read_deadline: Deadline::default(),
             write_deadline: Deadline::default(),
             inner,
@@ -299,12 +301,12 @@ impl AsyncShmStream {
     pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
         (
             ReadHalf {
-                event: &self.read_event,
+                event: &self.event,
                 deadline: &mut self.read_deadline,
                 half: &mut self.inner.read,
             },
             WriteHalf {
-                event: &self.write_event,
+                event: &self.event,
                 deadline: &mut self.write_deadline,
                 half: &mut self.inner.write,
             },
@@ -315,8 +317,7 @@ impl AsyncShmStream {
     /// this side's stream, so the peer reads end of stream.
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
         let AsyncShmStream {
-            read_event,
-            write_event,
+            event,
             read_deadline,
             write_deadline,
             inner,
@@ -324,12 +325,12 @@ impl AsyncShmStream {
         let (read, write) = inner.into_split();
         (
             OwnedReadHalf {
-                event: read_event,
+                event: event.clone(),
                 deadline: read_deadline,
                 half: read,
             },
             OwnedWriteHalf {
-                event: write_event,
+                event,
                 deadline: write_deadline,
                 half: write,
             },
@@ -340,19 +341,14 @@ impl AsyncShmStream {
     /// contiguously in the ring; `Ok(None)` at the end of the stream. See
     /// [`ShmReadHalf::read_grant`].
     pub async fn read_grant(&mut self) -> Result<Option<ShmReadGrant<'_>>, Error> {
-        read_grant(
-            &self.read_event,
-            &mut self.read_deadline,
-            &mut self.inner.read,
-        )
-        .await
+        read_grant(&self.event, &mut self.read_deadline, &mut self.inner.read).await
     }
 
     /// Zero-copy write: waits in the reactor like a write for room, then lends up to
     /// `max` contiguous bytes of the ring. See [`ShmWriteHalf::write_grant`].
     pub async fn write_grant(&mut self, max: usize) -> Result<ShmWriteGrant<'_>, Error> {
         write_grant(
-            &self.write_event,
+            &self.event,
             &mut self.write_deadline,
             &mut self.inner.write,
             max,
@@ -378,7 +374,7 @@ pub struct WriteHalf<'a> {
 /// The reading half of an [`AsyncShmStream`], owned, from [`AsyncShmStream::into_split`].
 pub struct OwnedReadHalf {
     // Field order: the registration is dropped before the half's descriptors.
-    event: AsyncFd<Watch>,
+    event: Arc<AsyncFd<Watch>>,
     deadline: Deadline,
     half: ShmReadHalf,
 }
@@ -387,7 +383,7 @@ pub struct OwnedReadHalf {
 /// Dropping it ends this side's stream: the peer reads what is left, then end of stream.
 pub struct OwnedWriteHalf {
     // Field order: the registration is dropped before the half's descriptors.
-    event: AsyncFd<Watch>,
+    event: Arc<AsyncFd<Watch>>,
     deadline: Deadline,
     half: ShmWriteHalf,
 }
@@ -426,8 +422,8 @@ impl OwnedReadHalf {
         } = write;
         match read.reunite(write) {
             Ok(inner) => Ok(AsyncShmStream {
-                read_event,
-                write_event,
+                // One registration of one stream: either `Arc` is it.
+                event: read_event,
                 read_deadline,
                 write_deadline,
                 inner,
@@ -519,6 +515,35 @@ async fn write_grant<'a>(
     }
 }
 
+/// Waits in the reactor until a wake-up for `half` comes or the peer is gone; the
+/// task has announced in the ring that it parks and checked the ring again.
+/// The reactor holds [`Parking::reactor_waker`], which wakes the tasks of both
+/// halves: whichever runs drains the socket for both.
+fn poll_park(
+    event: &AsyncFd<Watch>,
+    parking: &Parking<crate::Stream>,
+    half: Half,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<Park>> {
+    loop {
+        if let Some(outcome) = parking.poll_settled(half, cx.waker()) {
+            return Poll::Ready(outcome);
+        }
+        let reactor = parking.reactor_waker();
+        let polled = event.poll_read_ready(&mut Context::from_waker(&reactor));
+        let mut guard = match ready!(polled) {
+            Ok(guard) => guard,
+            Err(e) => {
+                parking.leave(half);
+                return Poll::Ready(Err(e));
+            }
+        };
+        if parking.drain_now() {
+            guard.clear_ready();
+        }
+    }
+}
+
 /// Waits in the reactor until the ring holds bytes and returns how many, or `0` once
 /// the peer has closed its side and every byte has been read. Parking is announced
 /// as the blocking stream announces it; the flag stays up while the task is pending,
@@ -553,22 +578,28 @@ fn poll_readable(
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
+        half.shared.parking.announce(Half::Reader);
         if !half.rx.prepare_park().map_err(corrupted)? {
             continue;
         }
-        match event.poll_read_ready(cx) {
-            Poll::Ready(guard) => {
-                let mut guard = guard?;
-                let open = half.wake.drain().is_some();
-                guard.clear_ready();
+        // Parked: the flag stays set while we are pending, so the producer sends
+        // us a wake-up, which wakes this task through tokio's epoll.
+        match poll_park(event, &half.shared.parking, Half::Reader, cx) {
+            Poll::Ready(parked) => {
                 half.rx.unpark();
-                if !open {
-                    half.peer_gone = true;
+                match parked? {
+                    Park::Woken(_) => {}
+                    Park::PeerGone => half.peer_gone = true,
+                    Park::TimedOut => {
+                        deadline.disarm();
+                        return Poll::Ready(Err(timed_out("shared-memory read")));
+                    }
                 }
                 woken = true;
             }
             Poll::Pending => {
                 if deadline.expired(half.timeout, cx) {
+                    half.shared.parking.leave(Half::Reader);
                     half.rx.unpark();
                     return Poll::Ready(Err(timed_out("shared-memory read")));
                 }
@@ -604,23 +635,30 @@ fn poll_writable(
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
+        half.shared.parking.announce(Half::Writer);
         if !half.tx.prepare_park().map_err(corrupted)? {
             continue;
         }
-        match event.poll_read_ready(cx) {
-            Poll::Ready(guard) => {
-                let mut guard = guard?;
-                let open = half.wake.drain().is_some();
-                guard.clear_ready();
+        match poll_park(event, &half.shared.parking, Half::Writer, cx) {
+            Poll::Ready(parked) => {
                 half.tx.unpark();
-                if !open {
-                    deadline.disarm();
-                    return Poll::Ready(Err(peer_gone()));
+                match parked? {
+                    Park::Woken(_) => {}
+                    Park::PeerGone => {
+                        deadline.disarm();
+                        half.check_open()?;
+                        return Poll::Ready(Err(peer_gone()));
+                    }
+                    Park::TimedOut => {
+                        deadline.disarm();
+                        return Poll::Ready(Err(timed_out("shared-memory write")));
+                    }
                 }
                 woken = true;
             }
             Poll::Pending => {
                 if deadline.expired(half.timeout, cx) {
+                    half.shared.parking.leave(Half::Writer);
                     half.tx.unpark();
                     return Poll::Ready(Err(timed_out("shared-memory write")));
                 }
@@ -730,8 +768,8 @@ macro_rules! async_write {
     };
 }
 
-async_read!(AsyncShmStream, this => &this.read_event, &mut this.read_deadline, &mut this.inner.read);
-async_write!(AsyncShmStream, this => &this.write_event, &mut this.write_deadline, &mut this.inner.write);
+async_read!(AsyncShmStream, this => &this.event, &mut this.read_deadline, &mut this.inner.read);
+async_write!(AsyncShmStream, this => &this.event, &mut this.write_deadline, &mut this.inner.write);
 async_read!(OwnedReadHalf, this => &this.event, &mut this.deadline, &mut this.half);
 async_write!(OwnedWriteHalf, this => &this.event, &mut this.deadline, &mut this.half);
 async_read!(ReadHalf<'_>, this => this.event, this.deadline, this.half);
