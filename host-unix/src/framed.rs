@@ -143,11 +143,11 @@ impl ringlink_host::SharedMemoryTransport for crate::shm::ShmStream {
 
 /// The byte the accepting side (the client) sends after the hellos, so that the
 /// server's hello reader cannot swallow the descriptors of the offer.
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(loom)))]
 pub(crate) const READY: u8 = b'R';
 
 /// Which part of the shared-memory setup a side plays.
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(loom)))]
 pub(crate) enum ShmRole {
     /// Bound to the name (the server): creates the mapping and offers it.
     Offer,
@@ -157,7 +157,7 @@ pub(crate) enum ShmRole {
 
 /// The role the socket `fd` says this side plays; `None` between two unnamed
 /// sockets (`Stream::pair`) or two named ones, where the frames stay on the socket.
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(loom)))]
 pub(crate) fn shm_role(fd: std::os::fd::RawFd) -> Result<Option<ShmRole>, Error> {
     let (me, them) = (
         crate::sys::is_named(fd, false)?,
@@ -171,7 +171,7 @@ pub(crate) fn shm_role(fd: std::os::fd::RawFd) -> Result<Option<ShmRole>, Error>
 }
 
 /// Checks what the offering side read past the client's hello: exactly the `READY` byte.
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(loom)))]
 pub(crate) fn check_ready(received: &[u8]) -> Result<(), Error> {
     match received {
         [READY] => Ok(()),

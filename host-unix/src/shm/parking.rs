@@ -220,6 +220,7 @@ pub struct Parking<S> {
     state: Mutex<State>,
     /// The waiting (non-polling) halves sleep on it.
     turn: Condvar,
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     wakers: std::sync::Arc<TaskWakers>,
     /// Per half: how many parks it announced in its ring (process-local, relaxed:
     /// only the stray count reads it).
@@ -335,6 +336,7 @@ impl<S: WakeSource> Parking<S> {
     /// else stores `waker` to be woken when that happens, and returns `None`: then
     /// wait for the socket in the reactor with [`reactor_waker`](Self::reactor_waker)
     /// and [`drain_now`](Self::drain_now) when it is readable.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub fn poll_settled(&self, half: Half, waker: &Waker) -> Option<io::Result<Park>> {
         let h = half.index();
         let mut st = self.lock();
@@ -366,6 +368,7 @@ impl<S: WakeSource> Parking<S> {
     /// ending its park (its stream is dropped, or its wait timed out).
     ///
     /// [`poll_settled`]: Self::poll_settled
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub fn leave(&self, half: Half) {
         let h = half.index();
         self.lock().parked[h] = false;
@@ -375,6 +378,7 @@ impl<S: WakeSource> Parking<S> {
     /// The waker to give the reactor for the socket: it wakes every task that
     /// waits here, so no task is stranded when another's registration replaced
     /// its own or when the task the reactor woke no longer polls.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub fn reactor_waker(&self) -> Waker {
         Waker::from(self.wakers.clone())
     }
@@ -382,6 +386,7 @@ impl<S: WakeSource> Parking<S> {
     /// The tokio flavour: drains the socket (the reactor said it is readable) and
     /// wakes the tasks of the halves it brought news for. Returns whether the
     /// socket is empty now, so the caller may clear the readiness.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub fn drain_now(&self) -> bool {
         let mut st = self.lock();
         let mut drained = Drained::default();

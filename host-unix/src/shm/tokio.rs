@@ -547,7 +547,7 @@ fn poll_park(
 /// Waits in the reactor until the ring holds bytes and returns how many, or `0` once
 /// the peer has closed its side and every byte has been read. Parking is announced
 /// as the blocking stream announces it; the flag stays up while the task is pending,
-/// so the peer's writer wakes it through its wake-up socket.
+/// so the peer's writer sends it a wake-up.
 fn poll_readable(
     event: &AsyncFd<Watch>,
     deadline: &mut Deadline,
