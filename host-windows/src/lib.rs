@@ -67,6 +67,7 @@ mod embedded;
 mod framed;
 mod listener;
 mod name;
+pub mod shm;
 mod stream;
 #[cfg(feature = "tokio")]
 pub mod tokio;
