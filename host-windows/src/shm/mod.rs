@@ -1268,6 +1268,50 @@ mod tests {
         set_event(&event);
     }
 
+    /// A section backed by a file (whose pages could fail to read in) is refused.
+    #[test]
+    fn a_file_backed_section_is_rejected() {
+        use std::os::windows::io::{AsRawHandle, FromRawHandle};
+        let path = std::env::temp_dir().join(format!("ringlink-shm-file-{}", std::process::id()));
+        let file = std::fs::File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
+        file.set_len(3 * 64 * 1024).unwrap();
+        // SAFETY: `file` is an open read-write file; no security attributes, no name.
+        let h = unsafe {
+            windows_sys::Win32::System::Memory::CreateFileMappingW(
+                file.as_raw_handle() as _,
+                std::ptr::null(),
+                windows_sys::Win32::System::Memory::PAGE_READWRITE,
+                0,
+                0,
+                std::ptr::null(),
+            )
+        };
+        assert!(!h.is_null(), "{}", io::Error::last_os_error());
+        // SAFETY: a new handle that nothing else owns.
+        let section = unsafe { OwnedHandle::from_raw_handle(h as _) };
+        let events: Vec<OwnedHandle> = (0..4).map(|_| create_event().unwrap()).collect();
+        let value = |h: &OwnedHandle| h.as_raw_handle() as usize as u64;
+        let mut values = [value(&section), 0, 0, 0, 0];
+        for (v, e) in values[1..].iter_mut().zip(&events) {
+            *v = value(e);
+        }
+        let (a, b) = Stream::pair().unwrap();
+        handshake::send_raw_offer(&a, b'S', values);
+        let err = ShmStream::accept_offer(b, &ShmOptions::new())
+            .err()
+            .unwrap();
+        assert_eq!(err.kind(), crate::ErrorKind::InvalidData, "{err}");
+        assert!(err.to_string().contains("file"), "{err}");
+        drop((section, file));
+        let _ = std::fs::remove_file(path);
+    }
+
     #[test]
     fn handshake_times_out_on_a_silent_peer() {
         let (_a, b) = Stream::pair().unwrap();
