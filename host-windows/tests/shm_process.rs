@@ -516,3 +516,41 @@ fn framed_mode_stays_on_the_pipe_when_either_side_opts_out() {
     assert_eq!(server, "pipe");
     framed_round_trips(&mut f);
 }
+
+/// A tokio task parked on an idle ring (its wait registered with the thread pool) is
+/// woken with an error when the peer's process is killed.
+#[cfg(feature = "tokio")]
+#[test]
+fn a_parked_tokio_task_sees_the_peer_killed() {
+    use ringlink_windows::shm::tokio::AsyncShmStream;
+    use tokio::io::AsyncReadExt;
+    let name = unique("tokio-idle");
+    let mut peer = Peer::spawn("idle-server", &name);
+    peer.wait_ready();
+    let s = client_of(&name);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (killed_tx, killed_rx) = mpsc::channel::<Instant>();
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        let t = Instant::now();
+        peer.kill();
+        killed_tx.send(t).unwrap();
+    });
+    let err = runtime.block_on(async move {
+        let mut s = AsyncShmStream::from_std(s).unwrap();
+        let mut buf = [0u8; 8];
+        let read = tokio::time::timeout(Duration::from_secs(30), s.read(&mut buf));
+        read.await.expect("woken, not timed out").unwrap_err()
+    });
+    let killed_at = killed_rx.recv().unwrap();
+    killer.join().unwrap();
+    assert_eq!(err.kind(), ErrorKind::ConnectionReset, "{err}");
+    assert!(
+        killed_at.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        killed_at.elapsed()
+    );
+}

@@ -40,6 +40,9 @@
 //! handshake ([`ShmHandshake`]): complete it on the connection's own thread, so a
 //! silent client costs the accept loop nothing.
 //!
+//! [`tokio::AsyncShmStream`] (feature `tokio`) is the same stream for tokio, parking in a
+//! wait registered with the system thread pool instead of a blocked thread.
+//!
 //! Besides `Read`/`Write`, bytes can be used where they lie: [`ShmReadHalf::read_grant`]
 //! lends what arrived, [`ShmWriteHalf::write_grant`] lends free ring space to fill, and
 //! [`ShmReadHalf::splice`] moves what arrived into another ring with one copy (an echo
@@ -79,6 +82,8 @@ use crate::{ConnectOptions, Error, IntoName, Listener, PeerCredentials, Stream};
 mod handshake;
 mod park;
 mod sys;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 
 pub use handshake::ShmHandshake;
 use park::{Park, Wake};

@@ -303,3 +303,63 @@ pub(super) fn monotonic_ns() -> u64 {
     unsafe { QueryPerformanceCounter(&mut count) };
     ((count as u64 as u128) * 1_000_000_000 / u128::from(frequency)) as u64
 }
+
+/// A wait registered with the system thread pool (`RegisterWaitForSingleObject`):
+/// `callback(context)` runs once when the object is signalled. Dropping it
+/// unregisters the wait and returns only after a callback that had started has
+/// returned, so the context may be freed right after.
+#[cfg(feature = "tokio")]
+pub(super) struct RegisteredWait(HANDLE);
+
+// SAFETY: the wait handle is a thread-pool object usable from any thread.
+#[cfg(feature = "tokio")]
+unsafe impl Send for RegisteredWait {}
+// SAFETY: as for `Send`; `&RegisteredWait` allows nothing.
+#[cfg(feature = "tokio")]
+unsafe impl Sync for RegisteredWait {}
+
+#[cfg(feature = "tokio")]
+impl RegisteredWait {
+    /// # Safety
+    ///
+    /// `object` must stay open, and `context` valid for `callback`, until the returned
+    /// value is dropped.
+    pub(super) unsafe fn new(
+        object: &OwnedHandle,
+        callback: unsafe extern "system" fn(*mut c_void, bool),
+        context: *const c_void,
+    ) -> io::Result<RegisteredWait> {
+        use windows_sys::Win32::System::Threading::{
+            INFINITE, RegisterWaitForSingleObject, WT_EXECUTEINWAITTHREAD, WT_EXECUTEONLYONCE,
+        };
+        let mut wait: HANDLE = ptr::null_mut();
+        // SAFETY: `object` is live and `context` valid until the wait is unregistered
+        // (caller); the callback only touches what `context` points to, briefly, in
+        // the wait thread.
+        let ok = unsafe {
+            RegisterWaitForSingleObject(
+                &mut wait,
+                raw(object),
+                Some(callback),
+                context,
+                INFINITE,
+                WT_EXECUTEONLYONCE | WT_EXECUTEINWAITTHREAD,
+            )
+        };
+        if ok == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(RegisteredWait(wait))
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl Drop for RegisteredWait {
+    fn drop(&mut self) {
+        use windows_sys::Win32::System::Threading::UnregisterWaitEx;
+        // SAFETY: the wait came from RegisterWaitForSingleObject and is unregistered
+        // once; INVALID_HANDLE_VALUE waits for a running callback to return (it only
+        // wakes a task, so this takes microseconds at most).
+        unsafe { UnregisterWaitEx(self.0, INVALID_HANDLE_VALUE) };
+    }
+}
