@@ -357,7 +357,7 @@ pub struct ShmWriteHalf {
 /// A byte stream over two rings in memory shared with the peer process.
 ///
 /// Implements `std::io::{Read, Write}` and the `embedded_io` traits; reads and
-/// writes honour timeouts and nonblocking mode like a socket's.
+/// writes honour timeouts and nonblocking mode like a pipe's.
 pub struct ShmStream {
     read: ShmReadHalf,
     write: ShmWriteHalf,
