@@ -1331,6 +1331,41 @@ mod tests {
         assert!(t.elapsed() < Duration::from_secs(5));
     }
 
+    /// CPU time this thread has used.
+    fn thread_cpu() -> Duration {
+        use windows_sys::Win32::Foundation::FILETIME;
+        use windows_sys::Win32::System::Threading::{GetCurrentThread, GetThreadTimes};
+        let mut t = [FILETIME {
+            dwLowDateTime: 0,
+            dwHighDateTime: 0,
+        }; 4];
+        let [created, exited, kernel, user] = &mut t;
+        // SAFETY: the pseudo-handle of this thread is always valid; four valid out pointers.
+        let ok = unsafe { GetThreadTimes(GetCurrentThread(), created, exited, kernel, user) };
+        assert_ne!(ok, 0, "{}", io::Error::last_os_error());
+        let ticks = |f: &FILETIME| (u64::from(f.dwHighDateTime) << 32) | u64::from(f.dwLowDateTime);
+        Duration::from_nanos((ticks(kernel) + ticks(user)) * 100)
+    }
+
+    /// A reader waiting on an idle peer spins at most its budget, then sleeps: a second
+    /// of waiting costs (almost) no CPU.
+    #[test]
+    fn an_idle_reader_sleeps_instead_of_spinning() {
+        let (mut s, _c) = pair(ShmOptions::new());
+        s.set_read_timeout(Some(Duration::from_secs(1)));
+        let before = thread_cpu();
+        let t = Instant::now();
+        let err = s.read(&mut [0u8; 1]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        let (waited, used) = (t.elapsed(), thread_cpu() - before);
+        assert!(waited >= Duration::from_millis(900), "{waited:?}");
+        assert!(
+            used < Duration::from_millis(100),
+            "{used:?} of CPU in {waited:?}"
+        );
+        assert!(s.spin_stats().1 >= 1, "the reader parked");
+    }
+
     #[test]
     fn a_wake_up_storm_is_invalid_data_not_a_spin() {
         let (mut s, c) = pair(ShmOptions::new().spin(Duration::ZERO));

@@ -326,6 +326,34 @@ mod tests {
         drop(writer.await.unwrap());
     }
 
+    /// A peer that signals the task's event over and over with nothing to read makes
+    /// the read `InvalidData`, not a task that wakes forever.
+    #[::tokio::test(flavor = "current_thread")]
+    async fn a_wake_up_storm_is_invalid_data() {
+        use std::sync::Arc;
+        let (mut a, _b) = pair();
+        let [own, ..] = a.get_ref().raw_events();
+        let own = own as usize;
+        let stop = Arc::new(AtomicBool::new(false));
+        let storm = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    // SAFETY: the handle is the stream's event, alive until `stop` is set
+                    // (the stream outlives this thread, joined below).
+                    unsafe { windows_sys::Win32::System::Threading::SetEvent(own as _) };
+                    std::thread::yield_now();
+                }
+            })
+        };
+        let mut buf = [0u8; 1];
+        let read = ::tokio::time::timeout(Duration::from_secs(20), a.read(&mut buf)).await;
+        stop.store(true, Ordering::Relaxed);
+        storm.join().unwrap();
+        let err = read.expect("an error, not a wait").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
+    }
+
     #[::tokio::test(flavor = "current_thread")]
     async fn a_closed_peer_ends_the_stream() {
         let (a, mut b) = pair();
