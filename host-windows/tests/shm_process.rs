@@ -483,6 +483,13 @@ fn framed_mode_negotiates_shared_memory_across_processes() {
     );
     assert_eq!(server, "shm");
     framed_round_trips(&mut f);
+    // Nonblocking over shared memory: nothing there is WouldBlock at once, not a wait.
+    f.set_nonblocking(true).unwrap();
+    let t = Instant::now();
+    let err = f.recv_frame().unwrap_err();
+    assert_eq!(err.kind(), ringlink_windows::ErrorKind::WouldBlock, "{err}");
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    f.set_nonblocking(false).unwrap();
     // Split: two threads, one per direction, still through shared memory.
     let (mut rx, mut tx) = f.into_split();
     assert!(tx.is_shared_memory());
