@@ -12,7 +12,10 @@
 //!   cancellation, nonblocking `try_read`/`try_write`, split halves, `peer_process_id`,
 //!   `std::io` and `embedded_io`.
 //! - [`FramedStream`]: the framed protocol (hello, then length-prefixed frames and
-//!   postcard messages), byte for byte the one `ringlink-unix` speaks.
+//!   postcard messages), byte for byte the one `ringlink-unix` speaks; between a server and
+//!   its client the frames move through shared memory by default.
+//! - [`shm`]: the shared-memory transport (two core rings in an unnamed section, event
+//!   wake-ups, a hostile peer's garbage an error for its connection only).
 //! - One [`Error`] whose [`ErrorKind`] follows Qt's `LocalSocketError`; Win32 errors are
 //!   mapped to kinds, not to "unknown" (the type is `ringlink_host`'s, shared with
 //!   `ringlink-unix`).
@@ -67,6 +70,7 @@ mod embedded;
 mod framed;
 mod listener;
 mod name;
+pub mod shm;
 mod stream;
 #[cfg(feature = "tokio")]
 pub mod tokio;

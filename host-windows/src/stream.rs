@@ -101,6 +101,8 @@ pub struct Stream {
     write_shut: AtomicBool,
     /// Holds one of the listener's `max_connections` slots while the connection lives.
     slot: Option<Arc<ConnectionSlot>>,
+    /// Made by [`Stream::pair`]: framed mode keeps its frames on the pipe.
+    paired: bool,
 }
 
 impl Stream {
@@ -142,8 +144,10 @@ impl Stream {
             std::process::id()
         ))?;
         let listener = Listener::bind(&name, ListenerOptions::new())?;
-        let client = Stream::connect(&name, ConnectOptions::new())?;
-        let server = listener.accept()?;
+        let mut client = Stream::connect(&name, ConnectOptions::new())?;
+        let mut server = listener.accept()?;
+        client.paired = true;
+        server.paired = true;
         Ok((client, server))
     }
 
@@ -159,6 +163,7 @@ impl Stream {
             read_shut: AtomicBool::new(false),
             write_shut: AtomicBool::new(false),
             slot: None,
+            paired: false,
         }
     }
 
@@ -190,6 +195,11 @@ impl Stream {
     /// Whether this stream is the server end (from [`Listener::accept`]).
     pub fn is_server(&self) -> bool {
         self.side == Side::Server
+    }
+
+    /// Whether this stream is an end of [`Stream::pair`].
+    pub(crate) fn is_paired(&self) -> bool {
+        self.paired
     }
 
     /// Reads into `buf`, blocking (unless in nonblocking mode) until at least one byte
@@ -313,7 +323,8 @@ impl Stream {
     /// mode and timeouts.
     pub fn try_clone(&self) -> Result<Stream, Error> {
         let handle = self.handle.try_clone().map_err(Error::os)?;
-        let clone = Stream::from_handle(handle, self.side).with_slot(self.slot.clone());
+        let mut clone = Stream::from_handle(handle, self.side).with_slot(self.slot.clone());
+        clone.paired = self.paired;
         clone.read_timeout.set(self.read_timeout.get());
         clone.write_timeout.set(self.write_timeout.get());
         clone

@@ -650,7 +650,7 @@ impl SecurityDescriptor {
 
     /// Non-inheritable security attributes pointing at this descriptor; valid while
     /// `self` lives.
-    fn attributes(&self) -> SECURITY_ATTRIBUTES {
+    pub(crate) fn attributes(&self) -> SECURITY_ATTRIBUTES {
         SECURITY_ATTRIBUTES {
             nLength: std::mem::size_of::<SECURITY_ATTRIBUTES>() as u32,
             lpSecurityDescriptor: self.0.as_ptr(),

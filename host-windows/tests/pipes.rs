@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use ringlink_windows::{
     ConnectOptions, ErrorKind, FrameOptions, FramedStream, Listener, ListenerOptions, Stream,
+    Transports,
 };
 
 const ROLE: &str = "RINGLINK_WINDOWS_TEST_ROLE";
@@ -354,8 +355,10 @@ fn framed_typed_and_oversized_frames_across_processes() {
     let name = unique("framed");
     let peer = Peer::spawn("framed-echo", &name);
     peer.wait_ready();
-    let mut framed =
-        FramedStream::connect(name.as_str(), ConnectOptions::new(), FrameOptions::new()).unwrap();
+    // On the pipe (this side opts out of shared memory): the test writes raw bytes to it.
+    let options = FrameOptions::new().transports(Transports::SOCKET);
+    let mut framed = FramedStream::connect(name.as_str(), ConnectOptions::new(), options).unwrap();
+    assert!(!framed.is_shared_memory());
     assert_eq!(framed.peer_hello().max_frame, CHILD_MAX_FRAME);
     for len in [0usize, 1, 127, 128, 4096] {
         let payload = pattern(len as u32, len);

@@ -7,6 +7,7 @@
 //!   messages, the shared-memory upgrade) over any [`ByteStream`].
 //! - [`impl_embedded_io!`]: the `embedded_io` traits for an adapter's streams and halves.
 //! - `tokio` (feature `tokio`): the async framed stream over an `AsyncByteStream`.
+//! - [`spin`]: the spin-then-park policy of the shared-memory transports.
 //!
 //! Each adapter keeps what is really its platform's: names, security, the system calls
 //! behind its [`ByteStream`] impl, and the shared-memory transport on Linux. Users see
@@ -39,6 +40,7 @@ mod halves;
 mod name;
 mod options;
 mod peer;
+pub mod spin;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 #[cfg(feature = "tokio")]
