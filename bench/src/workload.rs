@@ -208,6 +208,7 @@ pub trait Transport: Sync {
     ) -> Result<ClientOutcome, BenchError>;
 }
 
+#[cfg(unix)]
 /// Retries `connect` while the server's backlog is full (`EAGAIN` on a nonblocking
 /// Unix-socket connect, `ECONNREFUSED` is not retried), until the limit.
 pub fn connect_retrying<S>(
