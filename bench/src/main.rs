@@ -290,9 +290,19 @@ fn rounds(
             } else {
                 job.label()
             });
+            // Under Wine the bar is hidden: say which row runs, so a stall names its row.
+            if cfg!(windows) && bar.is_hidden() {
+                eprintln!("{}", job.label());
+            }
             let m = measure::measure(job, &scratch.join(format!("{i}.sock")), timing, pin);
             if let Some(e) = &m.error {
-                bar.println(format!("{}: FAILED: {e}", job.label()));
+                let line = format!("{}: FAILED: {e}", job.label());
+                // A hidden bar (no terminal, as under Wine) prints nothing.
+                if bar.is_hidden() {
+                    eprintln!("{line}");
+                } else {
+                    bar.println(line);
+                }
             }
             all[i].push(m);
             bar.inc(1);
