@@ -1,5 +1,7 @@
 //! Facts about the machine and this process: CPU, load, memory high-water mark,
 //! open-file and thread budgets. Linux `/proc` and cgroup files; absent facts are `None`.
+//! On Windows the CPU set, the affinity and the CPU time come from Win32
+//! (`crate::transports::sys`), and the Unix budgets are unknown.
 
 use std::fs;
 
@@ -34,6 +36,10 @@ pub struct Machine {
     pub wake_up_across_cores_us: Option<f64>,
     /// `--pin`: the CPUs of the server and the client side, when pinned.
     pub pinned: Option<(usize, usize)>,
+    /// The Wine version a Windows run ran under (absent elsewhere): its absolute figures
+    /// mean nothing, only its ratios do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wine: Option<String>,
 }
 
 impl Machine {
@@ -45,6 +51,9 @@ impl Machine {
                 .and_then(|l| l.split_once(':'))
                 .map(|(_, v)| v.trim().to_string())
         });
+        // Windows names the CPU in the environment.
+        #[cfg(windows)]
+        let cpu = cpu.or_else(|| std::env::var("PROCESSOR_IDENTIFIER").ok());
         let kernel = fs::read_to_string("/proc/sys/kernel/osrelease")
             .ok()
             .map(|s| s.trim().to_string());
@@ -69,6 +78,10 @@ impl Machine {
             wake_up_same_core_us: None,
             wake_up_across_cores_us: None,
             pinned: None,
+            #[cfg(windows)]
+            wine: crate::transports::sys::wine_version(),
+            #[cfg(not(windows))]
+            wine: None,
         }
     }
 
@@ -85,6 +98,7 @@ impl Machine {
     }
 }
 
+#[cfg(unix)]
 /// The CPUs this thread may run on (`sched_getaffinity`).
 pub fn allowed_cpus() -> Vec<usize> {
     // SAFETY: `cpu_set_t` is plain data; all-zero is the empty set.
@@ -100,6 +114,7 @@ pub fn allowed_cpus() -> Vec<usize> {
         .collect()
 }
 
+#[cfg(unix)]
 /// Restricts the calling thread (and the threads it starts from now on) to `cpus`.
 pub fn set_affinity(cpus: &[usize]) -> std::io::Result<()> {
     // SAFETY: `cpu_set_t` is plain data; all-zero is the empty set.
@@ -113,6 +128,27 @@ pub fn set_affinity(cpus: &[usize]) -> std::io::Result<()> {
         return Err(std::io::Error::last_os_error());
     }
     Ok(())
+}
+
+#[cfg(windows)]
+pub use crate::transports::sys::{allowed_cpus, cpu_time, set_affinity};
+
+/// CPU time of this process: on Windows a row's two sides share it (one process).
+#[cfg(windows)]
+pub fn cpu_time_with_children() -> Option<std::time::Duration> {
+    cpu_time()
+}
+
+/// The soft open-file limit: Windows has none.
+#[cfg(windows)]
+pub fn open_file_limit() -> Option<u64> {
+    None
+}
+
+/// How many more threads this process may start: unknown on Windows.
+#[cfg(windows)]
+pub fn thread_budget() -> Option<u64> {
+    None
 }
 
 /// The median time of one blocking wake-up between a thread on `a` and one on `b`:
@@ -192,6 +228,7 @@ pub fn load_average() -> Option<f64> {
         .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
 }
 
+#[cfg(unix)]
 /// A `kB` field of `/proc/self/status` (`"VmRSS"`, `"VmHWM"`), in KiB.
 pub fn status_kib(field: &str) -> Option<u64> {
     let status = fs::read_to_string("/proc/self/status").ok()?;
@@ -201,17 +238,20 @@ pub fn status_kib(field: &str) -> Option<u64> {
     })
 }
 
+#[cfg(unix)]
 /// User plus system CPU time of this process so far.
 pub fn cpu_time() -> Option<std::time::Duration> {
     rusage(libc::RUSAGE_SELF)
 }
 
+#[cfg(unix)]
 /// CPU time (user + system) of this process and of every child process it has
 /// waited for: a row's server child and Qt's program count once they are reaped.
 pub fn cpu_time_with_children() -> Option<std::time::Duration> {
     Some(rusage(libc::RUSAGE_SELF)? + rusage(libc::RUSAGE_CHILDREN)?)
 }
 
+#[cfg(unix)]
 fn rusage(who: libc::c_int) -> Option<std::time::Duration> {
     // SAFETY: `rusage` is plain data; all-zero is a valid value for getrusage to overwrite.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -225,11 +265,13 @@ fn rusage(who: libc::c_int) -> Option<std::time::Duration> {
     ))
 }
 
+#[cfg(unix)]
 /// Descriptors a privileged run asks for in one process: the widest rows hold 5,000
 /// connections with both sides in the process, two descriptors each with ringlink's
 /// shared memory (one per side, its socket); the rest is room for the peers' own.
 const WANTED_DESCRIPTORS: libc::rlim_t = 5_000 * 10 + 4_096;
 
+#[cfg(unix)]
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit (10,000 connections need about
 /// 20,000 descriptors in one process; shared memory needs one per side) and returns
 /// the new soft limit. A privileged process first raises the hard limit itself to
@@ -269,6 +311,7 @@ pub fn raise_open_file_limit() -> std::io::Result<u64> {
     Ok(lim.rlim_cur)
 }
 
+#[cfg(unix)]
 /// The soft `RLIMIT_NOFILE`.
 pub fn open_file_limit() -> Option<u64> {
     let mut lim = libc::rlimit {
@@ -279,6 +322,7 @@ pub fn open_file_limit() -> Option<u64> {
     (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0).then_some(lim.rlim_cur)
 }
 
+#[cfg(unix)]
 /// How many more threads this process may start: the smallest of the cgroup's free
 /// `pids`, the kernel's `threads-max` and `RLIMIT_NPROC` (each when known).
 pub fn thread_budget() -> Option<u64> {
@@ -314,7 +358,7 @@ pub fn thread_budget() -> Option<u64> {
     budget
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 

@@ -8,25 +8,36 @@
 //! interleaves the rounds and folds them into medians; [`report`] prints the table and
 //! the goals and writes the JSON and the SVG.
 
+#[cfg(unix)]
 mod children;
 mod core_rings;
+#[cfg(unix)]
 mod idle;
 mod machine;
 mod measure;
 mod names;
+#[cfg(windows)]
+mod pipes;
 mod plan;
+#[cfg(unix)]
 mod readiness;
 mod report;
 mod threaded;
+#[cfg(unix)]
 mod transports;
 mod workload;
+
+// The transports are the platform's: Unix sockets and shared memory, or named pipes.
+#[cfg(windows)]
+use pipes as transports;
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
+#[cfg(unix)]
 use children::ChildArgs;
 use machine::Machine;
 use measure::Pinning;
@@ -34,6 +45,7 @@ use plan::{Filters, Job, Processes, Timing};
 use report::Measurement;
 use workload::PING_PONG_ROUND_TRIPS;
 
+#[cfg(unix)]
 pub(crate) use plan::CHILD_CONNECTIONS;
 
 #[derive(Parser)]
@@ -77,6 +89,7 @@ struct Cli {
     /// Run on this CPU only (a child process of a pinned run).
     #[arg(long, hide = true)]
     cpu: Option<usize>,
+    #[cfg(unix)]
     #[command(subcommand)]
     role: Option<Role>,
 }
@@ -91,7 +104,8 @@ enum Pin {
 }
 
 /// Roles of a re-executed child process (not for direct use).
-#[derive(Subcommand)]
+#[cfg(unix)]
+#[derive(clap::Subcommand)]
 enum Role {
     /// Serve echo for a parent's pingPong run; prints `ready`, then `ok {json}` or `error ...`.
     #[command(hide = true)]
@@ -103,19 +117,27 @@ enum Role {
 
 fn main() {
     let cli = Cli::parse();
+    #[cfg(unix)]
     if let Err(e) = machine::raise_open_file_limit() {
         eprintln!("ringlink-bench: cannot raise the open-file limit: {e}");
     }
+    #[cfg(unix)]
     let code = match &cli.role {
         Some(Role::Serve(args)) => children::child_serve(args),
         Some(Role::Client(args)) => children::child_client(args),
         None => run(&cli),
     };
+    #[cfg(not(unix))]
+    let code = run(&cli);
     std::process::exit(code);
 }
 
 /// The CPUs of the two sides for `--pin`, or why they cannot be had.
 fn pinning(pin: Option<Pin>) -> Result<Option<Pinning>, String> {
+    // A Windows thread's affinity is not inherited by the threads it starts.
+    if cfg!(windows) && pin.is_some() {
+        return Err("--pin: Unix only".into());
+    }
     let cpus = machine::allowed_cpus();
     match (pin, cpus.as_slice()) {
         (None, _) => Ok(None),
@@ -143,6 +165,11 @@ fn header(cli: &Cli, jobs: usize, timing: Timing, machine: &Machine) {
             .load_average_at_start
             .map_or("?".into(), |l| format!("{l:.2}")),
     );
+    if let Some(wine) = &machine.wine {
+        println!(
+            "named pipes under Wine {wine}: absolute figures mean nothing here, only the ratios do"
+        );
+    }
     println!(
         "wake-up latency (blocking hand-over between two threads): same core {}, across cores {}",
         us(machine.wake_up_same_core_us),
@@ -163,12 +190,10 @@ fn header(cli: &Cli, jobs: usize, timing: Timing, machine: &Machine) {
         );
     }
     match timing.processes {
-        Processes::Two => println!(
+        Processes::Two if cfg!(unix) => println!(
             "two processes: every row's server runs in a child process, its client here (Qt's program holds both sides, as Qt's benchmark does)"
         ),
-        Processes::One => {
-            println!("one process: every row's server runs on a thread of this process")
-        }
+        _ => println!("one process: every row's server runs on a thread of this process"),
     }
     match machine.pinned {
         Some((s, c)) if s == c => println!("pinned: both sides on CPU {s}"),
@@ -207,6 +232,7 @@ fn run(cli: &Cli) -> i32 {
         return 2;
     }
     header(cli, jobs.len(), timing, &machine);
+    #[cfg(unix)]
     if jobs
         .iter()
         .any(|j| matches!(j, Job::Socket(r) if r.transport.name() == names::Name::Qt))
@@ -278,9 +304,19 @@ fn rounds(
             } else {
                 job.label()
             });
+            // Under Wine the bar is hidden: say which row runs, so a stall names its row.
+            if cfg!(windows) && bar.is_hidden() {
+                eprintln!("{}", job.label());
+            }
             let m = measure::measure(job, &scratch.join(format!("{i}.sock")), timing, pin);
             if let Some(e) = &m.error {
-                bar.println(format!("{}: FAILED: {e}", job.label()));
+                let line = format!("{}: FAILED: {e}", job.label());
+                // A hidden bar (no terminal, as under Wine) prints nothing.
+                if bar.is_hidden() {
+                    eprintln!("{line}");
+                } else {
+                    bar.println(line);
+                }
             }
             all[i].push(m);
             bar.inc(1);

@@ -9,8 +9,10 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+#[cfg(unix)]
 use crate::children;
 use crate::core_rings;
+#[cfg(unix)]
 use crate::idle;
 use crate::machine;
 use crate::names::{Case, Driver, Name};
@@ -34,7 +36,14 @@ pub fn measure(job: &Job, addr: &Path, timing: Timing, pin: Option<Pinning>) -> 
     match job {
         Job::Socket(row) => measure_socket(*row, addr, timing, pin),
         Job::Core { imp, chunk } => measure_core(*imp, *chunk, timing),
+        #[cfg(unix)]
         Job::Idle { transport } => idle::measure(*transport, idle::IDLE),
+        #[cfg(not(unix))]
+        Job::Idle { transport } => {
+            let mut m = Measurement::new(Case::Idle, *transport, Driver::Threads, 1, 1);
+            m.skipped = Some("the idle case runs on Unix only".into());
+            m
+        }
     }
 }
 
@@ -92,19 +101,16 @@ fn measure_socket(
         model: row.driver,
     };
     let outcome = if row.child {
-        children::in_children(row.transport, plan, addr, timing, pin).map(|(outcome, memory)| {
-            m.peak_rss_kib = Some(memory.client_peak_kib);
-            m.server_peak_rss_kib = Some(memory.server_peak_kib);
-            m.rss_per_connection = Some(memory.per_connection(row.connections));
-            outcome
-        })
+        in_children(&mut m, row, plan, addr, timing, pin)
     } else {
         // Both sides' CPU: this process's, and the server child's (or Qt's program's)
         // once it has been reaped.
         let cpu_before = machine::cpu_time_with_children();
         let outcome = match timing.processes {
+            #[cfg(unix)]
             Processes::Two => children::with_server_child(row.transport, plan, addr, timing, pin),
-            Processes::One => in_process(row.transport, plan, addr, timing, pin),
+            // The Windows harness runs both sides in one process.
+            _ => in_process(row.transport, plan, addr, timing, pin),
         };
         if let (Some(before), Some(after)) = (cpu_before, machine::cpu_time_with_children()) {
             m.cpu_seconds = Some((after - before).as_secs_f64());
@@ -138,6 +144,39 @@ fn measure_socket(
         Err(e) => m.error = Some(e.to_string()),
     }
     m
+}
+
+/// The row with its server and its client in child processes, their memory into `m`.
+#[cfg(unix)]
+fn in_children(
+    m: &mut Measurement,
+    row: SocketRow,
+    plan: ClientPlan,
+    addr: &Path,
+    timing: Timing,
+    pin: Option<Pinning>,
+) -> Result<ClientOutcome, BenchError> {
+    children::in_children(row.transport, plan, addr, timing, pin).map(|(outcome, memory)| {
+        m.peak_rss_kib = Some(memory.client_peak_kib);
+        m.server_peak_rss_kib = Some(memory.server_peak_kib);
+        m.rss_per_connection = Some(memory.per_connection(row.connections));
+        outcome
+    })
+}
+
+/// The child-process harness is Unix's (its memory figures come from `/proc`).
+#[cfg(not(unix))]
+fn in_children(
+    _m: &mut Measurement,
+    _row: SocketRow,
+    _plan: ClientPlan,
+    _addr: &Path,
+    _timing: Timing,
+    _pin: Option<Pinning>,
+) -> Result<ClientOutcome, BenchError> {
+    Err(BenchError::Setup(
+        "child-process rows run on Unix only".into(),
+    ))
 }
 
 /// Pins the calling thread to `cpu` until dropped, then restores its affinity.
@@ -307,6 +346,7 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    #[cfg(unix)]
     #[test]
     fn pinned_sides_run_and_leave_the_affinity_as_it_was() {
         let dir = scratch("pinned");
@@ -344,7 +384,8 @@ mod tests {
     #[test]
     fn a_missing_server_fails_the_row_within_its_limit() {
         let dir = scratch("missing");
-        let t = transports::by_name(Name::RinglinkUds).unwrap();
+        // ringlink's first transport: its Unix socket, or its named pipe on Windows.
+        let t = transports::all()[0];
         let cancel = AtomicBool::new(false);
         let limit = Limit {
             deadline: Instant::now() + Duration::from_secs(2),

@@ -75,13 +75,16 @@ names! {
         RinglinkShmTokio => "ringlink-shm-tokio",
         /// ringlink's shared memory through `Read`/`Write` and a buffer.
         RinglinkShmCopy => "ringlink-shm-copy",
-        /// std's `UnixStream` under threads.
+        /// ringlink's named-pipe stream (Windows).
+        RinglinkPipe => "ringlink-pipe",
+        /// std under threads: its `UnixStream`, or on Windows a named pipe through
+        /// `std::fs::File` (the server's pipes made with `CreateNamedPipeW`).
         Std => "std",
         /// std's `UnixStream` under one epoll loop per side.
         StdEpoll => "std-epoll",
-        /// tokio's `UnixStream`.
+        /// tokio's `UnixStream`, or on Windows its named pipes.
         Tokio => "tokio",
-        /// The `interprocess` crate's local sockets on tokio.
+        /// The `interprocess` crate's local sockets on tokio (named pipes on Windows).
         Interprocess => "interprocess",
         /// iceoryx2's request-response between two processes.
         Iceoryx2 => "iceoryx2",

@@ -1,7 +1,8 @@
 //! One thread per connection on each side, with blocking reads and writes: how std's
-//! `UnixStream` and ringlink's shared-memory `ShmStream` are used when every
-//! connection may have its own thread. Streams must come with read and write timeouts
-//! inside the run's limit, so no thread can block forever.
+//! `UnixStream` (a `File` over a named pipe on Windows) and ringlink's shared-memory
+//! `ShmStream` are used when every connection may have its own thread. Streams must come
+//! with read and write timeouts inside the run's limit, so no thread can block forever
+//! (std's blocking pipes have none: their transport says what bounds them instead).
 //!
 //! A connection is driven through [`Relay`]: wait for bytes and send them straight
 //! back. [`Copying`] does it as every socket user does (read into a buffer, write the

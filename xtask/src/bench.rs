@@ -3,20 +3,35 @@
 //! every ringlink transport and peer. Run as root, it first installs what Qt's own row
 //! needs (`qt6-base-dev`, `g++`, `pkg-config`) when they are missing. The JSON report
 //! and the SVG chart default to `<target dir>/ringlink-bench/`.
+//!
+//! `--wine` builds the harness for Windows instead, as `cargo xtask wine` builds the tests
+//! (Debian's toolchain, `-Zbuild-std`, mingw), and runs it under Wine over named pipes;
+//! its report defaults to `<target dir>/ringlink-bench/windows/`. Under Wine only the
+//! ratios mean something.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
-const USAGE: &str = "usage: cargo xtask bench [--quick] [--json PATH] [--svg PATH] \
+const USAGE: &str = "usage: cargo xtask bench [--quick] [--wine] [--json PATH] [--svg PATH] \
                      [--cases pingPong,dataExchange,core,idle] [--transports NAME,...] \
                      [--connections N,...] [--chunks BYTES,...] [--rounds N] [--pin one|two] \
                      [--processes two|one] \
                      [--no-iceoryx2]";
 
+/// Longest a run under Wine may take (`--quick`, full).
+const WINE_TIMEOUT: (Duration, Duration) =
+    (Duration::from_secs(10 * 60), Duration::from_secs(90 * 60));
+
+/// The chunks of a quick run under Wine: pingPong's byte and Qt's chunks up to 10,000.
+const QUICK_WINE_CHUNKS: &str = "1,100,1000,10000";
+
 /// What `cargo xtask bench` was asked for.
 #[derive(Debug, PartialEq)]
 struct BenchArgs {
     quick: bool,
+    /// Build for Windows and run under Wine (named pipes).
+    wine: bool,
     json: Option<PathBuf>,
     svg: Option<PathBuf>,
     /// Build without the iceoryx2 peer (a faster build; its rows say "not run").
@@ -28,6 +43,7 @@ struct BenchArgs {
 fn parse(args: &[String]) -> Result<BenchArgs, String> {
     let mut parsed = BenchArgs {
         quick: false,
+        wine: false,
         json: None,
         svg: None,
         no_iceoryx2: false,
@@ -42,6 +58,7 @@ fn parse(args: &[String]) -> Result<BenchArgs, String> {
         };
         match arg.as_str() {
             "--quick" => parsed.quick = true,
+            "--wine" => parsed.wine = true,
             "--json" => parsed.json = Some(PathBuf::from(value("--json")?)),
             "--svg" => parsed.svg = Some(PathBuf::from(value("--svg")?)),
             "--no-iceoryx2" => parsed.no_iceoryx2 = true,
@@ -116,6 +133,9 @@ fn install_qt() {
 /// Runs the task with its command-line arguments.
 pub fn run(args: &[String]) -> Result<(), String> {
     let args = parse(args)?;
+    if args.wine {
+        return run_under_wine(args);
+    }
     if cfg!(target_os = "linux") {
         install_qt();
     }
@@ -155,6 +175,52 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
 }
 
+/// A Unix path as a Windows program under Wine sees it: on drive `Z:`, Wine's view of `/`.
+fn wine_path(path: &Path) -> String {
+    format!("Z:{}", path.display()).replace('/', "\\")
+}
+
+/// `--wine`: builds the harness for Windows in release mode and runs it under Wine.
+fn run_under_wine(args: BenchArgs) -> Result<(), String> {
+    let out_dir = target_dir(&workspace_root())
+        .join("ringlink-bench")
+        .join("windows");
+    let here = std::env::current_dir().map_err(|e| format!("current directory: {e}"))?;
+    let json = args
+        .json
+        .map_or_else(|| out_dir.join("results.json"), |p| here.join(p));
+    let svg = args
+        .svg
+        .map_or_else(|| out_dir.join("results.svg"), |p| here.join(p));
+    crate::cmd::run(
+        crate::wine::windows_cargo("build")
+            .env("CARGO_PROFILE_RELEASE_DEBUG", "line-tables-only")
+            .args(["--release", "--package", "ringlink-bench"]),
+    )?;
+    let exe = crate::wine::windows_release_dir().join("ringlink-bench.exe");
+    let wine = crate::wine::Wine::start()?;
+    let mut bench = wine.command(&exe);
+    bench
+        .arg("--json")
+        .arg(wine_path(&json))
+        .arg("--svg")
+        .arg(wine_path(&svg))
+        .args(&args.filters);
+    if args.quick {
+        bench.arg("--quick");
+        // interprocess stalls on 100,000-byte chunks under Wine, and every row after with it.
+        if !args.filters.iter().any(|f| f == "--chunks") {
+            bench.args(["--chunks", QUICK_WINE_CHUNKS]);
+        }
+    }
+    let timeout = if args.quick {
+        WINE_TIMEOUT.0
+    } else {
+        WINE_TIMEOUT.1
+    };
+    wine.run(&mut bench, timeout, "ringlink-bench.exe")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,6 +236,7 @@ mod tests {
             parsed,
             BenchArgs {
                 quick: true,
+                wine: false,
                 json: Some("a.json".into()),
                 svg: Some("b.svg".into()),
                 no_iceoryx2: false,
@@ -179,6 +246,16 @@ mod tests {
         let parsed = parse(&args(&["--cases", "core", "--pin", "two", "--no-iceoryx2"])).unwrap();
         assert!(!parsed.quick && parsed.no_iceoryx2);
         assert_eq!(parsed.filters, args(&["--cases", "core", "--pin", "two"]));
+    }
+
+    #[test]
+    fn wine_runs_get_their_paths_on_drive_z() {
+        let parsed = parse(&args(&["--wine", "--quick"])).unwrap();
+        assert!(parsed.wine && parsed.quick);
+        assert_eq!(
+            wine_path(Path::new("/work/target/a.json")),
+            r"Z:\work\target\a.json"
+        );
     }
 
     #[test]

@@ -98,20 +98,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
     result
 }
 
-/// Workspace packages that do not build for Windows yet: the benchmark harness drives
-/// Unix sockets only so far.
-const NOT_ON_WINDOWS: &[&str] = &["ringlink-bench"];
-
-/// Builds the workspace for Windows (libraries, the `ringlink` CLI, the test crates),
-/// except [`NOT_ON_WINDOWS`]. `cargo xtask cross` calls this.
+/// Builds the workspace for Windows (libraries, the `ringlink` CLI, the test crates, the
+/// benchmark harness). `cargo xtask cross` calls this.
 pub fn build() -> Result<(), String> {
     check_tools()?;
-    let mut build = windows_cargo("build");
-    build.arg("--workspace");
-    for package in NOT_ON_WINDOWS {
-        build.args(["--exclude", package]);
-    }
-    cmd::run(&mut build)
+    cmd::run(windows_cargo("build").arg("--workspace"))
 }
 
 /// The Windows target directory, beside the host's.
@@ -122,6 +113,11 @@ fn windows_target_dir() -> PathBuf {
 /// Where the Windows binaries of the dev profile end up.
 pub fn windows_bin_dir() -> PathBuf {
     windows_target_dir().join(WINDOWS_TARGET).join("debug")
+}
+
+/// Where the Windows binaries of the release profile end up.
+pub fn windows_release_dir() -> PathBuf {
+    windows_target_dir().join(WINDOWS_TARGET).join("release")
 }
 
 /// Debian's cargo running `subcommand` for the Windows target; add its arguments.
@@ -281,7 +277,7 @@ impl Wine {
     }
 
     /// Runs `cmd` with inherited output; kills it after `timeout`.
-    fn run(&self, cmd: &mut Command, timeout: Duration, what: &str) -> Result<(), String> {
+    pub fn run(&self, cmd: &mut Command, timeout: Duration, what: &str) -> Result<(), String> {
         println!("$ {}", cmd::display(cmd));
         let mut child = cmd
             .stdin(Stdio::null())

@@ -1,6 +1,6 @@
-//! The goals block: each goal of the benchmark read against its like (ringlink-uds
-//! under threads against std, under epoll against std-epoll, under tokio against tokio
-//! and interprocess), then the best driver of each transport against the best of each
+//! The goals block: each goal of the benchmark read against its like (ringlink-uds, or
+//! ringlink-pipe on Windows, under threads against std, under epoll against std-epoll,
+//! under tokio against tokio and interprocess), then the best driver of each transport against the best of each
 //! peer, Qt's own rows, shared memory and the core rings.
 
 use std::fmt::Write as _;
@@ -76,7 +76,9 @@ fn like_for_like(results: &[Measurement], out: &mut String) {
                 continue;
             };
             let goal = match t {
-                Name::RinglinkUds => format!("; goal >= 0.98x: {}", verdict(r >= 0.98)),
+                Name::RinglinkUds | Name::RinglinkPipe => {
+                    format!("; goal >= 0.98x: {}", verdict(r >= 0.98))
+                }
                 _ => String::new(),
             };
             let _ = writeln!(

@@ -170,17 +170,19 @@ pub fn median_of(mut rounds: Vec<Measurement>) -> Option<Measurement> {
 }
 
 /// The peers a row of `transport` under `driver` is compared with, nearest first:
-/// ringlink's sockets against std under threads, std-epoll and Qt under one loop per
-/// side, tokio and interprocess under tokio; shared memory against iceoryx2 spinning
-/// or event-driven as it spins or sleeps. Peers have no like.
+/// ringlink's sockets and named pipes against std under threads, std-epoll and Qt under
+/// one loop per side, tokio and interprocess under tokio; shared memory against iceoryx2
+/// spinning or event-driven as it spins or sleeps. Peers have no like.
 pub fn likes(transport: Name, driver: Driver) -> &'static [(Name, DriverKind)] {
     use DriverKind as K;
     match (transport, driver.kind()) {
-        (Name::RinglinkUds | Name::RinglinkFramed, K::Threads) => &[(Name::Std, K::Threads)],
+        (Name::RinglinkUds | Name::RinglinkFramed | Name::RinglinkPipe, K::Threads) => {
+            &[(Name::Std, K::Threads)]
+        }
         (Name::RinglinkUds | Name::RinglinkFramed, K::Loop) => {
             &[(Name::StdEpoll, K::Loop), (Name::Qt, K::Loop)]
         }
-        (Name::RinglinkUds | Name::RinglinkFramed, K::Tokio) => {
+        (Name::RinglinkUds | Name::RinglinkFramed | Name::RinglinkPipe, K::Tokio) => {
             &[(Name::Tokio, K::Tokio), (Name::Interprocess, K::Tokio)]
         }
         (Name::RinglinkShm | Name::RinglinkShmCopy, _) => {
