@@ -16,7 +16,7 @@ use crate::core_rings;
 use crate::idle;
 use crate::machine;
 use crate::names::{Case, Driver, Name};
-use crate::plan::{Job, Processes, SocketRow, Timing};
+use crate::plan::{Job, SocketRow, Timing};
 use crate::report::Measurement;
 use crate::workload::{
     BenchError, ClientOutcome, ClientPlan, Limit, PING_PONG_ROUND_TRIPS, Stop, Transport,
@@ -108,7 +108,9 @@ fn measure_socket(
         let cpu_before = machine::cpu_time_with_children();
         let outcome = match timing.processes {
             #[cfg(unix)]
-            Processes::Two => children::with_server_child(row.transport, plan, addr, timing, pin),
+            crate::plan::Processes::Two => {
+                children::with_server_child(row.transport, plan, addr, timing, pin)
+            }
             // The Windows harness runs both sides in one process.
             _ => in_process(row.transport, plan, addr, timing, pin),
         };

@@ -51,6 +51,7 @@ pub fn set_processes(processes: Processes) {
 }
 
 /// Whether `--processes one` puts both sides of a row in this process.
+#[cfg(unix)]
 pub fn one_process() -> bool {
     ONE_PROCESS.load(Ordering::Relaxed)
 }
