@@ -117,6 +117,19 @@ impl ChildProcess {
         Ok(ChildProcess { child, lines })
     }
 
+    /// A `serve` child that has said `ready` (its clients may connect), or why not.
+    fn serving(args: &ChildArgs, deadline: Instant) -> Result<ChildProcess, BenchError> {
+        let server = ChildProcess::spawn("serve", args)?;
+        let first = server.line(deadline)?;
+        if first != "ready" {
+            return Err(BenchError::Setup(format!(
+                "server child: {}",
+                first.strip_prefix("error ").unwrap_or(&first)
+            )));
+        }
+        Ok(server)
+    }
+
     /// The next line, or an error when the child exits or the deadline passes.
     fn line(&self, deadline: Instant) -> Result<String, BenchError> {
         self.lines
@@ -197,11 +210,7 @@ pub fn in_children(
         seconds: timing.row_limit.as_secs(),
         cpu: pin.map(|p| p.server),
     };
-    let mut server = ChildProcess::spawn("serve", &args)?;
-    let first = server.line(deadline)?;
-    if first != "ready" {
-        return Err(BenchError::Setup(format!("server child: {first}")));
-    }
+    let mut server = ChildProcess::serving(&args, deadline)?;
     let args = ChildArgs {
         cpu: pin.map(|p| p.client),
         ..args
@@ -253,14 +262,7 @@ pub fn with_server_child(
         seconds: timing.row_limit.as_secs() + 2,
         cpu: pin.map(|p| p.server),
     };
-    let mut server = ChildProcess::spawn("serve", &args)?;
-    let first = server.line(deadline)?;
-    if first != "ready" {
-        return Err(BenchError::Setup(format!(
-            "server child: {}",
-            first.strip_prefix("error ").unwrap_or(&first)
-        )));
-    }
+    let mut server = ChildProcess::serving(&args, deadline)?;
     let cancel = AtomicBool::new(false);
     let outcome = Pinned::to(pin.map(|p| p.client)).and_then(|_pinned| {
         transport.run_client(
