@@ -286,15 +286,27 @@ impl AsyncShmStream {
     }
 
     /// Sets how long a read may wait for bytes before it fails with `TimedOut`
-    /// (`None`: wait forever).
+    /// (`None`: wait forever). Each wait has its own clock, started when it
+    /// first has to wait and stopped when it ends.
+    ///
+    /// Cancellation: a [`read_grant`](Self::read_grant) or
+    /// [`write_grant`](Self::write_grant) future dropped while it waits withdraws
+    /// its wait (the peer stops waking this half, the clock stops). A read through
+    /// `AsyncRead` has no future of its own to drop: abandoned while pending, its wait
+    /// stays announced and its clock runs on until the next read of this half (as
+    /// an I/O timeout wrapper around any `AsyncRead` does); setting the timeout again
+    /// starts a fresh clock.
     pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
         self.inner.read.set_read_timeout(timeout);
+        self.read_deadline.disarm();
     }
 
     /// Sets how long a write may wait for room before it fails with `TimedOut`
-    /// (`None`: wait forever).
+    /// (`None`: wait forever). As [`set_read_timeout`](Self::set_read_timeout) says
+    /// of reads, for writes.
     pub fn set_write_timeout(&mut self, timeout: Option<Duration>) {
         self.inner.write.set_write_timeout(timeout);
+        self.write_deadline.disarm();
     }
 
     /// Borrowed halves for reading and writing concurrently in one task (`tokio::join!`).
@@ -446,6 +458,7 @@ impl OwnedReadHalf {
     /// Sets how long a read may wait; see [`AsyncShmStream::set_read_timeout`].
     pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
         self.half.set_read_timeout(timeout);
+        self.deadline.disarm();
     }
 
     /// Zero-copy read; see [`AsyncShmStream::read_grant`].
@@ -458,6 +471,7 @@ impl OwnedWriteHalf {
     /// Sets how long a write may wait; see [`AsyncShmStream::set_write_timeout`].
     pub fn set_write_timeout(&mut self, timeout: Option<Duration>) {
         self.half.set_write_timeout(timeout);
+        self.deadline.disarm();
     }
 
     /// Zero-copy write; see [`AsyncShmStream::write_grant`].
@@ -485,7 +499,10 @@ async fn read_grant<'a>(
     deadline: &mut Deadline,
     half: &'a mut ShmReadHalf,
 ) -> Result<Option<ShmReadGrant<'a>>, Error> {
-    if poll_fn(|cx| poll_readable(event, deadline, half, cx)).await? == 0 {
+    let mut wait = Waiting::new(deadline, half);
+    let available = poll_fn(|cx| wait.poll(cx, |d, h, cx| poll_readable(event, d, h, cx))).await?;
+    let half = wait.finish()?;
+    if available == 0 {
         return Ok(None);
     }
     let wake = &half.wake;
@@ -507,11 +524,80 @@ async fn write_grant<'a>(
             "a write grant needs at least one byte",
         ));
     }
-    poll_fn(|cx| poll_writable(event, deadline, half, cx)).await?;
+    let mut wait = Waiting::new(deadline, half);
+    poll_fn(|cx| wait.poll(cx, |d, h, cx| poll_writable(event, d, h, cx))).await?;
+    let half = wait.finish()?;
     let wake = &half.wake;
     match half.tx.grant_max(max) {
         Ok(grant) => Ok(ShmWriteGrant { grant, wake }),
         Err(e) => Err(grant_failed(e).into()),
+    }
+}
+
+/// A half whose wait can be withdrawn: what a parked task announced (the flag in
+/// the ring that asks the peer for a wake-up, the waker stored in the parking state).
+trait Withdraw {
+    fn withdraw(&mut self);
+}
+
+impl Withdraw for ShmReadHalf {
+    fn withdraw(&mut self) {
+        self.shared.parking.leave(Half::Reader);
+        self.rx.unpark();
+    }
+}
+
+impl Withdraw for ShmWriteHalf {
+    fn withdraw(&mut self) {
+        self.shared.parking.leave(Half::Writer);
+        self.tx.unpark();
+    }
+}
+
+/// The wait of a grant future. A future dropped before it completes (a `select!`
+/// took another branch, a `timeout` wrapped it) withdraws its park, so the peer
+/// stops sending a wake-up for every commit to a half nobody polls, and stops its
+/// timeout's clock, so the next wait gets a whole timeout of its own instead of the
+/// remains of an abandoned one.
+struct Waiting<'d, 'a, H: Withdraw> {
+    deadline: &'d mut Deadline,
+    half: Option<&'a mut H>,
+}
+
+impl<'d, 'a, H: Withdraw> Waiting<'d, 'a, H> {
+    fn new(deadline: &'d mut Deadline, half: &'a mut H) -> Self {
+        Waiting {
+            deadline,
+            half: Some(half),
+        }
+    }
+
+    /// Polls the wait with `step` (`poll_readable` or `poll_writable`).
+    fn poll<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        step: impl FnOnce(&mut Deadline, &mut H, &mut Context<'_>) -> Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        match self.half.as_deref_mut() {
+            Some(half) => step(self.deadline, half, cx),
+            None => Poll::Ready(Err(io::Error::other("a finished wait was polled"))),
+        }
+    }
+
+    /// The wait ended (the poll returned `Ready`): nothing to withdraw.
+    fn finish(mut self) -> Result<&'a mut H, Error> {
+        self.half
+            .take()
+            .ok_or_else(|| Error::new(crate::ErrorKind::Other, "a wait finished twice"))
+    }
+}
+
+impl<H: Withdraw> Drop for Waiting<'_, '_, H> {
+    fn drop(&mut self) {
+        if let Some(half) = self.half.take() {
+            half.withdraw();
+            self.deadline.disarm();
+        }
     }
 }
 
@@ -970,6 +1056,61 @@ mod tests {
         };
         let (got, ()) = ::tokio::join!(reader, writer);
         assert_eq!(got, b"grant");
+    }
+
+    #[::tokio::test]
+    async fn a_grant_future_dropped_while_parked_withdraws_its_park_and_its_clock() {
+        let (mut a, mut b) = pair(ShmOptions::new().capacity(4096)).await;
+        let timeout = Duration::from_millis(200);
+        b.set_read_timeout(Some(timeout));
+        a.set_write_timeout(Some(timeout));
+        // Park a read grant, then drop it (a timeout around it, as `select!` would).
+        let abandoned = ::tokio::time::timeout(Duration::from_millis(50), b.read_grant()).await;
+        assert!(abandoned.is_err(), "nothing was written: the grant waited");
+        assert!(
+            !a.inner.write.tx.consumer_parked(),
+            "a dropped grant future left its park announced: the peer would send a \
+             wake-up for every commit"
+        );
+        // Well after the abandoned wait's timeout would have ended, a new wait gets a
+        // whole timeout: the bytes written 100 ms into it arrive.
+        ::tokio::time::sleep(timeout + Duration::from_millis(50)).await;
+        let writer = async {
+            ::tokio::time::sleep(Duration::from_millis(100)).await;
+            a.write_all(b"late").await.unwrap();
+        };
+        let reader = async {
+            let g = b.read_grant().await?.expect("bytes, not the end");
+            let mut out = [0u8; 4];
+            let n = g.copy_to(&mut out);
+            g.release(n);
+            Ok::<_, Error>(out[..n].to_vec())
+        };
+        let ((), got) = ::tokio::join!(writer, reader);
+        assert_eq!(got.unwrap(), b"late");
+
+        // The same for a write grant waiting for room in a full ring.
+        a.write_all(&[1u8; 4096]).await.unwrap();
+        let abandoned = ::tokio::time::timeout(Duration::from_millis(50), a.write_grant(1)).await;
+        assert!(abandoned.is_err(), "the ring was full: the grant waited");
+        assert!(
+            !b.inner.read.rx.producer_parked(),
+            "a dropped write grant future left its park announced"
+        );
+        ::tokio::time::sleep(timeout + Duration::from_millis(50)).await;
+        let reader = async {
+            ::tokio::time::sleep(Duration::from_millis(100)).await;
+            let mut all = [0u8; 4096];
+            b.read_exact(&mut all).await.unwrap();
+        };
+        let writer = async {
+            let mut g = a.write_grant(1).await?;
+            g.copy_from(b"x");
+            g.commit(1);
+            Ok::<_, Error>(())
+        };
+        let ((), wrote) = ::tokio::join!(reader, writer);
+        wrote.unwrap();
     }
 
     #[test]
