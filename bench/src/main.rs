@@ -181,7 +181,7 @@ fn header(cli: &Cli, jobs: usize, timing: Timing, machine: &Machine) {
     );
     if timing.rounds > 1 {
         println!(
-            "{} rounds, each row's transports back to back, rows shuffled between rounds; the median is shown with its spread",
+            "{} rounds, each row's transports back to back, rows shuffled between rounds; the median is shown with its spread; a ratio is the median of the per-round ratios",
             timing.rounds
         );
     } else {

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Measurement, likes, ratio_to};
+use super::{Measurement, likes, paired_ratio, ratio_to};
 use crate::names::{Case, Driver, DriverKind, Name};
 
 fn verdict(met: bool) -> &'static str {
@@ -112,7 +112,7 @@ fn best_against_best(results: &[Measurement], out: &mut String) {
                 .iter()
                 .filter(|m| SOCKETS.contains(&m.case) && family(m.transport) == t)
                 .filter(|m| best_of(results, m, t).is_some_and(|b| std::ptr::eq(b, *m)))
-                .filter_map(|m| Some((m.value()? / best_of(results, m, p)?.value()?, m)));
+                .filter_map(|m| Some((paired_ratio(m, best_of(results, m, p)?)?, m)));
             if let Some((r, m)) = worst(pairs) {
                 parts.push(format!("{p} {r:.2}x ({})", where_(m)));
             }
@@ -166,7 +166,7 @@ fn against_qt(results: &[Measurement], out: &mut String) {
     }
     let pairs = qt_rows.iter().filter_map(|q| {
         let b = best_of(results, q, Name::RinglinkUds)?;
-        Some((b.value()? / q.value()?, *q))
+        Some((paired_ratio(b, q)?, *q))
     });
     if let Some((r, m)) = worst(pairs) {
         let _ = writeln!(

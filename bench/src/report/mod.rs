@@ -64,6 +64,10 @@ pub struct Measurement {
     pub failed_runs: u32,
     /// (Highest − lowest) / median of the figure over the successful rounds.
     pub spread: Option<f64>,
+    /// The figure of every round, in the order the rounds ran (`None`: that round
+    /// failed): ratios pair the rounds of two rows, which ran back to back.
+    #[serde(skip)]
+    pub round_values: Vec<Option<f64>>,
     /// Why the row failed.
     pub error: Option<String>,
     /// Why the row was not run (the transport cannot run it on this machine).
@@ -97,6 +101,7 @@ impl Measurement {
             runs: 1,
             failed_runs: 0,
             spread: None,
+            round_values: Vec::new(),
             error: None,
             skipped: None,
         }
@@ -143,6 +148,10 @@ impl Measurement {
 /// rounds.
 pub fn median_of(mut rounds: Vec<Measurement>) -> Option<Measurement> {
     let runs = rounds.len() as u32;
+    let round_values: Vec<Option<f64>> = rounds
+        .iter()
+        .map(|m| if m.error.is_none() { m.value() } else { None })
+        .collect();
     let failed_runs = rounds.iter().filter(|m| m.error.is_some()).count() as u32;
     let mut ok: Vec<Measurement> = rounds
         .iter()
@@ -166,7 +175,35 @@ pub fn median_of(mut rounds: Vec<Measurement>) -> Option<Measurement> {
     };
     row.runs = runs;
     row.failed_runs = failed_runs;
+    row.round_values = round_values;
     Some(row)
+}
+
+/// `m`'s figure over `base`'s. Where both rows ran the same rounds, the median of
+/// the per-round ratios: the rows of one round ran back to back, so a burst of load
+/// or a slow VM minute that hits both cancels out of their ratio, which a ratio of
+/// the two medians (taken from different rounds) keeps. Else the medians' ratio.
+pub fn paired_ratio(m: &Measurement, base: &Measurement) -> Option<f64> {
+    let whole = m.value()? / base.value()?;
+    if m.round_values.len() < 2 || m.round_values.len() != base.round_values.len() {
+        return Some(whole);
+    }
+    let mut ratios: Vec<f64> = m
+        .round_values
+        .iter()
+        .zip(&base.round_values)
+        .filter_map(|(a, b)| Some(a.as_ref()? / b.filter(|b| *b > 0.0)?))
+        .collect();
+    if ratios.is_empty() {
+        return Some(whole);
+    }
+    ratios.sort_by(f64::total_cmp);
+    let mid = ratios.len() / 2;
+    Some(if ratios.len() % 2 == 1 {
+        ratios[mid]
+    } else {
+        (ratios[mid - 1] + ratios[mid]) / 2.0
+    })
 }
 
 /// The peers a row of `transport` under `driver` is compared with, nearest first:
@@ -214,10 +251,7 @@ pub fn vs_like(results: &[Measurement], m: &Measurement) -> Option<(Name, f64)> 
     }
     likes(m.transport, m.model)
         .iter()
-        .find_map(|&(peer, kind)| {
-            let base = row_of(results, m, peer, kind)?.value()?;
-            Some((peer, m.value()? / base))
-        })
+        .find_map(|&(peer, kind)| Some((peer, paired_ratio(m, row_of(results, m, peer, kind)?)?)))
 }
 
 /// `m` against `peer`'s row of the same workload under any driver of `kind`.
@@ -227,7 +261,7 @@ pub fn ratio_to(
     peer: Name,
     kind: DriverKind,
 ) -> Option<f64> {
-    Some(m.value()? / row_of(results, m, peer, kind)?.value()?)
+    paired_ratio(m, row_of(results, m, peer, kind)?)
 }
 
 /// The JSON report.
@@ -307,6 +341,39 @@ pub(crate) mod tests {
         let mut other_row = results[0].clone();
         other_row.connections = 100;
         assert_eq!(vs_like(&[other_row, results[3].clone()], &results[3]), None);
+    }
+
+    #[test]
+    fn ratios_pair_the_rounds_that_ran_back_to_back() {
+        let rounds = |name: Name, values: &[f64]| {
+            median_of(
+                values
+                    .iter()
+                    .map(|&v| row(Case::PingPong, name, Driver::Threads, v))
+                    .collect(),
+            )
+            .unwrap()
+        };
+        // Round 2 was slow for both, round 3 fast for the base alone: per round the
+        // ratios are 1.0, 0.5 and 2.0, their median 1.0; the medians' ratio is 20/15.
+        let ours = rounds(Name::RinglinkUds, &[10.0, 20.0, 30.0]);
+        let base = rounds(Name::Std, &[10.0, 40.0, 15.0]);
+        assert_eq!(paired_ratio(&ours, &base), Some(1.0));
+        // A failed round drops out of the pairs; an even count takes the middle two.
+        let mut failed = row(Case::PingPong, Name::Std, Driver::Threads, 0.0);
+        failed.round_trips_per_s = None;
+        failed.error = Some("timed out".into());
+        let base = median_of(vec![
+            row(Case::PingPong, Name::Std, Driver::Threads, 10.0),
+            row(Case::PingPong, Name::Std, Driver::Threads, 10.0),
+            failed,
+        ])
+        .unwrap();
+        let ours = rounds(Name::RinglinkUds, &[20.0, 30.0, 99.0]);
+        assert_eq!(paired_ratio(&ours, &base), Some(2.5));
+        // Rows of different round counts (a quick run against a full one) fall back.
+        let one = rounds(Name::RinglinkUds, &[20.0]);
+        assert_eq!(paired_ratio(&one, &base), Some(2.0));
     }
 
     #[test]
