@@ -115,7 +115,8 @@ fn clippy() -> Result<(), String> {
         "--",
         "-D",
         "warnings",
-    ]))
+    ]))?;
+    crate::wine::clippy()
 }
 
 fn test() -> Result<(), String> {

@@ -13,6 +13,10 @@ use crate::{cargo, cmd};
 const APT_PACKAGES: &[(&str, &str)] = &[
     ("rustc-web", "Rust with -Zbuild-std for the cross builds"),
     ("cargo-web", "the cargo of rustc-web"),
+    (
+        "rust-web-clippy",
+        "clippy of rustc-web, for the Windows lints",
+    ),
     ("rust-web-src", "standard library sources for -Zbuild-std"),
     (
         "rust-web-llvm",

@@ -105,6 +105,22 @@ pub fn build() -> Result<(), String> {
     cmd::run(windows_cargo("build").arg("--workspace"))
 }
 
+/// Lints the whole workspace for Windows, as the clippy step does for Linux: the
+/// `#[cfg(windows)]` code (the named pipes, Windows shared memory, the Windows
+/// bench) is linted only here. cargo-clippy runs `cargo check` itself, so
+/// `-Zbuild-std` goes after the subcommand too, where that inner cargo reads it.
+pub fn clippy() -> Result<(), String> {
+    check_tools()?;
+    cmd::run(windows_cargo("clippy").args([
+        "-Zbuild-std=std,panic_abort",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))
+}
+
 /// The Windows target directory, beside the host's.
 fn windows_target_dir() -> PathBuf {
     target_dir().join("windows")
