@@ -58,7 +58,7 @@ use ::tokio::time::Sleep;
 
 use super::{
     Half, Park, Parking, ShmOptions, ShmReadGrant, ShmReadHalf, ShmStream, ShmWriteGrant,
-    ShmWriteHalf, corrupted, grant_failed, moved_back, peer_gone, timed_out,
+    ShmWriteHalf, Spin, corrupted, grant_failed, monotonic_ns, moved_back, peer_gone, timed_out,
 };
 use crate::{ConnectOptions, Error, IntoName, PeerCredentials};
 
@@ -74,14 +74,50 @@ impl AsRawFd for Watch {
 /// The current wait of one direction: how long it may last (armed when a read or
 /// write first has to wait, disarmed when it completes or times out), and since
 /// when it has been yielding before it parks.
+///
+/// It also learns what parking costs, as the blocking stream does (see
+/// [`ShmOptions::spin`]): a woken task usually finds its bytes before it takes the
+/// wake-up from the socket, so the stamp of the wake-up that ended a park is read
+/// at the next park, and judged against the window of the park it ended.
 #[derive(Default)]
 struct Deadline {
     sleep: Option<Pin<Box<Sleep>>>,
     yielding_since: Option<Instant>,
     yields: u32,
+    /// When the current wait parked (monotonic ns), if it did.
+    parked_at: Option<u64>,
+    /// The last park that ended: when it began and when the task ran again.
+    last_park: Option<(u64, u64)>,
 }
 
 impl Deadline {
+    /// The wait parks (again): its park began now, unless it began before.
+    fn parking(&mut self) {
+        self.parked_at.get_or_insert_with(monotonic_ns);
+    }
+
+    /// The wait found what it waited for: a park it made has ended now.
+    fn found(&mut self) {
+        if let Some(at) = self.parked_at.take() {
+            self.last_park = Some((at, monotonic_ns()));
+        }
+    }
+
+    /// A wake-up stamped `stamp` was taken: a sample of the park cost if it was
+    /// sent during the last park that ended, or during the current one (`spin`
+    /// ignores a stamp outside the window it is given).
+    fn learn(&mut self, spin: &mut Spin, stamp: Option<u64>) {
+        if let Some((parked_at, woken_at)) = self.last_park.take() {
+            if stamp.is_some_and(|s| s >= parked_at && s <= woken_at) {
+                spin.learn(parked_at, stamp, woken_at);
+                return;
+            }
+        }
+        if let Some(parked_at) = self.parked_at {
+            spin.learn(parked_at, stamp, monotonic_ns());
+        }
+    }
+
     /// Whether the wait that began when this was armed has lasted `timeout`
     /// (`None`: it may last forever); registers `cx` for the moment it will have.
     fn expired(&mut self, timeout: Option<Duration>, cx: &mut Context<'_>) -> bool {
@@ -124,6 +160,7 @@ impl Deadline {
     fn disarm(&mut self) {
         self.sleep = None;
         self.yielding_since = None;
+        self.parked_at = None;
     }
 }
 
@@ -651,6 +688,7 @@ fn poll_readable(
             // A flag left up while pending is withdrawn once data is here,
             // so the writer stops waking us for every commit.
             half.rx.unpark();
+            deadline.found();
             deadline.disarm();
             // `closed` is stored after the last byte: one more look sees them all.
             let available = half.rx.available().map_err(corrupted)?;
@@ -670,11 +708,12 @@ fn poll_readable(
         }
         // Parked: the flag stays set while we are pending, so the producer sends
         // us a wake-up, which wakes this task through tokio's epoll.
+        deadline.parking();
         match poll_park(event, &half.shared.parking, Half::Reader, cx) {
             Poll::Ready(parked) => {
                 half.rx.unpark();
                 match parked? {
-                    Park::Woken(_) => {}
+                    Park::Woken(stamp) => deadline.learn(&mut half.spin, stamp),
                     Park::PeerGone => half.peer_gone = true,
                     Park::TimedOut => {
                         deadline.disarm();
@@ -714,6 +753,7 @@ fn poll_writable(
         }
         if free > 0 {
             half.tx.unpark();
+            deadline.found();
             deadline.disarm();
             return Poll::Ready(Ok(()));
         }
@@ -725,11 +765,12 @@ fn poll_writable(
         if !half.tx.prepare_park().map_err(corrupted)? {
             continue;
         }
+        deadline.parking();
         match poll_park(event, &half.shared.parking, Half::Writer, cx) {
             Poll::Ready(parked) => {
                 half.tx.unpark();
                 match parked? {
-                    Park::Woken(_) => {}
+                    Park::Woken(stamp) => deadline.learn(&mut half.spin, stamp),
                     Park::PeerGone => {
                         deadline.disarm();
                         half.check_open()?;
@@ -793,6 +834,7 @@ fn poll_write(
         // A flag left up by a wait that was pending is withdrawn, so the reader
         // stops waking us for every release.
         half.tx.unpark();
+        deadline.found();
         deadline.disarm();
         half.wake.idle = 0;
         return Poll::Ready(Ok(n));
@@ -1111,6 +1153,47 @@ mod tests {
         };
         let ((), wrote) = ::tokio::join!(reader, writer);
         wrote.unwrap();
+    }
+
+    #[::tokio::test]
+    async fn the_tokio_stream_learns_what_parking_costs_from_the_wake_up_stamps() {
+        let (mut a, mut b) = pair(ShmOptions::new().capacity(4096)).await;
+        assert_eq!(b.inner.read.spin.budget(), Spin::INITIAL);
+        assert_eq!(a.inner.write.spin.budget(), Spin::INITIAL);
+        // Every read parks (the writer sleeps 2 ms, far past the yield budget), and
+        // every wake-up carries its stamp; the budget moves to what a wake-up costs
+        // here. Writes park too once the 4 KiB ring is full.
+        let reader = async {
+            let mut buf = [0u8; 4096];
+            for _ in 0..20 {
+                b.read_exact(&mut buf[..1]).await.unwrap();
+            }
+            ::tokio::time::sleep(Duration::from_millis(5)).await;
+            for _ in 0..20 {
+                ::tokio::time::sleep(Duration::from_millis(2)).await;
+                b.read_exact(&mut buf).await.unwrap();
+            }
+        };
+        let writer = async {
+            for _ in 0..20 {
+                ::tokio::time::sleep(Duration::from_millis(2)).await;
+                a.write_all(b"x").await.unwrap();
+            }
+            for _ in 0..20 {
+                a.write_all(&[7u8; 4096]).await.unwrap();
+            }
+        };
+        ::tokio::join!(reader, writer);
+        assert_ne!(
+            b.inner.read.spin.budget(),
+            Spin::INITIAL,
+            "20 parked reads taught the reader nothing"
+        );
+        assert_ne!(
+            a.inner.write.spin.budget(),
+            Spin::INITIAL,
+            "parked writes taught the writer nothing"
+        );
     }
 
     #[test]
