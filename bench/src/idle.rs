@@ -1,9 +1,12 @@
 //! The idle case: the CPU time a connected pair uses while nothing is sent. Both
 //! sides first make [`WARM_UP`] round trips (so shared memory's adaptive spin is at
 //! its largest budget), then each blocks in a read for [`IDLE`]; the process's CPU
-//! time over that window (both sides, every thread) is the figure.
+//! time over that window (both sides, every thread) is the figure. The same on Linux
+//! (shared memory against std's `UnixStream`) and on Windows (shared memory against
+//! ringlink's named pipe), where both sides are this process's threads too.
 
 use std::io::{self, Read, Write};
+#[cfg(unix)]
 use std::os::unix::net::UnixStream;
 use std::sync::mpsc;
 use std::thread;
@@ -25,11 +28,14 @@ const SETTLE: Duration = Duration::from_millis(20);
 /// The transports measured idle, in table order.
 pub fn transports() -> &'static [Name] {
     &[
-        #[cfg(target_os = "linux")]
+        #[cfg(any(target_os = "linux", windows))]
         Name::RinglinkShm,
-        #[cfg(target_os = "linux")]
+        #[cfg(any(target_os = "linux", windows))]
         Name::RinglinkShmTokio,
+        #[cfg(unix)]
         Name::Std,
+        #[cfg(windows)]
+        Name::RinglinkPipe,
     ]
 }
 
@@ -42,12 +48,17 @@ pub fn measure(transport: Name, idle: Duration) -> Measurement {
     };
     let mut m = Measurement::new(Case::Idle, transport, model, 1, 1);
     let run = match transport {
+        #[cfg(unix)]
         Name::Std => UnixStream::pair()
             .map_err(|e| format!("socket pair: {e}"))
             .and_then(|(a, b)| blocking_pair(a, b, idle)),
-        #[cfg(target_os = "linux")]
+        #[cfg(windows)]
+        Name::RinglinkPipe => ringlink_windows::Stream::pair()
+            .map_err(|e| format!("pipe pair: {e}"))
+            .and_then(|(a, b)| blocking_pair(a, b, idle)),
+        #[cfg(any(target_os = "linux", windows))]
         Name::RinglinkShm => shm::pair().and_then(|(a, b)| blocking_pair(a, b, idle)),
-        #[cfg(target_os = "linux")]
+        #[cfg(any(target_os = "linux", windows))]
         Name::RinglinkShmTokio => shm::pair().and_then(|(a, b)| shm::tokio_pair(a, b, idle)),
         other => Err(format!("no idle measurement for {other}")),
     };
@@ -66,9 +77,17 @@ trait Blocking: Read + Write + Send {
     fn read_timeout(&mut self, timeout: Duration) -> io::Result<()>;
 }
 
+#[cfg(unix)]
 impl Blocking for UnixStream {
     fn read_timeout(&mut self, timeout: Duration) -> io::Result<()> {
         self.set_read_timeout(Some(timeout))
+    }
+}
+
+#[cfg(windows)]
+impl Blocking for ringlink_windows::Stream {
+    fn read_timeout(&mut self, timeout: Duration) -> io::Result<()> {
+        Ok(self.set_read_timeout(Some(timeout))?)
     }
 }
 
@@ -89,10 +108,10 @@ fn measure_window(
         .recv_timeout(Duration::from_secs(30))
         .map_err(|_| "the warm-up did not finish in 30 s".to_string())??;
     thread::sleep(SETTLE);
-    let cpu0 = cpu_time().ok_or("getrusage failed")?;
+    let cpu0 = cpu_time().ok_or("the process's CPU time cannot be read")?;
     let t0 = Instant::now();
     thread::sleep(idle);
-    let cpu1 = cpu_time().ok_or("getrusage failed")?;
+    let cpu1 = cpu_time().ok_or("the process's CPU time cannot be read")?;
     Ok((t0.elapsed(), cpu1.saturating_sub(cpu0)))
 }
 
@@ -159,16 +178,17 @@ fn blocking_pair<S: Blocking>(
     })
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 mod shm {
     use std::io;
-    use std::os::unix::net::UnixStream;
     use std::sync::mpsc;
     use std::thread;
     use std::time::Duration;
 
-    use ringlink_unix::shm::tokio::AsyncShmStream;
-    use ringlink_unix::shm::{ShmOptions, ShmStream};
+    #[cfg(target_os = "linux")]
+    use ringlink_unix::shm::{ShmOptions, ShmStream, tokio::AsyncShmStream};
+    #[cfg(windows)]
+    use ringlink_windows::shm::{ShmOptions, ShmStream, tokio::AsyncShmStream};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::{Blocking, MARGIN, WARM_UP, window_of};
@@ -182,7 +202,11 @@ mod shm {
 
     /// A connected shared-memory pair with the default options.
     pub fn pair() -> Result<(ShmStream, ShmStream), String> {
-        let (a, b) = UnixStream::pair().map_err(|e| format!("socket pair: {e}"))?;
+        #[cfg(target_os = "linux")]
+        let (a, b) =
+            std::os::unix::net::UnixStream::pair().map_err(|e| format!("socket pair: {e}"))?;
+        #[cfg(windows)]
+        let (a, b) = ringlink_windows::Stream::pair().map_err(|e| format!("pipe pair: {e}"))?;
         let peer = thread::spawn(move || ShmStream::accept_offer(b, &ShmOptions::new()));
         let offered = ShmStream::offer(a, &ShmOptions::new());
         let accepted = peer.join().map_err(|_| "the accepting side panicked")?;
@@ -250,6 +274,7 @@ mod shm {
 mod tests {
     use super::*;
 
+    #[cfg(unix)]
     #[test]
     fn an_idle_std_pair_is_measured() {
         let m = measure(Name::Std, Duration::from_millis(100));
@@ -259,7 +284,7 @@ mod tests {
         assert!(cpu < secs * 2.0, "cpu {cpu} s over {secs} s on two sides");
     }
 
-    #[cfg(target_os = "linux")]
+    #[cfg(any(target_os = "linux", windows))]
     #[test]
     fn idle_shared_memory_pairs_are_measured() {
         for t in [Name::RinglinkShm, Name::RinglinkShmTokio] {

@@ -11,7 +11,6 @@
 #[cfg(unix)]
 mod children;
 mod core_rings;
-#[cfg(unix)]
 mod idle;
 mod machine;
 mod measure;

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 #[cfg(unix)]
 use crate::children;
 use crate::core_rings;
-#[cfg(unix)]
 use crate::idle;
 use crate::machine;
 use crate::names::{Case, Driver, Name};
@@ -36,14 +35,7 @@ pub fn measure(job: &Job, addr: &Path, timing: Timing, pin: Option<Pinning>) -> 
     match job {
         Job::Socket(row) => measure_socket(*row, addr, timing, pin),
         Job::Core { imp, chunk } => measure_core(*imp, *chunk, timing),
-        #[cfg(unix)]
         Job::Idle { transport } => idle::measure(*transport, idle::IDLE),
-        #[cfg(not(unix))]
-        Job::Idle { transport } => {
-            let mut m = Measurement::new(Case::Idle, *transport, Driver::Threads, 1, 1);
-            m.skipped = Some("the idle case runs on Unix only".into());
-            m
-        }
     }
 }
 

@@ -5,7 +5,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-#[cfg(unix)]
 use crate::idle;
 use crate::names::{Case, Driver, Name};
 use crate::workload::Transport;
@@ -172,11 +171,11 @@ pub struct Filters {
     pub chunks: Vec<usize>,
 }
 
-/// The cases a run measures unless told otherwise. On Windows the named-pipe cases: the
-/// core rings are the same code everywhere (`--cases core` measures them there too), and
-/// the idle case is Unix's.
+/// The cases a run measures unless told otherwise. On Windows the named-pipe cases and
+/// the idle pairs: the core rings are the same code everywhere (`--cases core` measures
+/// them there too).
 const DEFAULT_CASES: &[Case] = if cfg!(windows) {
-    &[Case::PingPong, Case::DataExchange]
+    &[Case::PingPong, Case::DataExchange, Case::Idle]
 } else {
     Case::ALL
 };
@@ -251,7 +250,6 @@ pub fn plan_jobs(filters: &Filters) -> Vec<Job> {
             }
         }
     }
-    #[cfg(unix)]
     if filters.wants_case(Case::Idle) {
         for &transport in idle::transports() {
             if filters.wants(transport) {

@@ -2,6 +2,7 @@
 //! [`crate::workload::Transport`]; on Windows this module is `crate::transports`.
 //!
 //! ringlink's own first (its blocking `Stream` under threads, its tokio `Stream` under
+//! tokio tasks; its shared memory, negotiated over a pipe, under threads and under
 //! tokio tasks), then the peers a Windows user would otherwise pick, each under the
 //! driver its users use: std under threads (a `std::fs::File` on each end; std has no
 //! pipe server, so the server's pipes come from `CreateNamedPipeW`), tokio's
@@ -16,6 +17,7 @@
 pub mod async_driven;
 pub mod interprocess_pipe;
 pub mod ringlink_pipe;
+pub mod ringlink_shm;
 pub mod std_pipe;
 pub mod sys;
 pub mod tokio_pipe;
@@ -28,6 +30,8 @@ use crate::workload::Transport;
 use async_driven::AsyncDriven;
 
 static RINGLINK_PIPE: ringlink_pipe::RinglinkPipe = ringlink_pipe::RinglinkPipe;
+static RINGLINK_SHM: ringlink_shm::RinglinkShm = ringlink_shm::RinglinkShm;
+static RINGLINK_SHM_TOKIO: AsyncDriven<ringlink_shm::RinglinkShmAsync> = AsyncDriven::new();
 static STD: std_pipe::StdPipe = std_pipe::StdPipe;
 static TOKIO: AsyncDriven<tokio_pipe::TokioPipe> = AsyncDriven::new();
 static INTERPROCESS: AsyncDriven<interprocess_pipe::InterprocessPipe> = AsyncDriven::new();
@@ -36,7 +40,8 @@ static INTERPROCESS: AsyncDriven<interprocess_pipe::InterprocessPipe> = AsyncDri
 pub fn all() -> Vec<&'static dyn Transport> {
     vec![
         &RINGLINK_PIPE,
-        // ringlink's Windows shared memory joins here, before the peers.
+        &RINGLINK_SHM,
+        &RINGLINK_SHM_TOKIO,
         &STD,
         &TOKIO,
         &INTERPROCESS,
@@ -94,12 +99,14 @@ mod tests {
             names,
             [
                 Name::RinglinkPipe,
+                Name::RinglinkShm,
+                Name::RinglinkShmTokio,
                 Name::Std,
                 Name::Tokio,
                 Name::Interprocess
             ]
         );
-        for t in all().iter().skip(1) {
+        for t in all().iter().skip(3) {
             assert_eq!(t.drivers(10).len(), 1, "{}", t.name());
         }
     }

@@ -330,6 +330,83 @@ fn shared_memory(results: &[Measurement], out: &mut String) {
     }
 }
 
+/// Shared memory's goals on Windows, against ringlink's own named pipe (the rows of a
+/// run under Wine): pingPong with 1 connection at least 10x the pipe (each under
+/// threads), dataExchange with 100,000-byte chunks at least 2x the pipe (the best
+/// driver of each, every connection count). The idle goal is read with Linux's.
+fn shared_memory_over_pipes(results: &[Measurement], out: &mut String) {
+    let find = |t: Name, case: Case, conns: u64, chunk: u64, driver: Driver| {
+        results.iter().find(|m| {
+            (m.transport, m.case, m.connections, m.chunk) == (t, case, conns, chunk)
+                && m.model == driver
+                && m.value().is_some()
+        })
+    };
+    let shm = find(
+        Name::RinglinkShm,
+        Case::PingPong,
+        1,
+        1,
+        Driver::ThreadsSplice,
+    );
+    let pipe = find(Name::RinglinkPipe, Case::PingPong, 1, 1, Driver::Threads);
+    if let Some(r) = shm
+        .zip(pipe)
+        .and_then(|(shm, pipe)| paired_ratio(shm, pipe))
+    {
+        let tokio = find(
+            Name::RinglinkShmTokio,
+            Case::PingPong,
+            1,
+            1,
+            Driver::TokioTasks,
+        )
+        .zip(find(
+            Name::RinglinkPipe,
+            Case::PingPong,
+            1,
+            1,
+            Driver::TokioTasks,
+        ))
+        .and_then(|(a, b)| paired_ratio(a, b))
+        .map_or_else(String::new, |t| format!(" (tokio: {t:.2}x)"));
+        let _ = writeln!(
+            out,
+            "  ringlink-shm vs ringlink-pipe, pingPong 1 conn, threads: {r:.2}x{tokio}; goal >= 10x: {}",
+            verdict(r >= 10.0)
+        );
+    }
+    let mut exchange = Vec::new();
+    for conns in crate::plan::EXCHANGE_CONNECTIONS {
+        let Some(any) = results.iter().find(|m| {
+            (m.case, m.connections, m.chunk) == (Case::DataExchange, conns as u64, 100_000)
+        }) else {
+            continue;
+        };
+        let best_shm = best_of(results, any, Name::RinglinkShm);
+        let best_pipe = best_of(results, any, Name::RinglinkPipe);
+        let Some((a, b)) = best_shm.zip(best_pipe) else {
+            continue;
+        };
+        if let Some(r) = paired_ratio(a, b) {
+            exchange.push((
+                r,
+                format!("{conns} conns {r:.2}x ({} vs {})", a.label(), b.label()),
+            ));
+        }
+    }
+    if !exchange.is_empty() {
+        let met = exchange.iter().all(|(r, _)| *r >= 2.0);
+        let rows: Vec<String> = exchange.into_iter().map(|(_, s)| s).collect();
+        let _ = writeln!(
+            out,
+            "  best ringlink-shm vs best ringlink-pipe, dataExchange 100000-byte chunks: {}; goal >= 2x: {}",
+            rows.join(", "),
+            verdict(met)
+        );
+    }
+}
+
 fn kind_name(kind: DriverKind) -> &'static str {
     match kind {
         DriverKind::Spinning => "spinning",
@@ -399,6 +476,7 @@ pub fn goals(results: &[Measurement]) -> String {
     best_against_best(results, &mut out);
     against_qt(results, &mut out);
     shared_memory(results, &mut out);
+    shared_memory_over_pipes(results, &mut out);
     let mut keys = Vec::new();
     for m in results.iter().filter(|m| m.case == Case::PingPong) {
         if !keys
@@ -479,5 +557,78 @@ mod tests {
             "{g}"
         );
         assert!(g.contains("MISSED") && g.contains("met"), "{g}");
+    }
+
+    #[test]
+    fn windows_shared_memory_is_read_against_the_named_pipe() {
+        use Driver::*;
+        let at = |mut m: Measurement, conns: u64, chunk: u64| {
+            (m.connections, m.chunk) = (conns, chunk);
+            m
+        };
+        let results = vec![
+            at(
+                row(Case::PingPong, Name::RinglinkPipe, Threads, 1000.0),
+                1,
+                1,
+            ),
+            at(
+                row(Case::PingPong, Name::RinglinkPipe, TokioTasks, 800.0),
+                1,
+                1,
+            ),
+            at(
+                row(Case::PingPong, Name::RinglinkShm, ThreadsSplice, 12_000.0),
+                1,
+                1,
+            ),
+            at(
+                row(Case::PingPong, Name::RinglinkShmTokio, TokioTasks, 4000.0),
+                1,
+                1,
+            ),
+            at(
+                row(Case::DataExchange, Name::RinglinkPipe, Threads, 100.0),
+                1,
+                100_000,
+            ),
+            at(
+                row(Case::DataExchange, Name::RinglinkPipe, TokioTasks, 120.0),
+                1,
+                100_000,
+            ),
+            at(
+                row(Case::DataExchange, Name::RinglinkShm, ThreadsSplice, 300.0),
+                1,
+                100_000,
+            ),
+            at(
+                row(Case::DataExchange, Name::RinglinkPipe, Threads, 100.0),
+                5,
+                100_000,
+            ),
+            at(
+                row(
+                    Case::DataExchange,
+                    Name::RinglinkShmTokio,
+                    TokioTasks,
+                    150.0,
+                ),
+                5,
+                100_000,
+            ),
+        ];
+        let g = goals(&results);
+        assert!(
+            g.contains("ringlink-shm vs ringlink-pipe, pingPong 1 conn, threads: 12.00x (tokio: 5.00x); goal >= 10x: met"),
+            "{g}"
+        );
+        // The best of each: 300 over tokio's 120 with one connection; 150 over 100 with five.
+        assert!(g.contains("1 conns 2.50x"), "{g}");
+        assert!(g.contains("5 conns 1.50x"), "{g}");
+        assert!(
+            g.contains("dataExchange 100000-byte chunks: ") && g.contains("goal >= 2x: MISSED"),
+            "{g}"
+        );
     }
 }

@@ -209,7 +209,8 @@ pub fn paired_ratio(m: &Measurement, base: &Measurement) -> Option<f64> {
 /// The peers a row of `transport` under `driver` is compared with, nearest first:
 /// ringlink's sockets and named pipes against std under threads, std-epoll and Qt under
 /// one loop per side, tokio and interprocess under tokio; shared memory against iceoryx2
-/// spinning or event-driven as it spins or sleeps. Peers have no like.
+/// spinning or event-driven as it spins or sleeps, and on Windows (no iceoryx2 rows)
+/// against ringlink's own named pipe driven alike. Peers have no like.
 pub fn likes(transport: Name, driver: Driver) -> &'static [(Name, DriverKind)] {
     use DriverKind as K;
     match (transport, driver.kind()) {
@@ -222,10 +223,16 @@ pub fn likes(transport: Name, driver: Driver) -> &'static [(Name, DriverKind)] {
         (Name::RinglinkUds | Name::RinglinkFramed | Name::RinglinkPipe, K::Tokio) => {
             &[(Name::Tokio, K::Tokio), (Name::Interprocess, K::Tokio)]
         }
-        (Name::RinglinkShm | Name::RinglinkShmCopy, _) => {
-            &[(Name::Iceoryx2, K::Spinning), (Name::Std, K::Threads)]
-        }
-        (Name::RinglinkShmTokio, _) => &[(Name::Iceoryx2, K::EventDriven), (Name::Tokio, K::Tokio)],
+        (Name::RinglinkShm | Name::RinglinkShmCopy, _) => &[
+            (Name::Iceoryx2, K::Spinning),
+            (Name::RinglinkPipe, K::Threads),
+            (Name::Std, K::Threads),
+        ],
+        (Name::RinglinkShmTokio, _) => &[
+            (Name::Iceoryx2, K::EventDriven),
+            (Name::RinglinkPipe, K::Tokio),
+            (Name::Tokio, K::Tokio),
+        ],
         (Name::RinglinkRing | Name::RinglinkChannel, _) => &[(Name::Rtrb, K::Core)],
         _ => &[],
     }
