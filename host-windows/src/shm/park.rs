@@ -100,6 +100,15 @@ impl Wake {
         Ok(())
     }
 
+    /// The send time the peer left with its last wake-up of this half, if any.
+    pub(super) fn stamp(&self) -> Option<u64> {
+        // SAFETY: `own_stamp` is aligned and inside the live mapping (see `new`); the
+        // peer may write it at any time, so it is read once, volatile, and only ever
+        // used as a bounded sample (see `Spin::learn`).
+        let stamp = unsafe { self.own_stamp.read_volatile() };
+        (stamp != 0).then_some(stamp)
+    }
+
     /// Sleeps until woken, the peer's process exits, or `deadline`.
     pub(super) fn park(&self, peer: &OwnedHandle, deadline: Option<Instant>) -> io::Result<Park> {
         let timeout = match deadline {
@@ -113,13 +122,7 @@ impl Wake {
             }
         };
         match wait_event_or_exit(&self.own, peer, timeout)? {
-            Waited::Event => {
-                // SAFETY: `own_stamp` is aligned and inside the live mapping (see `new`);
-                // the peer may write it at any time, so it is read once, volatile, and
-                // only ever used as a bounded sample (see `Spin::learn`).
-                let stamp = unsafe { self.own_stamp.read_volatile() };
-                Ok(Park::Woken((stamp != 0).then_some(stamp)))
-            }
+            Waited::Event => Ok(Park::Woken(self.stamp())),
             Waited::PeerExited => Ok(Park::PeerGone),
             Waited::TimedOut => Ok(Park::TimedOut),
         }

@@ -1,7 +1,12 @@
 //! [`AsyncShmStream`]: a [`ShmStream`] for tokio. A task whose ring is empty (or full)
-//! announces that it parks, exactly as the blocking stream does, and then registers a
-//! wait for its event with the system thread pool (`RegisterWaitForSingleObject`),
-//! whose callback wakes the task: no runtime thread spins or blocks while it waits. A
+//! first yields to the runtime for up to the stream's spin budget (the blocking
+//! stream's [`Spin`](ringlink_host::spin::Spin), learnt from what its parks cost):
+//! every other ready task runs in between, and a runtime with nothing else to do polls
+//! it again at once, so a peer that answers within the budget is seen without a
+//! wake-up. After the budget the task announces that it parks, exactly as the blocking
+//! stream does, and registers a wait for its event with the system thread pool
+//! (`RegisterWaitForSingleObject`), whose callback wakes the task: no runtime thread
+//! spins inside a poll or blocks while it waits, and an idle connection costs nothing. A
 //! wait registered on the peer's process at the start wakes both halves when the peer
 //! exits, so a killed peer is an error, not a task that waits forever.
 //!
@@ -34,11 +39,62 @@ use std::pin::Pin;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::sys::RegisteredWait;
-use super::{ShmStream, corrupted, peer_gone};
+use super::{ShmStream, corrupted, monotonic_ns, peer_gone};
+use ringlink_host::spin::Spin;
+
+/// One half's yielding before it parks, and the park it learns from.
+#[derive(Debug, Default)]
+struct Yielding {
+    /// When this wait began yielding; `None` when not yielding.
+    since: Option<Instant>,
+    yields: u32,
+    /// When the half last parked ([`monotonic_ns`]), until its wake-up is judged.
+    parked_at: Option<u64>,
+}
+
+impl Yielding {
+    /// Whether the task should yield once more (it is within `budget` of the start
+    /// of this wait). Every 32nd yield also hands the CPU to the OS, as the blocking
+    /// spin does between probes: where the peer waits for this CPU (fewer cores
+    /// than busy threads), it gets it. Never blocks.
+    fn keep_yielding(&mut self, budget: Duration) -> bool {
+        if budget.is_zero() {
+            return false;
+        }
+        let since = *self.since.get_or_insert_with(Instant::now);
+        self.yields = self.yields.wrapping_add(1);
+        if self.yields % 32 == 0 {
+            std::thread::yield_now();
+        }
+        since.elapsed() < budget
+    }
+
+    /// The half parks now; whether this starts a park (a task polled again while
+    /// still parked keeps the time its park began).
+    fn parking(&mut self) -> bool {
+        self.since = None;
+        let new = self.parked_at.is_none();
+        if new {
+            self.parked_at = Some(monotonic_ns());
+        }
+        new
+    }
+
+    /// The wait is over (bytes or room found, or its event fired). If it had parked,
+    /// the peer's last wake-up, stamped `stamp`, is what the park cost: it moves the
+    /// budget (a stamp from before the park says nothing and is ignored).
+    fn settle(&mut self, spin: &mut Spin, stamp: Option<u64>) {
+        self.since = None;
+        if let Some(parked_at) = self.parked_at.take() {
+            spin.learn(parked_at, stamp, monotonic_ns());
+        }
+    }
+}
 
 /// Where a registered wait leaves its news for one half's task.
 #[derive(Default)]
@@ -93,6 +149,8 @@ pub struct AsyncShmStream {
     write_wait: Option<RegisteredWait>,
     _exit_wait: RegisteredWait,
     waits: Box<Waits>,
+    read_yield: Yielding,
+    write_yield: Yielding,
     inner: ShmStream,
 }
 
@@ -156,6 +214,8 @@ impl AsyncShmStream {
             write_wait: None,
             _exit_wait: exit_wait,
             waits,
+            read_yield: Yielding::default(),
+            write_yield: Yielding::default(),
             inner,
         })
     }
@@ -188,10 +248,12 @@ impl AsyncRead for AsyncShmStream {
                 // A flag left up while pending is withdrawn once data is here,
                 // so the writer stops waking us for every commit.
                 half.rx.unpark();
+                this.read_yield.settle(&mut half.spin, half.wake.stamp());
                 buf.advance(n);
                 return Poll::Ready(Ok(()));
             }
             if half.rx.is_producer_closed() {
+                this.read_yield.settle(&mut half.spin, half.wake.stamp());
                 let n = half.rx.read(buf.initialize_unfilled()).map_err(corrupted)?;
                 buf.advance(n);
                 return Poll::Ready(Ok(()));
@@ -199,17 +261,25 @@ impl AsyncRead for AsyncShmStream {
             if this.waits.peer_exited.load(Ordering::Acquire) {
                 return Poll::Ready(Err(peer_gone()));
             }
+            if !woken && this.read_yield.keep_yielding(half.spin.budget()) {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
             if !half.rx.prepare_park().map_err(corrupted)? {
                 continue;
             }
             // Parked: the flag stays set while we are pending, so the producer
             // signals our event, whose registered wait wakes this task.
+            if this.read_yield.parking() {
+                half.parks += 1;
+            }
             let [own, _] = half.wake.events();
             let slot = &this.waits.read;
             match poll_event(cx, &mut this.read_wait, slot, &this.waits, own) {
                 Poll::Ready(r) => {
                     r?;
                     half.rx.unpark();
+                    this.read_yield.settle(&mut half.spin, half.wake.stamp());
                     woken = true;
                 }
                 Poll::Pending => return Poll::Pending,
@@ -249,13 +319,21 @@ impl AsyncWrite for AsyncShmStream {
             }
             if n > 0 {
                 half.tx.unpark();
+                this.write_yield.settle(&mut half.spin, half.wake.stamp());
                 return Poll::Ready(Ok(n));
             }
             if this.waits.peer_exited.load(Ordering::Acquire) {
                 return Poll::Ready(Err(peer_gone()));
             }
+            if !woken && this.write_yield.keep_yielding(half.spin.budget()) {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
             if !half.tx.prepare_park().map_err(corrupted)? {
                 continue;
+            }
+            if this.write_yield.parking() {
+                half.parks += 1;
             }
             let [own, _] = half.wake.events();
             let slot = &this.waits.write;
@@ -263,6 +341,7 @@ impl AsyncWrite for AsyncShmStream {
                 Poll::Ready(r) => {
                     r?;
                     half.tx.unpark();
+                    this.write_yield.settle(&mut half.spin, half.wake.stamp());
                     woken = true;
                 }
                 Poll::Pending => return Poll::Pending,
@@ -293,9 +372,15 @@ mod tests {
     use std::time::Duration;
 
     fn pair() -> (AsyncShmStream, AsyncShmStream) {
+        pair_with(ShmOptions::new())
+    }
+
+    /// A pair whose offering side (`a`) has a 4 KiB ring and `options`' spin.
+    fn pair_with(options: ShmOptions) -> (AsyncShmStream, AsyncShmStream) {
         let (a, b) = Stream::pair().unwrap();
-        let peer = std::thread::spawn(move || ShmStream::accept_offer(b, &ShmOptions::new()));
-        let options = ShmOptions::new().capacity(4096);
+        let accept = options.clone();
+        let peer = std::thread::spawn(move || ShmStream::accept_offer(b, &accept));
+        let options = options.capacity(4096);
         let a = AsyncShmStream::from_std(ShmStream::offer(a, &options).unwrap()).unwrap();
         let b = AsyncShmStream::from_std(peer.join().unwrap().unwrap()).unwrap();
         (a, b)
@@ -324,6 +409,52 @@ mod tests {
         read.await.expect("no lost wake-up").unwrap();
         assert!(back == data, "1 MiB came back changed");
         drop(writer.await.unwrap());
+    }
+
+    /// Two tasks answering each other on one runtime thread: each yields while its
+    /// ring is empty, so the other runs and answers within the spin budget, and a
+    /// hand-over costs no park (without the yield, every receive parks on its
+    /// registered wait). Spin off (`ShmOptions::spin(ZERO)`): every receive parks.
+    #[::tokio::test(flavor = "current_thread")]
+    async fn tasks_on_one_thread_hand_over_without_parking() {
+        const ROUNDS: u32 = 2000;
+        // Both sides are spawned tasks, as a server's connections are (the future
+        // `block_on` drives is polled only between batches of the other tasks).
+        async fn ping_pong(mut a: AsyncShmStream, mut b: AsyncShmStream) -> u64 {
+            let echo = ::tokio::spawn(async move {
+                let mut byte = [0u8; 1];
+                for _ in 0..ROUNDS {
+                    b.read_exact(&mut byte).await.unwrap();
+                    b.write_all(&byte).await.unwrap();
+                }
+                b
+            });
+            let client = ::tokio::spawn(async move {
+                let mut byte = [7u8; 1];
+                for _ in 0..ROUNDS {
+                    a.write_all(&byte).await.unwrap();
+                    a.read_exact(&mut byte).await.unwrap();
+                }
+                a
+            });
+            let both = async { (client.await.unwrap(), echo.await.unwrap()) };
+            let (a, b) = ::tokio::time::timeout(Duration::from_secs(60), both)
+                .await
+                .expect("the round trips finished");
+            a.get_ref().spin_stats().1 + b.get_ref().spin_stats().1
+        }
+        let (a, b) = pair();
+        let parks = ping_pong(a, b).await;
+        assert!(
+            parks < u64::from(ROUNDS) / 10,
+            "{parks} parks in {ROUNDS} round trips"
+        );
+        let (a, b) = pair_with(ShmOptions::new().spin(Duration::ZERO));
+        let parks = ping_pong(a, b).await;
+        assert!(
+            parks >= u64::from(ROUNDS),
+            "without a budget every receive parks: {parks} parks in {ROUNDS} round trips"
+        );
     }
 
     /// A peer that signals the task's event over and over with nothing to read makes
