@@ -1,5 +1,7 @@
 //! The child-process roles of the 10,000-connection row: a `serve` child prints
 //! `ready`, a `client` child runs against it, both report `ok {json}` with memory figures.
+//! The row is Unix's (on Windows both sides of a row share one process).
+#![cfg(unix)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

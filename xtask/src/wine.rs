@@ -169,6 +169,10 @@ fn check_tools() -> Result<(), String> {
 /// of the host adapters (its Win32 error-code table, and the suite the adapter runs).
 const TESTED_PACKAGES: &[&str] = &["ringlink-windows", "ringlink-host"];
 
+/// The benchmark harness's own tests run under Wine too (a binary crate: no doc
+/// tests): its Windows transports, pipe names, process times and idle pairs.
+const TESTED_BINARIES: &[&str] = &["ringlink-bench"];
+
 /// Their async halves are tested too.
 const TESTED_FEATURES: &str = "ringlink-windows/tokio,ringlink-host/tokio";
 
@@ -177,7 +181,12 @@ fn build_tests() -> Result<Vec<PathBuf>, String> {
     let mut build = windows_cargo("test");
     build
         .args(["--no-run"])
-        .args(TESTED_PACKAGES.iter().flat_map(|p| ["--package", p]))
+        .args(
+            TESTED_PACKAGES
+                .iter()
+                .chain(TESTED_BINARIES)
+                .flat_map(|p| ["--package", p]),
+        )
         .args([
             "--features",
             TESTED_FEATURES,
@@ -200,10 +209,21 @@ fn build_tests() -> Result<Vec<PathBuf>, String> {
     Ok(tests)
 }
 
+/// Whether an artifact line's `profile` object says it was built as a test (a binary's
+/// `target` object has a `"test":true` of its own: it is tested by default).
+fn built_as_test(line: &str) -> bool {
+    let Some(start) = line.find(r#""profile":{"#) else {
+        return false;
+    };
+    let profile = &line[start..];
+    let profile = &profile[..profile.find('}').unwrap_or(profile.len())];
+    profile.contains(r#""test":true"#)
+}
+
 /// The test executables named in cargo's JSON messages.
 fn test_executables(json: &str) -> Vec<PathBuf> {
     json.lines()
-        .filter(|l| l.contains(r#""reason":"compiler-artifact""#) && l.contains(r#""test":true"#))
+        .filter(|l| l.contains(r#""reason":"compiler-artifact""#) && built_as_test(l))
         .filter_map(|l| {
             let start = l.find(r#""executable":""#)? + r#""executable":""#.len();
             let end = start + l[start..].find('"')?;
@@ -435,7 +455,7 @@ mod tests {
         let json = concat!(
             r#"{"reason":"compiler-artifact","profile":{"test":true},"executable":"/t/a-1.exe","fresh":true}"#,
             "\n",
-            r#"{"reason":"compiler-artifact","profile":{"test":false},"executable":"/t/bin.exe"}"#,
+            r#"{"reason":"compiler-artifact","target":{"kind":["bin"],"test":true},"profile":{"opt_level":"0","test":false},"executable":"/t/bin.exe"}"#,
             "\n",
             r#"{"reason":"compiler-artifact","profile":{"test":true},"executable":null}"#,
             "\n",
