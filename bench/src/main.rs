@@ -21,6 +21,8 @@ mod plan;
 #[cfg(unix)]
 mod readiness;
 mod report;
+#[cfg(any(target_os = "linux", windows))]
+mod shm_relay;
 mod threaded;
 #[cfg(unix)]
 mod transports;

@@ -13,7 +13,7 @@
 //!   tokio's blocking pool (`spawn_blocking`), as the crate's documentation says to;
 //!   the streams then move to the tasks.
 
-use std::io::{self, Write};
+use std::io;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +25,8 @@ use ringlink_windows::{ConnectOptions, ErrorKind, Listener, ListenerOptions};
 use super::async_driven::{AsyncDriven, AsyncSockets};
 use super::pipe_name;
 use crate::names::{Driver, Name};
-use crate::threaded::{self, Relay};
+use crate::shm_relay::ShmRelay;
+use crate::threaded;
 use crate::workload::{BenchError, ClientOutcome, ClientPlan, EchoPlan, Limit, Transport};
 
 /// How long a blocking accept waits before the limit is looked at again.
@@ -89,54 +90,6 @@ impl AsyncSockets for RinglinkShmAsync {
     }
 }
 
-/// A server's `ShmStream`, its handshake completed on the connection's own thread at
-/// first use (not in the accept loop), echoing with `splice`.
-pub struct ShmRelay {
-    stream: Option<ShmStream>,
-    handshake: Option<ShmHandshake>,
-    timeout: Option<Duration>,
-}
-
-impl ShmRelay {
-    fn new(stream: Option<ShmStream>, handshake: Option<ShmHandshake>, limit: Limit<'_>) -> Self {
-        let timeout = Some(limit.remaining().max(Duration::from_millis(1)));
-        let mut relay = ShmRelay {
-            stream,
-            handshake,
-            timeout,
-        };
-        if let Some(s) = relay.stream.as_mut() {
-            s.set_read_timeout(timeout);
-            s.set_write_timeout(timeout);
-        }
-        relay
-    }
-
-    fn stream(&mut self) -> io::Result<&mut ShmStream> {
-        if let Some(handshake) = self.handshake.take() {
-            let mut stream = handshake.complete()?;
-            stream.set_read_timeout(self.timeout);
-            stream.set_write_timeout(self.timeout);
-            self.stream = Some(stream);
-        }
-        self.stream
-            .as_mut()
-            .ok_or_else(|| io::Error::other("the shared-memory handshake failed before"))
-    }
-}
-
-impl Relay for ShmRelay {
-    fn send(&mut self, data: &[u8]) -> io::Result<()> {
-        self.stream()?.write_all(data)
-    }
-
-    /// Ring to ring: `buf` is not needed.
-    fn relay(&mut self, _buf: &mut [u8]) -> io::Result<usize> {
-        let (rx, tx) = self.stream()?.split();
-        rx.splice(tx)
-    }
-}
-
 static TOKIO: AsyncDriven<RinglinkShmAsync> = AsyncDriven::new();
 
 impl Transport for RinglinkShm {
@@ -176,6 +129,7 @@ impl Transport for RinglinkShm {
                     None,
                     Some(ShmHandshake::new(pipe, &options)),
                     limit,
+                    false,
                 ))),
                 Err(e) if e.kind() == ErrorKind::TimedOut => Ok(None),
                 Err(e) => Err(BenchError::Io("accept", to_io(e))),
@@ -201,7 +155,7 @@ impl Transport for RinglinkShm {
                 let connect = ConnectOptions::new().timeout(limit.remaining());
                 let shm = ShmStream::connect(pipe_name(addr), connect, &options)
                     .map_err(|e| BenchError::Io("shared-memory connect", to_io(e)))?;
-                Ok(ShmRelay::new(Some(shm), None, limit))
+                Ok(ShmRelay::new(Some(shm), None, limit, false))
             },
             plan,
             limit,

@@ -29,7 +29,8 @@ use super::async_driven::{AsyncDriven, AsyncSockets};
 use super::ringlink_uds::{bind, to_io};
 use crate::names::{Driver, Name};
 use crate::readiness::{self, TICK, TryIo};
-use crate::threaded::{self, Copying, Relay};
+use crate::shm_relay::ShmRelay;
+use crate::threaded;
 use crate::workload::{BenchError, ClientOutcome, ClientPlan, EchoPlan, Limit, Transport};
 
 /// Descriptors of one side of a connection: its socket, which carries the wake-ups.
@@ -109,67 +110,6 @@ static TOKIO: AsyncDriven<RinglinkShmAsync> = AsyncDriven::new();
 /// through `Read`/`Write` and a buffer instead of `splice`.
 pub struct RinglinkShmThreads<const COPY: bool>;
 
-/// A `ShmStream` of either flavour: `splice` ring to ring, or through a buffer.
-/// A server's starts as an accepted [`ShmHandshake`], completed on the
-/// connection's own thread at first use, not in the accept loop.
-pub struct ShmRelay {
-    stream: Option<ShmStream>,
-    handshake: Option<ShmHandshake>,
-    timeout: Option<Duration>,
-    copy: bool,
-}
-
-impl ShmRelay {
-    fn stream(&mut self) -> io::Result<&mut ShmStream> {
-        if let Some(handshake) = self.handshake.take() {
-            let mut stream = handshake.complete()?;
-            stream.set_read_timeout(self.timeout);
-            stream.set_write_timeout(self.timeout);
-            self.stream = Some(stream);
-        }
-        self.stream
-            .as_mut()
-            .ok_or_else(|| io::Error::other("the shared-memory handshake failed before"))
-    }
-}
-
-impl Relay for ShmRelay {
-    fn send(&mut self, data: &[u8]) -> io::Result<()> {
-        self.stream()?.write_all(data)
-    }
-
-    fn relay(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let copy = self.copy;
-        let stream = self.stream()?;
-        if copy {
-            return Copying(stream).relay(buf);
-        }
-        let (rx, tx) = stream.split();
-        Ok(rx.splice(tx)?)
-    }
-}
-
-impl<const COPY: bool> RinglinkShmThreads<COPY> {
-    fn relay(
-        stream: Option<ShmStream>,
-        handshake: Option<ShmHandshake>,
-        limit: Limit<'_>,
-    ) -> ShmRelay {
-        let timeout = Some(limit.remaining().max(Duration::from_millis(1)));
-        let mut relay = ShmRelay {
-            stream,
-            handshake,
-            timeout,
-            copy: COPY,
-        };
-        if let Some(s) = relay.stream.as_mut() {
-            s.set_read_timeout(timeout);
-            s.set_write_timeout(timeout);
-        }
-        relay
-    }
-}
-
 impl<const COPY: bool> Transport for RinglinkShmThreads<COPY> {
     fn name(&self) -> Name {
         if COPY {
@@ -245,7 +185,7 @@ impl<const COPY: bool> Transport for RinglinkShmThreads<COPY> {
             || match listener.accept_timeout(TICK) {
                 Ok(stream) => {
                     let handshake = ShmHandshake::new(stream, &options);
-                    Ok(Some(Self::relay(None, Some(handshake), limit)))
+                    Ok(Some(ShmRelay::new(None, Some(handshake), limit, COPY)))
                 }
                 Err(e) if e.kind() == ErrorKind::TimedOut => Ok(None),
                 Err(e) => Err(BenchError::Io("accept", to_io(e))),
@@ -283,7 +223,7 @@ impl<const COPY: bool> Transport for RinglinkShmThreads<COPY> {
                 let connect = ConnectOptions::new().timeout(limit.remaining());
                 let shm = ShmStream::connect(addr, connect, &options)
                     .map_err(|e| BenchError::Io("shared-memory connect", to_io(e)))?;
-                Ok(Self::relay(Some(shm), None, limit))
+                Ok(ShmRelay::new(Some(shm), None, limit, COPY))
             },
             plan,
             limit,
