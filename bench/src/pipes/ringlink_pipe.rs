@@ -18,7 +18,7 @@ use crate::threaded::{self, Copying};
 use crate::workload::{BenchError, ClientOutcome, ClientPlan, EchoPlan, Limit, Transport};
 
 /// How long a blocking accept waits before the limit is looked at again.
-const TICK: Duration = Duration::from_millis(50);
+pub const TICK: Duration = Duration::from_millis(50);
 
 /// ringlink over named pipes.
 pub struct RinglinkPipe;
@@ -29,7 +29,7 @@ pub struct RinglinkPipeAsync;
 static TOKIO: AsyncDriven<RinglinkPipeAsync> = AsyncDriven::new();
 
 /// `WouldBlock` without the allocation a wrapped error would cost.
-fn to_io(e: ringlink_windows::Error) -> io::Error {
+pub fn to_io(e: ringlink_windows::Error) -> io::Error {
     if e.kind() == ErrorKind::WouldBlock {
         io::ErrorKind::WouldBlock.into()
     } else {

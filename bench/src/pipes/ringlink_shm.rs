@@ -24,24 +24,14 @@ use ringlink_windows::{ConnectOptions, ErrorKind, Listener, ListenerOptions};
 
 use super::async_driven::{AsyncDriven, AsyncSockets};
 use super::pipe_name;
+use super::ringlink_pipe::{TICK, to_io};
 use crate::names::{Driver, Name};
 use crate::shm_relay::ShmRelay;
 use crate::threaded;
 use crate::workload::{BenchError, ClientOutcome, ClientPlan, EchoPlan, Limit, Transport};
 
-/// How long a blocking accept waits before the limit is looked at again.
-const TICK: Duration = Duration::from_millis(50);
 /// Longest a tokio-side accept or connect (with its handshake) may take.
 const SETUP: Duration = Duration::from_secs(10);
-
-/// `WouldBlock` without the allocation a wrapped error would cost.
-fn to_io(e: ringlink_windows::Error) -> io::Error {
-    if e.kind() == ErrorKind::WouldBlock {
-        io::ErrorKind::WouldBlock.into()
-    } else {
-        e.into()
-    }
-}
 
 /// ringlink shared memory, blocking, a thread per connection.
 pub struct RinglinkShm;

@@ -178,6 +178,25 @@ fn against_qt(results: &[Measurement], out: &mut String) {
     }
 }
 
+/// The row of `t` on `case` with `conns` connections and `chunk`-byte chunks, under
+/// `driver` (any driver: `None`).
+fn row_at(
+    results: &[Measurement],
+    t: Name,
+    case: Case,
+    conns: u64,
+    chunk: u64,
+    driver: Option<Driver>,
+) -> Option<&Measurement> {
+    results.iter().find(|m| {
+        m.case == case
+            && m.transport == t
+            && m.connections == conns
+            && m.chunk == chunk
+            && driver.is_none_or(|d| m.model == d)
+    })
+}
+
 /// Shared memory's goals: pingPong with 1 connection at least iceoryx2's spinning
 /// pair and 10x std, its tokio stream at least 2x tokio, dataExchange with
 /// 100,000-byte chunks at least 2x std (each connection count, ringlink-shm's best
@@ -185,15 +204,7 @@ fn against_qt(results: &[Measurement], out: &mut String) {
 /// idle pair under 1% of a core; then every ringlink-shm row against iceoryx2 driven
 /// alike.
 fn shared_memory(results: &[Measurement], out: &mut String) {
-    let row = |t: Name, case: Case, conns: u64, chunk: u64, driver: Option<Driver>| {
-        results.iter().find(|m| {
-            m.case == case
-                && m.transport == t
-                && m.connections == conns
-                && m.chunk == chunk
-                && driver.is_none_or(|d| m.model == d)
-        })
-    };
+    let row = |t, case, conns, chunk, driver| row_at(results, t, case, conns, chunk, driver);
     let value_of = |m: Option<&Measurement>| m.and_then(Measurement::value);
     let ratio =
         |a: Option<&Measurement>, b: Option<&Measurement>| Some(value_of(a)? / value_of(b)?);
@@ -335,13 +346,8 @@ fn shared_memory(results: &[Measurement], out: &mut String) {
 /// threads), dataExchange with 100,000-byte chunks at least 2x the pipe (the best
 /// driver of each, every connection count). The idle goal is read with Linux's.
 fn shared_memory_over_pipes(results: &[Measurement], out: &mut String) {
-    let find = |t: Name, case: Case, conns: u64, chunk: u64, driver: Driver| {
-        results.iter().find(|m| {
-            (m.transport, m.case, m.connections, m.chunk) == (t, case, conns, chunk)
-                && m.model == driver
-                && m.value().is_some()
-        })
-    };
+    // A row without a figure gives no ratio (`paired_ratio`).
+    let find = |t, case, conns, chunk, driver| row_at(results, t, case, conns, chunk, Some(driver));
     let shm = find(
         Name::RinglinkShm,
         Case::PingPong,
