@@ -107,3 +107,40 @@ impl Spin {
         self.cost_ns = next.max(0) as u64;
     }
 }
+
+/// The spin's counterpart on an async runtime: a task whose ring is empty or full
+/// yields to the runtime (wakes itself and returns `Pending`) for up to the spin
+/// budget before it parks. Yielding is not spinning inside `poll`: every other ready
+/// task of the runtime runs in between, and a runtime with nothing else to do polls
+/// this one again at once, which is what makes a hand-over as fast as on the blocking
+/// stream. After the budget the task parks, so an idle connection costs nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct YieldClock {
+    /// When the current wait began yielding; `None` when it is not yielding.
+    since: Option<Instant>,
+    yields: u32,
+}
+
+impl YieldClock {
+    /// Whether the current wait should yield once more: it began yielding less than
+    /// `budget` ago (the first call starts it). Every 32nd yield also hands the CPU
+    /// to the OS, as the blocking spin does between probes: where the peer waits for
+    /// this CPU (fewer cores than busy threads), it gets it. Never blocks.
+    pub fn keep_yielding(&mut self, budget: Duration) -> bool {
+        if budget.is_zero() {
+            return false;
+        }
+        let since = *self.since.get_or_insert_with(Instant::now);
+        self.yields = self.yields.wrapping_add(1);
+        if self.yields % 32 == 0 {
+            std::thread::yield_now();
+        }
+        since.elapsed() < budget
+    }
+
+    /// The wait is over (found what it waited for, or parks): the next one starts
+    /// a fresh clock.
+    pub fn stop(&mut self) {
+        self.since = None;
+    }
+}

@@ -55,6 +55,7 @@ use std::time::{Duration, Instant};
 use ::tokio::io::unix::AsyncFd;
 use ::tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use ::tokio::time::Sleep;
+use ringlink_host::spin::YieldClock;
 
 use super::{
     Half, Park, Parking, ShmOptions, ShmReadGrant, ShmReadHalf, ShmStream, ShmWriteGrant,
@@ -82,8 +83,7 @@ impl AsRawFd for Watch {
 #[derive(Default)]
 struct Deadline {
     sleep: Option<Pin<Box<Sleep>>>,
-    yielding_since: Option<Instant>,
-    yields: u32,
+    yielding: YieldClock,
     /// When the current wait parked (monotonic ns), if it did.
     parked_at: Option<u64>,
     /// The last park that ended: when it began and when the task ran again.
@@ -138,28 +138,14 @@ impl Deadline {
     /// Whether a wait that found nothing should yield to the runtime once more
     /// (and be polled again soon) rather than park in the reactor: for up to the
     /// half's spin budget, which is grounded in what parking costs (see
-    /// [`ShmOptions::spin`]). Yielding is not spinning inside `poll`: every other
-    /// ready task of the runtime runs in between, and a runtime with nothing else
-    /// to do polls this one again at once, which is what makes a hand-over as fast
-    /// as on the blocking stream. After the budget the task parks, so an idle
-    /// connection costs nothing.
+    /// [`ShmOptions::spin`] and [`YieldClock`]).
     fn keep_yielding(&mut self, budget: Duration) -> bool {
-        if budget.is_zero() {
-            return false;
-        }
-        let since = *self.yielding_since.get_or_insert_with(Instant::now);
-        self.yields = self.yields.wrapping_add(1);
-        if self.yields % 32 == 0 {
-            // As the blocking spin does between probes: where the peer waits for
-            // this CPU (fewer cores than busy threads), hand it over. Never blocks.
-            std::thread::yield_now();
-        }
-        since.elapsed() < budget
+        self.yielding.keep_yielding(budget)
     }
 
     fn disarm(&mut self) {
         self.sleep = None;
-        self.yielding_since = None;
+        self.yielding.stop();
         self.parked_at = None;
     }
 }

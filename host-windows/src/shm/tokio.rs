@@ -39,45 +39,32 @@ use std::pin::Pin;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::sys::RegisteredWait;
 use super::{ShmStream, corrupted, monotonic_ns, peer_gone};
-use ringlink_host::spin::Spin;
+use ringlink_host::spin::{Spin, YieldClock};
 
 /// One half's yielding before it parks, and the park it learns from.
 #[derive(Debug, Default)]
 struct Yielding {
-    /// When this wait began yielding; `None` when not yielding.
-    since: Option<Instant>,
-    yields: u32,
+    clock: YieldClock,
     /// When the half last parked ([`monotonic_ns`]), until its wake-up is judged.
     parked_at: Option<u64>,
 }
 
 impl Yielding {
-    /// Whether the task should yield once more (it is within `budget` of the start
-    /// of this wait). Every 32nd yield also hands the CPU to the OS, as the blocking
-    /// spin does between probes: where the peer waits for this CPU (fewer cores
-    /// than busy threads), it gets it. Never blocks.
+    /// Whether the task should yield once more rather than park (see [`YieldClock`]).
     fn keep_yielding(&mut self, budget: Duration) -> bool {
-        if budget.is_zero() {
-            return false;
-        }
-        let since = *self.since.get_or_insert_with(Instant::now);
-        self.yields = self.yields.wrapping_add(1);
-        if self.yields % 32 == 0 {
-            std::thread::yield_now();
-        }
-        since.elapsed() < budget
+        self.clock.keep_yielding(budget)
     }
 
     /// The half parks now; whether this starts a park (a task polled again while
     /// still parked keeps the time its park began).
     fn parking(&mut self) -> bool {
-        self.since = None;
+        self.clock.stop();
         let new = self.parked_at.is_none();
         if new {
             self.parked_at = Some(monotonic_ns());
@@ -89,7 +76,7 @@ impl Yielding {
     /// the peer's last wake-up, stamped `stamp`, is what the park cost: it moves the
     /// budget (a stamp from before the park says nothing and is ignored).
     fn settle(&mut self, spin: &mut Spin, stamp: Option<u64>) {
-        self.since = None;
+        self.clock.stop();
         if let Some(parked_at) = self.parked_at.take() {
             spin.learn(parked_at, stamp, monotonic_ns());
         }
