@@ -182,7 +182,7 @@ fn header(cli: &Cli, jobs: usize, timing: Timing, machine: &Machine) {
     );
     if timing.rounds > 1 {
         println!(
-            "{} rounds, each row's transports back to back, rows shuffled between rounds; the median is shown with its spread; a ratio is the median of the per-round ratios",
+            "{} rounds, each row's transports back to back (in reverse every other round), rows shuffled between rounds; the median is shown with its spread; a ratio is the median of the per-round ratios",
             timing.rounds
         );
     } else {
@@ -298,7 +298,9 @@ fn rounds(
         } else {
             clock ^ (round as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1
         };
-        for i in plan::round_order(jobs, seed) {
+        // Odd rounds run each row's transports in reverse: a transport's place in its
+        // row (first after the previous row's processes exit, say) is no bias of its own.
+        for i in plan::round_order(jobs, seed, round % 2 == 1) {
             let job = &jobs[i];
             bar.set_message(if timing.rounds > 1 {
                 format!("round {}/{}: {}", round + 1, timing.rounds, job.label())

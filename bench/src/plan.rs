@@ -266,8 +266,9 @@ pub fn plan_jobs(filters: &Filters) -> Vec<Job> {
 }
 
 /// The indices of `jobs` in the order of one round: every job of a row back to back,
-/// the rows shuffled by `seed` (0: planned order).
-pub fn round_order(jobs: &[Job], seed: u64) -> Vec<usize> {
+/// the rows shuffled by `seed` (0: planned order), and with `reversed` each row's jobs
+/// in reverse, so over two rounds no transport always runs first in its row.
+pub fn round_order(jobs: &[Job], seed: u64, reversed: bool) -> Vec<usize> {
     let mut rows: Vec<Vec<usize>> = Vec::new();
     for (i, job) in jobs.iter().enumerate() {
         match rows.last_mut() {
@@ -283,6 +284,11 @@ pub fn round_order(jobs: &[Job], seed: u64) -> Vec<usize> {
             state ^= state >> 7;
             state ^= state << 17;
             rows.swap(i, (state % (i as u64 + 1)) as usize);
+        }
+    }
+    if reversed {
+        for row in &mut rows {
+            row.reverse();
         }
     }
     rows.into_iter().flatten().collect()
@@ -363,9 +369,19 @@ mod tests {
             cases: vec!["dataExchange".into()],
             ..Filters::default()
         });
-        let planned = round_order(&jobs, 0);
+        let planned = round_order(&jobs, 0, false);
         assert_eq!(planned, (0..jobs.len()).collect::<Vec<_>>());
-        let shuffled = round_order(&jobs, 0x9e37_79b9_7f4a_7c15);
+        // Reversed: the same rows in the same order, each row's jobs backwards.
+        let reversed = round_order(&jobs, 0, true);
+        assert_ne!(reversed, planned);
+        for pair in reversed.windows(2) {
+            if jobs[pair[0]].row_key() == jobs[pair[1]].row_key() {
+                assert_eq!(pair[0], pair[1] + 1);
+            } else {
+                assert!(pair[0] < pair[1], "rows keep their order");
+            }
+        }
+        let shuffled = round_order(&jobs, 0x9e37_79b9_7f4a_7c15, false);
         assert_ne!(shuffled, planned);
         let mut sorted = shuffled.clone();
         sorted.sort_unstable();
