@@ -131,7 +131,10 @@ impl Transport for RinglinkUds {
 
     fn unsupported(&self, driver: Driver, connections: usize) -> Option<String> {
         match driver {
-            Driver::Threads => threaded::threads_short(connections),
+            Driver::Threads => threaded::thread_per_connection_short(
+                connections,
+                "ringlink-uds's epoll and tokio rows are its rows",
+            ),
             _ => None,
         }
     }

@@ -32,13 +32,7 @@ impl Transport for StdUds {
     }
 
     fn unsupported(&self, _driver: Driver, connections: usize) -> Option<String> {
-        if connections >= crate::CHILD_CONNECTIONS {
-            // Seen on a 2-vCPU VM: std's listener (backlog 128) behind one accepting
-            // thread that spawns a thread per connection left 10,000 blocking clients
-            // past the row's 30 s limit in some runs, which failed the whole run.
-            return Some("one std thread per connection does not connect 10,000 clients within the row limit here; std-epoll is std's row at this size".into());
-        }
-        threaded::threads_short(connections)
+        threaded::thread_per_connection_short(connections, "std-epoll is std's row")
     }
 
     fn serve(
