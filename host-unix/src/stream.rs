@@ -124,28 +124,22 @@ impl Stream {
     pub(crate) fn send_vectored_from(
         &self,
         parts: &[&[u8]],
-        mut offset: usize,
+        offset: usize,
     ) -> Result<usize, Error> {
-        let mut slices = [IoSlice::new(&[]), IoSlice::new(&[])];
-        let mut count = 0;
-        for part in parts {
-            if offset >= part.len() {
-                offset -= part.len();
-                continue;
-            }
-            if count == slices.len() {
-                break;
-            }
-            slices[count] = IoSlice::new(&part[offset..]);
-            offset = 0;
-            count += 1;
-        }
+        let (slices, count) = rest_of(parts, offset);
         match count {
             0 => Ok(0),
             1 => self.send(&slices[0]),
             _ => sys::send_vectored(self.fd.as_raw_fd(), &slices[..count], false)
                 .map_err(|e| self.map_again(e)),
         }
+    }
+
+    /// How many bytes [`send_vectored_from`](Self::send_vectored_from) offers to one
+    /// system call: fewer than the rest when it spans more than two parts.
+    pub(crate) fn offered_from(parts: &[&[u8]], offset: usize) -> usize {
+        let (slices, count) = rest_of(parts, offset);
+        slices[..count].iter().map(|s| s.len()).sum()
     }
 
     /// Reads what is available without ever blocking, whatever the stream's mode:
@@ -340,6 +334,26 @@ impl io::Write for Stream {
     }
 }
 
+/// The unsent rest of the concatenation of `parts`, `offset` bytes in: its first two
+/// non-empty pieces (what one `send`/`sendmsg` of ours offers) and how many there are.
+fn rest_of<'a>(parts: &[&'a [u8]], mut offset: usize) -> ([IoSlice<'a>; 2], usize) {
+    let mut slices = [IoSlice::new(&[]), IoSlice::new(&[])];
+    let mut count = 0;
+    for part in parts {
+        if offset >= part.len() {
+            offset -= part.len();
+            continue;
+        }
+        if count == slices.len() {
+            break;
+        }
+        slices[count] = IoSlice::new(&part[offset..]);
+        offset = 0;
+        count += 1;
+    }
+    (slices, count)
+}
+
 ringlink_host::define_halves!(Stream);
 
 impl SplitStream for Stream {
@@ -450,6 +464,11 @@ mod tests {
         assert_eq!(a.send_vectored_from(&parts, 0).unwrap(), 4);
         assert_eq!(a.send_vectored_from(&parts, 1).unwrap(), 3);
         assert_eq!(a.send_vectored_from(&parts, 4).unwrap(), 0);
+        // One call offers two pieces at most: a send of all of them is not short.
+        let three: [&[u8]; 3] = [b"a", b"b", b"c"];
+        assert_eq!(Stream::offered_from(&three, 0), 2);
+        assert_eq!(Stream::offered_from(&three, 1), 2);
+        assert_eq!(Stream::offered_from(&parts, 1), 3);
         let mut buf = [0u8; 7];
         b.read_exact(&mut buf).unwrap();
         assert_eq!(&buf, b"abcdbcd");

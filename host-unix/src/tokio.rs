@@ -374,7 +374,10 @@ impl AsyncByteStream for Stream {
                 .get_inner()
                 .send_vectored_from(parts, sent)
                 .map_err(io::Error::from);
-            match settle(&mut guard, total - sent, result) {
+            // What one call offered, not the whole rest: a full send of the offer must
+            // keep the readiness.
+            let asked = crate::Stream::offered_from(parts, sent);
+            match settle(&mut guard, asked, result) {
                 Some(Ok(0)) => return Err(Error::os(io::Error::from(io::ErrorKind::WriteZero))),
                 Some(Ok(n)) => sent += n,
                 Some(Err(e)) => return Err(Error::from(e)),
@@ -559,6 +562,21 @@ mod tests {
             .await
             .expect("a transfer waited for a wake-up that never came");
         echo.await.unwrap();
+    }
+
+    /// `write_parts` offers one call two pieces at most: sending all of them is not a
+    /// short write, and the rest must go out without waiting for an edge that no one sends.
+    #[::tokio::test]
+    async fn writing_more_parts_than_one_call_offers_completes() {
+        let (a, mut b) = Stream::pair().unwrap();
+        let parts: [&[u8]; 5] = [b"ab", b"c", b"", b"de", b"f"];
+        ::tokio::time::timeout(Duration::from_secs(10), a.write_parts(&parts))
+            .await
+            .expect("write_parts waited for a wake-up that never came")
+            .unwrap();
+        let mut got = [0u8; 6];
+        b.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"abcdef");
     }
 
     #[::tokio::test]
