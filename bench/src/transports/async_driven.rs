@@ -38,6 +38,12 @@ pub trait AsyncSockets {
     fn accept(listener: &Self::Listener) -> impl Future<Output = io::Result<Self::Stream>>;
     /// Connects to `addr`.
     fn connect(addr: &Path) -> impl Future<Output = io::Result<Self::Stream>>;
+    /// Called on a stream whose exchange is over, just before it is dropped: its peer
+    /// has answered (or will not be read from again) everything written on it that the
+    /// row counts. Nothing by default.
+    fn finished(stream: &Self::Stream) {
+        let _ = stream;
+    }
 }
 
 /// A [`Transport`] from an [`AsyncSockets`].
@@ -101,7 +107,10 @@ impl<A: AsyncSockets> Transport for AsyncDriven<A> {
                 Vec::with_capacity(plan.connections);
             while tasks.len() < plan.connections {
                 match bounded(limit, "accepting", A::accept(&listener)).await? {
-                    Ok(stream) => tasks.push(tokio::spawn(echo(stream, plan.chunk))),
+                    Ok(stream) => tasks.push(tokio::spawn(echo(
+                        Finishing(stream, A::finished),
+                        plan.chunk,
+                    ))),
                     Err(e) if is_disconnect(&e) || e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => return Err(BenchError::Io("accept", e)),
                 }
@@ -146,7 +155,7 @@ impl<A: AsyncSockets> Transport for AsyncDriven<A> {
                 .enumerate()
                 .map(|(i, stream)| {
                     tokio::spawn(exchange(
-                        stream,
+                        Finishing(stream, A::finished),
                         plan.chunk,
                         target,
                         counters.clone(),
@@ -181,7 +190,7 @@ impl<A: AsyncSockets> Transport for AsyncDriven<A> {
 
 /// Echoes on one connection until the client closes it.
 async fn echo<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
+    mut stream: Finishing<S>,
     chunk: usize,
 ) -> Result<(), BenchError> {
     let mut buf = vec![0_u8; chunk + 1];
@@ -203,7 +212,7 @@ async fn echo<S: AsyncRead + AsyncWrite + Unpin>(
 /// One client connection: write the chunk, write back what comes, until `target` bytes
 /// have come back or `stop` is set. Returns when it finished.
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
+    mut stream: Finishing<S>,
     chunk: usize,
     target: u64,
     counters: Arc<Vec<AtomicU64>>,
@@ -239,5 +248,28 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
             .write_all(&outgoing[..n])
             .await
             .during("client write")?;
+    }
+}
+
+/// A stream that calls its [`AsyncSockets::finished`] when the task holding it ends,
+/// by any return.
+struct Finishing<S>(S, fn(&S));
+
+impl<S> Drop for Finishing<S> {
+    fn drop(&mut self) {
+        (self.1)(&self.0);
+    }
+}
+
+impl<S> std::ops::Deref for Finishing<S> {
+    type Target = S;
+    fn deref(&self) -> &S {
+        &self.0
+    }
+}
+
+impl<S> std::ops::DerefMut for Finishing<S> {
+    fn deref_mut(&mut self) -> &mut S {
+        &mut self.0
     }
 }
