@@ -55,7 +55,7 @@ pub(crate) use plan::CHILD_CONNECTIONS;
     about = "Qt's QLocalSocket benchmark over ringlink and its peers"
 )]
 struct Cli {
-    /// Short run: one round, dataExchange 0.3 s per row, core best of 3 x 0.1 s.
+    /// Short run: one round, dataExchange 0.3 s per row, core 10 turns of 30 ms per ring.
     #[arg(long)]
     quick: bool,
     /// Where to write the JSON report.
@@ -177,8 +177,8 @@ fn header(cli: &Cli, jobs: usize, timing: Timing, machine: &Machine) {
         us(machine.wake_up_across_cores_us),
     );
     println!(
-        "pingPong: {PING_PONG_ROUND_TRIPS} round trips per row; dataExchange: {:?} per row; core: best of {} x {:?} per round",
-        timing.exchange, timing.core_runs, timing.core
+        "pingPong: {PING_PONG_ROUND_TRIPS} round trips per row; dataExchange: {:?} per row; core: {:?} per ring per round, a row's rings in {} turns",
+        timing.exchange, timing.core, timing.core_turns
     );
     if timing.rounds > 1 {
         println!(
@@ -300,29 +300,46 @@ fn rounds(
         };
         // Odd rounds run each row's transports in reverse: a transport's place in its
         // row (first after the previous row's processes exit, say) is no bias of its own.
-        for i in plan::round_order(jobs, seed, round % 2 == 1) {
-            let job = &jobs[i];
-            bar.set_message(if timing.rounds > 1 {
-                format!("round {}/{}: {}", round + 1, timing.rounds, job.label())
-            } else {
-                job.label()
-            });
-            // Under Wine the bar is hidden: say which row runs, so a stall names its row.
-            if cfg!(windows) && bar.is_hidden() {
-                eprintln!("{}", job.label());
-            }
-            let m = measure::measure(job, &scratch.join(format!("{i}.sock")), timing, pin);
-            if let Some(e) = &m.error {
-                let line = format!("{}: FAILED: {e}", job.label());
-                // A hidden bar (no terminal, as under Wine) prints nothing.
-                if bar.is_hidden() {
-                    eprintln!("{line}");
+        for row in plan::round_rows(jobs, seed, round % 2 == 1) {
+            let announce = |what: String| {
+                bar.set_message(if timing.rounds > 1 {
+                    format!("round {}/{}: {what}", round + 1, timing.rounds)
                 } else {
-                    bar.println(line);
+                    what.clone()
+                });
+                // Under Wine the bar is hidden: say which row runs, so a stall names its row.
+                if cfg!(windows) && bar.is_hidden() {
+                    eprintln!("{what}");
                 }
+            };
+            let measured: Vec<Measurement> = match plan::core_row(jobs, &row) {
+                // A core row's rings take turns within the round.
+                Some((imps, chunk)) => {
+                    announce(format!("core chunk {chunk}: {} rings in turns", imps.len()));
+                    measure::measure_core_row(&imps, chunk, timing)
+                }
+                None => row
+                    .iter()
+                    .map(|&i| {
+                        announce(jobs[i].label());
+                        let addr = scratch.join(format!("{i}.sock"));
+                        measure::measure(&jobs[i], &addr, timing, pin)
+                    })
+                    .collect(),
+            };
+            for (&i, m) in row.iter().zip(measured) {
+                if let Some(e) = &m.error {
+                    let line = format!("{}: FAILED: {e}", jobs[i].label());
+                    // A hidden bar (no terminal, as under Wine) prints nothing.
+                    if bar.is_hidden() {
+                        eprintln!("{line}");
+                    } else {
+                        bar.println(line);
+                    }
+                }
+                all[i].push(m);
+                bar.inc(1);
             }
-            all[i].push(m);
-            bar.inc(1);
         }
     }
     bar.finish_and_clear();

@@ -30,14 +30,15 @@ pub const EXCHANGE_CHUNKS: [usize; 4] = [100, 1000, 10_000, 100_000];
 pub struct Timing {
     /// Time of one dataExchange row.
     pub exchange: Duration,
-    /// Time of one core run.
+    /// Time of one core ring within one round (summed over its turns).
     pub core: Duration,
     /// Bound of one socket row.
     pub row_limit: Duration,
     /// Rounds over every row (the median counts).
     pub rounds: usize,
-    /// Runs of a core row within one round (the best counts).
-    pub core_runs: usize,
+    /// Turns of a core row within one round: its rings take turns, `core / core_turns`
+    /// each, so a slow stretch of the VM falls on every ring of the row alike.
+    pub core_turns: usize,
     /// Whether a socket row's server runs in a process of its own.
     pub processes: Processes,
 }
@@ -71,10 +72,10 @@ impl Timing {
         let t = if quick {
             Timing {
                 exchange: Duration::from_millis(300),
-                core: Duration::from_millis(100),
+                core: Duration::from_millis(300),
                 row_limit: Duration::from_secs(30),
                 rounds: 1,
-                core_runs: 3,
+                core_turns: 10,
                 processes: Processes::Two,
             }
         } else {
@@ -83,7 +84,7 @@ impl Timing {
                 core: Duration::from_millis(300),
                 row_limit: Duration::from_secs(90),
                 rounds: 5,
-                core_runs: 1,
+                core_turns: 10,
                 processes: Processes::Two,
             }
         };
@@ -265,10 +266,10 @@ pub fn plan_jobs(filters: &Filters) -> Vec<Job> {
     jobs
 }
 
-/// The indices of `jobs` in the order of one round: every job of a row back to back,
-/// the rows shuffled by `seed` (0: planned order), and with `reversed` each row's jobs
-/// in reverse, so over two rounds no transport always runs first in its row.
-pub fn round_order(jobs: &[Job], seed: u64, reversed: bool) -> Vec<usize> {
+/// The rows of one round, each the indices of its jobs (to run back to back): the rows
+/// shuffled by `seed` (0: planned order), and with `reversed` each row's jobs in
+/// reverse, so over two rounds no transport always runs first in its row.
+pub fn round_rows(jobs: &[Job], seed: u64, reversed: bool) -> Vec<Vec<usize>> {
     let mut rows: Vec<Vec<usize>> = Vec::new();
     for (i, job) in jobs.iter().enumerate() {
         match rows.last_mut() {
@@ -291,7 +292,22 @@ pub fn round_order(jobs: &[Job], seed: u64, reversed: bool) -> Vec<usize> {
             row.reverse();
         }
     }
-    rows.into_iter().flatten().collect()
+    rows
+}
+
+/// The rings and the chunk of `row` when it is a core row (its rings take turns
+/// within the round, see [`crate::measure::measure_core_row`]).
+pub fn core_row(jobs: &[Job], row: &[usize]) -> Option<(Vec<Name>, usize)> {
+    let mut imps = Vec::with_capacity(row.len());
+    let mut row_chunk = None;
+    for &i in row {
+        let Job::Core { imp, chunk } = jobs[i] else {
+            return None;
+        };
+        imps.push(imp);
+        row_chunk = Some(chunk);
+    }
+    Some((imps, row_chunk?))
 }
 
 #[cfg(test)]
@@ -369,10 +385,10 @@ mod tests {
             cases: vec!["dataExchange".into()],
             ..Filters::default()
         });
-        let planned = round_order(&jobs, 0, false);
+        let planned = round_rows(&jobs, 0, false).concat();
         assert_eq!(planned, (0..jobs.len()).collect::<Vec<_>>());
         // Reversed: the same rows in the same order, each row's jobs backwards.
-        let reversed = round_order(&jobs, 0, true);
+        let reversed = round_rows(&jobs, 0, true).concat();
         assert_ne!(reversed, planned);
         for pair in reversed.windows(2) {
             if jobs[pair[0]].row_key() == jobs[pair[1]].row_key() {
@@ -381,7 +397,7 @@ mod tests {
                 assert!(pair[0] < pair[1], "rows keep their order");
             }
         }
-        let shuffled = round_order(&jobs, 0x9e37_79b9_7f4a_7c15, false);
+        let shuffled = round_rows(&jobs, 0x9e37_79b9_7f4a_7c15, false).concat();
         assert_ne!(shuffled, planned);
         let mut sorted = shuffled.clone();
         sorted.sort_unstable();
