@@ -298,8 +298,8 @@ impl Backoff {
 }
 
 fn measure<P: Push, C: Pop>(
-    mut producer: P,
-    mut consumer: C,
+    producer: P,
+    consumer: C,
     chunk: usize,
     duration: Duration,
     verify: bool,
@@ -310,7 +310,12 @@ fn measure<P: Push, C: Pop>(
     let start = Barrier::new(3);
     let hard_stop = Instant::now() + duration + Duration::from_secs(20);
     thread::scope(|scope| {
+        // Each side's handle moves to its thread, as it does in a program: left on this
+        // stack, the two handles share a cache line, and a ring that keeps its own index
+        // in its handle (ringlink's do: they never trust the copy in the ring's memory)
+        // would pay a line transfer per operation that no user pays.
         let sender = scope.spawn(|| -> Result<u64, String> {
+            let mut producer = producer;
             let mut backoff = Backoff {
                 spins: 0,
                 hard_stop,
@@ -341,6 +346,7 @@ fn measure<P: Push, C: Pop>(
             result
         });
         let receiver = scope.spawn(|| -> Result<(u64, Instant), String> {
+            let mut consumer = consumer;
             let mut backoff = Backoff {
                 spins: 0,
                 hard_stop,

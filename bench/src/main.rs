@@ -55,7 +55,7 @@ pub(crate) use plan::CHILD_CONNECTIONS;
     about = "Qt's QLocalSocket benchmark over ringlink and its peers"
 )]
 struct Cli {
-    /// Short run: one round, dataExchange 0.3 s per row, core 10 turns of 30 ms per ring.
+    /// Short run: one round, dataExchange 0.3 s per row (in 3 turns), core 10 turns of 30 ms per ring.
     #[arg(long)]
     quick: bool,
     /// Where to write the JSON report.
@@ -177,8 +177,12 @@ fn header(cli: &Cli, jobs: usize, timing: Timing, machine: &Machine) {
         us(machine.wake_up_across_cores_us),
     );
     println!(
-        "pingPong: {PING_PONG_ROUND_TRIPS} round trips per row; dataExchange: {:?} per row; core: {:?} per ring per round, a row's rings in {} turns",
-        timing.exchange, timing.core, timing.core_turns
+        "pingPong: {PING_PONG_ROUND_TRIPS} round trips per row; dataExchange: {:?} per row; core: {:?} per ring; per round, a row's transports take turns: {} on rows of up to {} connections, {} on core rows",
+        timing.exchange,
+        timing.core,
+        timing.socket_turns,
+        plan::TURN_CONNECTIONS,
+        timing.core_turns
     );
     if timing.rounds > 1 {
         println!(
@@ -312,21 +316,38 @@ fn rounds(
                     eprintln!("{what}");
                 }
             };
-            let measured: Vec<Measurement> = match plan::core_row(jobs, &row) {
-                // A core row's rings take turns within the round.
-                Some((imps, chunk)) => {
-                    announce(format!("core chunk {chunk}: {} rings in turns", imps.len()));
-                    measure::measure_core_row(&imps, chunk, timing)
+            // The row's jobs take turns (every other turn in reverse), each doing its
+            // share of the round's work; a job's round folds its turns.
+            let turns = row
+                .iter()
+                .map(|&i| jobs[i].turns(timing))
+                .max()
+                .unwrap_or(1);
+            let mut done: Vec<Vec<Measurement>> = row.iter().map(|_| Vec::new()).collect();
+            for turn in 0..turns {
+                for step in 0..row.len() {
+                    let k = if turn % 2 == 0 {
+                        step
+                    } else {
+                        row.len() - 1 - step
+                    };
+                    let (i, job) = (row[k], &jobs[row[k]]);
+                    let ended = done[k]
+                        .last()
+                        .is_some_and(|m: &Measurement| m.error.is_some() || m.skipped.is_some());
+                    if done[k].len() >= job.turns(timing) || ended {
+                        continue;
+                    }
+                    announce(if turns > 1 {
+                        format!("{} (turn {}/{turns})", job.label(), turn + 1)
+                    } else {
+                        job.label()
+                    });
+                    let addr = scratch.join(format!("{i}.sock"));
+                    done[k].push(measure::measure(job, &addr, timing, pin));
                 }
-                None => row
-                    .iter()
-                    .map(|&i| {
-                        announce(jobs[i].label());
-                        let addr = scratch.join(format!("{i}.sock"));
-                        measure::measure(&jobs[i], &addr, timing, pin)
-                    })
-                    .collect(),
-            };
+            }
+            let measured = done.into_iter().filter_map(report::fold_turns);
             for (&i, m) in row.iter().zip(measured) {
                 if let Some(e) = &m.error {
                     let line = format!("{}: FAILED: {e}", jobs[i].label());

@@ -30,74 +30,37 @@ pub struct Pinning {
     pub client: usize,
 }
 
-/// Runs `job` once; `addr` is a scratch socket path for it.
+/// Runs one turn of `job` (its share of a round's work, see [`Job::turns`]); `addr`
+/// is a scratch socket path for it.
 pub fn measure(job: &Job, addr: &Path, timing: Timing, pin: Option<Pinning>) -> Measurement {
+    let turns = job.turns(timing);
     match job {
-        Job::Socket(row) => measure_socket(*row, addr, timing, pin),
-        Job::Core { imp, chunk } => measure_core_row(&[*imp], *chunk, timing)
-            .pop()
-            .unwrap_or_else(|| Measurement::new(Case::Core, *imp, Driver::TwoThreads, 1, *chunk)),
+        Job::Socket(row) => measure_socket(*row, addr, timing, turns, pin),
+        Job::Core { imp, chunk } => measure_core(*imp, *chunk, timing.core / turns as u32),
         Job::Idle { transport } => idle::measure(*transport, idle::IDLE),
     }
 }
 
-/// Measures the rings of one core row in turns: [`Timing::core_turns`] turns, each
-/// ring running `core / core_turns` per turn, every other turn in reverse; a ring's
-/// figure is its bytes over its time summed over the turns. The two threads of a
-/// ring are bound by cache-line transfers between the vCPUs, whose cost moves with
-/// where the hypervisor places them: turns put every such stretch on every ring of
-/// the row instead of on whichever ran during it. On a 2-vCPU VM the spread of the
-/// ringlink/rtrb ratio at 64 bytes fell from 28% (one 300 ms run each) to 5-13% (10
-/// turns of 30 ms).
-pub fn measure_core_row(imps: &[Name], chunk: usize, timing: Timing) -> Vec<Measurement> {
-    let turns = timing.core_turns.max(1);
-    let turn_time = timing.core / turns as u32;
-    let mut totals: Vec<Result<(u64, Duration), String>> =
-        vec![Ok((0, Duration::ZERO)); imps.len()];
-    for turn in 0..turns {
-        for step in 0..imps.len() {
-            let k = if turn % 2 == 0 {
-                step
-            } else {
-                imps.len() - 1 - step
-            };
-            if totals[k].is_err() {
-                continue;
-            }
-            match core_rings::run(imps[k], chunk, turn_time, false) {
-                Ok(out) => {
-                    if let Ok((bytes, elapsed)) = &mut totals[k] {
-                        *bytes += out.bytes;
-                        *elapsed += out.elapsed;
-                    }
-                }
-                Err(e) => totals[k] = Err(e),
-            }
+/// One run of a core ring for `duration`.
+fn measure_core(imp: Name, chunk: usize, duration: Duration) -> Measurement {
+    let mut m = Measurement::new(Case::Core, imp, Driver::TwoThreads, 1, chunk);
+    match core_rings::run(imp, chunk, duration, false) {
+        Ok(out) => {
+            m.seconds = Some(out.elapsed.as_secs_f64());
+            m.gib_per_s = Some(out.gib_per_s());
+            m.mib_per_s = Some(out.gib_per_s() * 1024.0);
         }
+        Err(e) => m.error = Some(e),
     }
-    imps.iter()
-        .zip(totals)
-        .map(|(&imp, total)| {
-            let mut m = Measurement::new(Case::Core, imp, Driver::TwoThreads, 1, chunk);
-            match total {
-                Ok((bytes, elapsed)) if !elapsed.is_zero() => {
-                    let out = core_rings::CoreOutcome { bytes, elapsed };
-                    m.seconds = Some(elapsed.as_secs_f64());
-                    m.gib_per_s = Some(out.gib_per_s());
-                    m.mib_per_s = Some(out.gib_per_s() * 1024.0);
-                }
-                Ok(_) => m.error = Some("no time was measured".into()),
-                Err(e) => m.error = Some(e),
-            }
-            m
-        })
-        .collect()
+    m
 }
 
+/// One turn of a socket row: `1 / turns` of its round trips, or of its time.
 fn measure_socket(
     row: SocketRow,
     addr: &Path,
     timing: Timing,
+    turns: usize,
     pin: Option<Pinning>,
 ) -> Measurement {
     let mut m = Measurement::new(
@@ -113,9 +76,9 @@ fn measure_socket(
         return m;
     }
     let stop = if row.case == Case::PingPong {
-        Stop::RoundTrips(PING_PONG_ROUND_TRIPS / row.connections as u64)
+        Stop::RoundTrips((PING_PONG_ROUND_TRIPS / (row.connections * turns) as u64).max(1))
     } else {
-        Stop::After(timing.exchange)
+        Stop::After(timing.exchange / turns as u32)
     };
     let plan = ClientPlan {
         connections: row.connections,
@@ -293,7 +256,7 @@ pub fn in_process(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{plan, transports};
+    use crate::transports;
     use std::path::PathBuf;
 
     fn timing() -> Timing {
@@ -304,45 +267,50 @@ mod tests {
     }
 
     #[test]
-    fn a_core_rows_rings_take_turns_and_one_failing_ring_spoils_no_other() {
+    fn a_turn_does_its_share_of_the_rows_work() {
         let timing = Timing {
-            core: Duration::from_millis(40),
+            core: Duration::from_millis(400),
             core_turns: 4,
+            socket_turns: 3,
+            processes: crate::plan::Processes::One,
             ..timing()
         };
-        // `std` is no core ring: its error is its own row's, the rings around it measure.
-        let imps = [Name::RinglinkRing, Name::Std, Name::Rtrb];
-        let rows = measure_core_row(&imps, 64, timing);
-        assert_eq!(rows.len(), 3);
-        for (row, imp) in rows.iter().zip(imps) {
-            assert_eq!(row.transport, imp);
-        }
-        assert!(rows[1].error.is_some() && rows[1].value().is_none());
-        for row in [&rows[0], &rows[2]] {
-            assert!(row.error.is_none(), "{:?}", row.error);
-            assert!(row.value().is_some_and(|v| v > 0.0));
-            // Its time is the sum of its four turns of 10 ms, not one turn's.
-            let seconds = row.seconds.unwrap();
-            assert!(seconds >= 0.039, "{seconds}");
-        }
-        let jobs = plan::plan_jobs(&plan::Filters {
-            cases: vec!["core".into(), "pingPong".into()],
-            connections: vec![1],
-            chunks: vec![1, 64],
-            ..plan::Filters::default()
-        });
-        let rows = plan::round_rows(&jobs, 0, false);
-        let core: Vec<_> = rows
-            .iter()
-            .filter_map(|r| plan::core_row(&jobs, r))
-            .collect();
-        assert_eq!(core.len(), 2, "one core row per chunk");
-        assert!(core.iter().all(|(imps, _)| imps.contains(&Name::Rtrb)));
-        assert_eq!(
-            rows.len() - core.len(),
-            1,
-            "the pingPong row is no core row"
+        let core = Job::Core {
+            imp: Name::RinglinkRing,
+            chunk: 64,
+        };
+        assert_eq!(core.turns(timing), 4);
+        let m = measure(&core, Path::new("unused"), timing, None);
+        assert!(m.error.is_none(), "{:?}", m.error);
+        // One turn of 100 ms (the threads join a little after the stop), not 400.
+        let seconds = m.seconds.unwrap();
+        assert!((0.099..0.3).contains(&seconds), "{seconds}");
+        let std = transports::by_name(Name::Std).unwrap();
+        let row = |connections, child| {
+            Job::Socket(SocketRow {
+                case: Case::PingPong,
+                transport: std,
+                driver: Driver::Threads,
+                connections,
+                chunk: 1,
+                child,
+            })
+        };
+        assert_eq!(row(100, false).turns(timing), 3);
+        assert_eq!(row(1000, false).turns(timing), 1, "wide rows run once");
+        assert_eq!(row(10, true).turns(timing), 1, "child rows run once");
+        let dir = scratch("turn");
+        let m = measure(&row(10, false), &dir.join("0.sock"), timing, None);
+        assert!(m.error.is_none(), "{:?}", m.error);
+        let rate = m.round_trips_per_s.unwrap();
+        // A third of the row's round trips: the time of the turn says how many ran.
+        let trips = rate * m.seconds.unwrap();
+        let share = (PING_PONG_ROUND_TRIPS / 30 * 10) as f64;
+        assert!(
+            (trips - share).abs() < 1.0,
+            "{trips} round trips, expected {share}"
         );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     fn scratch(tag: &str) -> PathBuf {

@@ -25,6 +25,10 @@ pub const EXCHANGE_CONNECTIONS: [usize; 3] = [1, 5, 10];
 /// dataExchange chunk sizes (Qt's).
 pub const EXCHANGE_CHUNKS: [usize; 4] = [100, 1000, 10_000, 100_000];
 
+/// The widest socket rows that take turns: a turn of a wider row would spend more of
+/// its time opening connections than exchanging on them.
+pub const TURN_CONNECTIONS: usize = 100;
+
 /// Durations and bounds of a run.
 #[derive(Clone, Copy, Debug)]
 pub struct Timing {
@@ -39,6 +43,9 @@ pub struct Timing {
     /// Turns of a core row within one round: its rings take turns, `core / core_turns`
     /// each, so a slow stretch of the VM falls on every ring of the row alike.
     pub core_turns: usize,
+    /// Turns of a socket row of at most [`TURN_CONNECTIONS`] connections within one
+    /// round, each doing its share of the row's work (see [`Job::turns`]).
+    pub socket_turns: usize,
     /// Whether a socket row's server runs in a process of its own.
     pub processes: Processes,
 }
@@ -76,6 +83,7 @@ impl Timing {
                 row_limit: Duration::from_secs(30),
                 rounds: 1,
                 core_turns: 10,
+                socket_turns: 3,
                 processes: Processes::Two,
             }
         } else {
@@ -85,6 +93,7 @@ impl Timing {
                 row_limit: Duration::from_secs(90),
                 rounds: 5,
                 core_turns: 10,
+                socket_turns: 3,
                 processes: Processes::Two,
             }
         };
@@ -146,6 +155,21 @@ impl Job {
             ),
             Job::Core { imp, chunk } => format!("core {imp} chunk {chunk}"),
             Job::Idle { transport } => format!("idle {transport}"),
+        }
+    }
+
+    /// How many turns the job takes within a round, each doing `1 / turns` of its
+    /// work: its row's jobs take turns (every other turn in reverse), so a slow stretch
+    /// of the VM (a vCPU moved, a neighbour's burst) falls on every transport of the
+    /// row instead of on whichever ran during it; a job's round is its work over its
+    /// time summed over its turns ([`crate::report::fold_turns`]).
+    pub fn turns(&self, timing: Timing) -> usize {
+        match self {
+            Job::Core { .. } => timing.core_turns.max(1),
+            Job::Socket(r) if r.connections <= TURN_CONNECTIONS && !r.child => {
+                timing.socket_turns.max(1)
+            }
+            Job::Socket(_) | Job::Idle { .. } => 1,
         }
     }
 
@@ -293,21 +317,6 @@ pub fn round_rows(jobs: &[Job], seed: u64, reversed: bool) -> Vec<Vec<usize>> {
         }
     }
     rows
-}
-
-/// The rings and the chunk of `row` when it is a core row (its rings take turns
-/// within the round, see [`crate::measure::measure_core_row`]).
-pub fn core_row(jobs: &[Job], row: &[usize]) -> Option<(Vec<Name>, usize)> {
-    let mut imps = Vec::with_capacity(row.len());
-    let mut row_chunk = None;
-    for &i in row {
-        let Job::Core { imp, chunk } = jobs[i] else {
-            return None;
-        };
-        imps.push(imp);
-        row_chunk = Some(chunk);
-    }
-    Some((imps, row_chunk?))
 }
 
 #[cfg(test)]

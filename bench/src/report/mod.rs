@@ -179,6 +179,37 @@ pub fn median_of(mut rounds: Vec<Measurement>) -> Option<Measurement> {
     Some(row)
 }
 
+/// Folds the turns of one row within a round into the round's figure (see
+/// [`crate::plan::Job::turns`]): its work over its time, both summed over the turns,
+/// CPU time summed, peak memory the highest. A failed or skipped turn is the round's
+/// result (the turns after it were not run). `None` for no turns.
+pub fn fold_turns(turns: Vec<Measurement>) -> Option<Measurement> {
+    let mut turns = turns.into_iter();
+    let mut total = turns.next()?;
+    for turn in turns {
+        if total.error.is_some() || total.skipped.is_some() {
+            break;
+        }
+        if turn.error.is_some() || turn.skipped.is_some() {
+            return Some(turn);
+        }
+        let (Some(a), Some(b)) = (total.seconds, turn.seconds) else {
+            continue;
+        };
+        let seconds = a + b;
+        // A rate of each turn, weighted by its time: the work of both over their time.
+        let mix = |x: Option<f64>, y: Option<f64>| Some((x? * a + y? * b) / seconds);
+        total.round_trips_per_s = mix(total.round_trips_per_s, turn.round_trips_per_s);
+        total.mib_per_s = mix(total.mib_per_s, turn.mib_per_s);
+        total.gib_per_s = mix(total.gib_per_s, turn.gib_per_s);
+        total.cpu_seconds = total.cpu_seconds.zip(turn.cpu_seconds).map(|(x, y)| x + y);
+        total.peak_rss_kib = total.peak_rss_kib.max(turn.peak_rss_kib);
+        total.server_peak_rss_kib = total.server_peak_rss_kib.max(turn.server_peak_rss_kib);
+        total.seconds = Some(seconds);
+    }
+    Some(total)
+}
+
 /// `m`'s figure over `base`'s. Where both rows ran the same rounds, the median of
 /// the per-round ratios: the rows of one round ran back to back, so a burst of load
 /// or a slow VM minute that hits both cancels out of their ratio, which a ratio of
@@ -381,6 +412,33 @@ pub(crate) mod tests {
         // Rows of different round counts (a quick run against a full one) fall back.
         let one = rounds(Name::RinglinkUds, &[20.0]);
         assert_eq!(paired_ratio(&one, &base), Some(2.0));
+    }
+
+    #[test]
+    fn turns_fold_into_their_work_over_their_time() {
+        let turn = |value: f64, seconds: f64, cpu: f64, rss: u64| {
+            let mut m = row(Case::DataExchange, Name::Std, Driver::Threads, value);
+            m.seconds = Some(seconds);
+            m.cpu_seconds = Some(cpu);
+            m.peak_rss_kib = Some(rss);
+            m
+        };
+        // 100 MiB/s for 1 s and 400 MiB/s for 0.5 s: 300 MiB in 1.5 s.
+        let m = fold_turns(vec![turn(100.0, 1.0, 0.5, 10), turn(400.0, 0.5, 0.25, 30)]).unwrap();
+        assert_eq!(m.value(), Some(200.0));
+        assert_eq!(m.seconds, Some(1.5));
+        assert_eq!(m.cpu_seconds, Some(0.75));
+        assert_eq!(m.peak_rss_kib, Some(30));
+        // A failed turn fails the round, whatever the turns around it measured.
+        let mut failed = turn(0.0, 1.0, 0.0, 0);
+        failed.mib_per_s = None;
+        failed.error = Some("timed out while echoing".into());
+        let m = fold_turns(vec![turn(100.0, 1.0, 0.5, 10), failed.clone()]).unwrap();
+        assert_eq!(m.error, failed.error);
+        assert_eq!(m.value(), None);
+        let m = fold_turns(vec![failed.clone(), turn(100.0, 1.0, 0.5, 10)]).unwrap();
+        assert_eq!(m.error, failed.error);
+        assert!(fold_turns(Vec::new()).is_none());
     }
 
     #[test]
