@@ -177,7 +177,7 @@ fn header(cli: &Cli, jobs: usize, timing: Timing, machine: &Machine) {
         us(machine.wake_up_across_cores_us),
     );
     println!(
-        "pingPong: {PING_PONG_ROUND_TRIPS} round trips per row; dataExchange: {:?} per row; core: {:?} per ring; per round, a row's transports take turns: {} on rows of up to {} connections, {} on core rows",
+        "pingPong: {PING_PONG_ROUND_TRIPS} round trips per row; dataExchange: {:?} per row; core: {:?} per ring; per round, a row's transports take turns: {} on dataExchange rows of up to {} connections, {} on core rows",
         timing.exchange,
         timing.core,
         timing.socket_turns,

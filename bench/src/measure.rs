@@ -286,30 +286,36 @@ mod tests {
         let seconds = m.seconds.unwrap();
         assert!((0.099..0.3).contains(&seconds), "{seconds}");
         let std = transports::by_name(Name::Std).unwrap();
-        let row = |connections, child| {
+        let row = |case, connections, child| {
             Job::Socket(SocketRow {
-                case: Case::PingPong,
+                case,
                 transport: std,
                 driver: Driver::Threads,
                 connections,
-                chunk: 1,
+                chunk: 100,
                 child,
             })
         };
-        assert_eq!(row(100, false).turns(timing), 3);
-        assert_eq!(row(1000, false).turns(timing), 1, "wide rows run once");
-        assert_eq!(row(10, true).turns(timing), 1, "child rows run once");
-        let dir = scratch("turn");
-        let m = measure(&row(10, false), &dir.join("0.sock"), timing, None);
-        assert!(m.error.is_none(), "{:?}", m.error);
-        let rate = m.round_trips_per_s.unwrap();
-        // A third of the row's round trips: the time of the turn says how many ran.
-        let trips = rate * m.seconds.unwrap();
-        let share = (PING_PONG_ROUND_TRIPS / 30 * 10) as f64;
-        assert!(
-            (trips - share).abs() < 1.0,
-            "{trips} round trips, expected {share}"
+        let exchange = |connections| row(Case::DataExchange, connections, false);
+        assert_eq!(exchange(100).turns(timing), 3);
+        assert_eq!(exchange(1000).turns(timing), 1, "wide rows run once");
+        assert_eq!(row(Case::DataExchange, 10, true).turns(timing), 1);
+        assert_eq!(
+            row(Case::PingPong, 10, false).turns(timing),
+            1,
+            "a count runs once"
         );
+        let dir = scratch("turn");
+        let timing = Timing {
+            exchange: Duration::from_millis(600),
+            ..timing
+        };
+        let m = measure(&exchange(2), &dir.join("0.sock"), timing, None);
+        assert!(m.error.is_none(), "{:?}", m.error);
+        assert!(m.mib_per_s.is_some_and(|v| v > 0.0));
+        // A third of the row's 600 ms, not all of it.
+        let seconds = m.seconds.unwrap();
+        assert!((0.199..0.5).contains(&seconds), "{seconds}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -43,8 +43,8 @@ pub struct Timing {
     /// Turns of a core row within one round: its rings take turns, `core / core_turns`
     /// each, so a slow stretch of the VM falls on every ring of the row alike.
     pub core_turns: usize,
-    /// Turns of a socket row of at most [`TURN_CONNECTIONS`] connections within one
-    /// round, each doing its share of the row's work (see [`Job::turns`]).
+    /// Turns of a dataExchange row of at most [`TURN_CONNECTIONS`] connections within
+    /// one round, each a share of the row's time (see [`Job::turns`]).
     pub socket_turns: usize,
     /// Whether a socket row's server runs in a process of its own.
     pub processes: Processes,
@@ -163,10 +163,19 @@ impl Job {
     /// of the VM (a vCPU moved, a neighbour's burst) falls on every transport of the
     /// row instead of on whichever ran during it; a job's round is its work over its
     /// time summed over its turns ([`crate::report::fold_turns`]).
+    ///
+    /// Only fixed-time rows take turns (dataExchange, core). A pingPong row is a fixed
+    /// count of round trips, which shared memory makes in 16 ms: a third of that is
+    /// mostly its first hand-overs, before its spin has adapted, and in turns its
+    /// 1-connection row fell from 6.3 to 2.0 million round trips/s.
     pub fn turns(&self, timing: Timing) -> usize {
         match self {
             Job::Core { .. } => timing.core_turns.max(1),
-            Job::Socket(r) if r.connections <= TURN_CONNECTIONS && !r.child => {
+            Job::Socket(r)
+                if r.case == Case::DataExchange
+                    && r.connections <= TURN_CONNECTIONS
+                    && !r.child =>
+            {
                 timing.socket_turns.max(1)
             }
             Job::Socket(_) | Job::Idle { .. } => 1,
