@@ -166,8 +166,9 @@ impl Job {
     ///
     /// Only fixed-time rows take turns (dataExchange, core). A pingPong row is a fixed
     /// count of round trips, which shared memory makes in 16 ms: a third of that is
-    /// mostly its first hand-overs, before its spin has adapted, and in turns its
-    /// 1-connection row fell from 6.3 to 2.0 million round trips/s.
+    /// mostly its first hand-overs, before its spin has adapted (in thirds, one full run
+    /// measured its 1-connection row at 2.0 million round trips/s against 6.3 without
+    /// turns; the next full run, also in thirds, at 5.7).
     pub fn turns(&self, timing: Timing) -> usize {
         match self {
             Job::Core { .. } => timing.core_turns.max(1),
