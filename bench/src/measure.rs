@@ -300,12 +300,35 @@ mod tests {
         assert_eq!(exchange(100).turns(timing), 3);
         assert_eq!(exchange(1000).turns(timing), 1, "wide rows run once");
         assert_eq!(row(Case::DataExchange, 10, true).turns(timing), 1);
-        assert_eq!(
-            row(Case::PingPong, 10, false).turns(timing),
-            1,
-            "a count runs once"
-        );
+        assert_eq!(row(Case::PingPong, 10, false).turns(timing), 3);
+        assert_eq!(row(Case::PingPong, 10, true).turns(timing), 1);
+        #[cfg(target_os = "linux")]
+        for name in [Name::RinglinkShm, Name::Iceoryx2] {
+            let shm = Job::Socket(SocketRow {
+                case: Case::PingPong,
+                transport: transports::by_name(name).unwrap(),
+                driver: Driver::Spinning,
+                connections: 10,
+                chunk: 1,
+                child: false,
+            });
+            assert_eq!(shm.turns(timing), 1, "{name}'s round trips take 16 ms");
+        }
         let dir = scratch("turn");
+        let m = measure(
+            &row(Case::PingPong, 10, false),
+            &dir.join("1.sock"),
+            timing,
+            None,
+        );
+        assert!(m.error.is_none(), "{:?}", m.error);
+        // A third of the row's round trips: the time of the turn says how many ran.
+        let trips = m.round_trips_per_s.unwrap() * m.seconds.unwrap();
+        let share = (PING_PONG_ROUND_TRIPS / 30 * 10) as f64;
+        assert!(
+            (trips - share).abs() < 1.0,
+            "{trips} round trips, expected {share}"
+        );
         let timing = Timing {
             exchange: Duration::from_millis(600),
             ..timing

@@ -110,6 +110,14 @@ impl Name {
     pub fn is_ringlink(self) -> bool {
         self.as_str().starts_with("ringlink")
     }
+
+    /// Whether this transport moves its bytes through shared memory (ringlink's, iceoryx2's).
+    pub fn is_shared_memory(self) -> bool {
+        matches!(
+            self,
+            Name::RinglinkShm | Name::RinglinkShmTokio | Name::RinglinkShmCopy | Name::Iceoryx2
+        )
+    }
 }
 
 names! {

@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::idle;
-use crate::names::{Case, Driver, Name};
+use crate::names::{Case, Driver, DriverKind, Name};
+use crate::report::likes;
 use crate::workload::Transport;
 use crate::{core_rings, transports};
 
@@ -164,18 +165,21 @@ impl Job {
     /// row instead of on whichever ran during it; a job's round is its work over its
     /// time summed over its turns ([`crate::report::fold_turns`]).
     ///
-    /// Only fixed-time rows take turns (dataExchange, core). A pingPong row is a fixed
-    /// count of round trips, which shared memory makes in 16 ms: a third of that is
-    /// mostly its first hand-overs, before its spin has adapted (in thirds, one full run
-    /// measured its 1-connection row at 2.0 million round trips/s against 6.3 without
-    /// turns; the next full run, also in thirds, at 5.7).
+    /// Socket rows take turns (dataExchange's time, pingPong's round trips) unless
+    /// wider than [`TURN_CONNECTIONS`] or in child processes; core rows take theirs.
+    /// Shared memory's pingPong rows (ringlink-shm's, iceoryx2's) run once per round:
+    /// they make the row's round trips in 16 ms, and a third of that is mostly their
+    /// first hand-overs, before a spin has adapted (in thirds, one full run measured
+    /// ringlink-shm's 1-connection row at 2.0 million round trips/s against 6.3 without
+    /// turns; the next full run, also in thirds, at 5.7). A row's other transports take
+    /// their turns around them.
     pub fn turns(&self, timing: Timing) -> usize {
         match self {
             Job::Core { .. } => timing.core_turns.max(1),
             Job::Socket(r)
-                if r.case == Case::DataExchange
-                    && r.connections <= TURN_CONNECTIONS
-                    && !r.child =>
+                if r.connections <= TURN_CONNECTIONS
+                    && !r.child
+                    && (r.case == Case::DataExchange || !r.transport.name().is_shared_memory()) =>
             {
                 timing.socket_turns.max(1)
             }
@@ -234,6 +238,68 @@ impl Filters {
     fn asked(&self, name: Name) -> bool {
         self.transports.iter().any(|x| Name::parse(x) == Some(name))
     }
+}
+
+/// The transport (or ring) of a job and its driver; `None` for an idle pair.
+fn who(job: &Job) -> Option<(Name, Driver)> {
+    match job {
+        Job::Socket(r) => Some((r.transport.name(), r.driver)),
+        Job::Core { imp, .. } => Some((*imp, Driver::TwoThreads)),
+        Job::Idle { .. } => None,
+    }
+}
+
+/// One row's jobs in the order they run: each peer right after the first ringlink job
+/// whose nearest like it is ([`crate::report::likes`]), that job's other ringlink
+/// transports after the peer, so every ratio a goal reads (ringlink-uds against std,
+/// std-epoll, tokio; ringlink-ring against rtrb) is of two runs back to back, in either
+/// direction of the row. In table order, std's run came 8 runs after ringlink-uds's,
+/// and their ratio took whatever the VM did in between.
+fn next_to_likes(jobs: &[Job], row: &[usize]) -> Vec<usize> {
+    let is = |j: usize, (peer, kind): (Name, DriverKind)| {
+        who(&jobs[j]).is_some_and(|(n, d)| n == peer && d.kind() == kind)
+    };
+    // A group per peer: (the peer and its kind, the peer's jobs, the ringlink jobs).
+    type Group = (Option<(Name, DriverKind)>, Vec<usize>, Vec<usize>);
+    let mut groups: Vec<Group> = Vec::new();
+    for &i in row {
+        let Some((name, driver)) = who(&jobs[i]) else {
+            groups.push((None, vec![i], Vec::new()));
+            continue;
+        };
+        let anchor = if name.is_ringlink() {
+            likes(name, driver)
+                .iter()
+                .copied()
+                .find(|&like| row.iter().any(|&j| is(j, like)))
+        } else {
+            Some((name, driver.kind()))
+        };
+        let at = match groups
+            .iter()
+            .position(|g| anchor.is_some() && g.0 == anchor)
+        {
+            Some(at) => at,
+            None => {
+                groups.push((anchor, Vec::new(), Vec::new()));
+                groups.len() - 1
+            }
+        };
+        let group = &mut groups[at];
+        if name.is_ringlink() {
+            &mut group.2
+        } else {
+            &mut group.1
+        }
+        .push(i);
+    }
+    let mut order = Vec::with_capacity(row.len());
+    for (_, peers, ours) in groups {
+        order.extend(ours.first());
+        order.extend(peers);
+        order.extend(ours.iter().skip(1));
+    }
+    order
 }
 
 /// The jobs of a run, grouped by workload (see [`Job::row_key`]).
@@ -300,9 +366,10 @@ pub fn plan_jobs(filters: &Filters) -> Vec<Job> {
     jobs
 }
 
-/// The rows of one round, each the indices of its jobs (to run back to back): the rows
-/// shuffled by `seed` (0: planned order), and with `reversed` each row's jobs in
-/// reverse, so over two rounds no transport always runs first in its row.
+/// The rows of one round, each the indices of its jobs (to run back to back, each
+/// ringlink job next to its like, see [`next_to_likes`]): the rows shuffled by `seed`
+/// (0: planned order), and with `reversed` each row's jobs in reverse, so over two
+/// rounds no transport always runs first in its row.
 pub fn round_rows(jobs: &[Job], seed: u64, reversed: bool) -> Vec<Vec<usize>> {
     let mut rows: Vec<Vec<usize>> = Vec::new();
     for (i, job) in jobs.iter().enumerate() {
@@ -310,6 +377,9 @@ pub fn round_rows(jobs: &[Job], seed: u64, reversed: bool) -> Vec<Vec<usize>> {
             Some(row) if jobs[row[0]].row_key() == job.row_key() => row.push(i),
             _ => rows.push(vec![i]),
         }
+    }
+    for row in &mut rows {
+        *row = next_to_likes(jobs, row);
     }
     if seed != 0 {
         // Fisher-Yates with xorshift64: no dependency, and the order differs per round.
@@ -404,29 +474,77 @@ mod tests {
             cases: vec!["dataExchange".into()],
             ..Filters::default()
         });
-        let planned = round_rows(&jobs, 0, false).concat();
-        assert_eq!(planned, (0..jobs.len()).collect::<Vec<_>>());
-        // Reversed: the same rows in the same order, each row's jobs backwards.
-        let reversed = round_rows(&jobs, 0, true).concat();
-        assert_ne!(reversed, planned);
-        for pair in reversed.windows(2) {
-            if jobs[pair[0]].row_key() == jobs[pair[1]].row_key() {
-                assert_eq!(pair[0], pair[1] + 1);
-            } else {
-                assert!(pair[0] < pair[1], "rows keep their order");
-            }
+        let planned = round_rows(&jobs, 0, false);
+        let mut all = planned.concat();
+        all.sort_unstable();
+        assert_eq!(all, (0..jobs.len()).collect::<Vec<_>>());
+        // Rows keep the table's order; a row holds exactly its jobs.
+        for pair in planned.windows(2) {
+            assert!(pair[0].iter().max() < pair[1].iter().min());
         }
-        let shuffled = round_rows(&jobs, 0x9e37_79b9_7f4a_7c15, false).concat();
+        // Reversed: the same rows in the same order, each row's jobs backwards.
+        let reversed = round_rows(&jobs, 0, true);
+        for (a, b) in planned.iter().zip(&reversed) {
+            assert_eq!(
+                a.iter().rev().collect::<Vec<_>>(),
+                b.iter().collect::<Vec<_>>()
+            );
+        }
+        let shuffled = round_rows(&jobs, 0x9e37_79b9_7f4a_7c15, false);
         assert_ne!(shuffled, planned);
         let mut sorted = shuffled.clone();
         sorted.sort_unstable();
-        assert_eq!(sorted, planned);
-        // Every row's jobs are adjacent.
-        for pair in shuffled.windows(2) {
-            let (a, b) = (jobs[pair[0]].row_key(), jobs[pair[1]].row_key());
-            if a == b {
-                assert_eq!(pair[0] + 1, pair[1]);
+        let mut rows = planned.clone();
+        rows.sort_unstable();
+        assert_eq!(sorted, rows, "the same rows, in another order");
+    }
+
+    #[test]
+    fn each_ringlink_job_runs_next_to_its_like() {
+        let jobs = plan_jobs(&Filters::default());
+        let find = |row: &[usize], name: Name, driver: Driver| {
+            row.iter()
+                .position(|&i| who(&jobs[i]) == Some((name, driver)))
+        };
+        let mut pairs = 0;
+        for reversed in [false, true] {
+            for row in round_rows(&jobs, 0, reversed) {
+                for (ours, peer) in [
+                    (
+                        (Name::RinglinkUds, Driver::Threads),
+                        (Name::Std, Driver::Threads),
+                    ),
+                    (
+                        (Name::RinglinkUds, Driver::Epoll),
+                        (Name::StdEpoll, Driver::Epoll),
+                    ),
+                    (
+                        (Name::RinglinkUds, Driver::TokioTasks),
+                        (Name::Tokio, Driver::TokioTasks),
+                    ),
+                    (
+                        (Name::RinglinkRing, Driver::TwoThreads),
+                        (Name::Rtrb, Driver::TwoThreads),
+                    ),
+                ] {
+                    let (Some(a), Some(b)) =
+                        (find(&row, ours.0, ours.1), find(&row, peer.0, peer.1))
+                    else {
+                        continue;
+                    };
+                    assert_eq!(
+                        a.abs_diff(b),
+                        1,
+                        "{} and {}",
+                        jobs[row[a]].label(),
+                        jobs[row[b]].label()
+                    );
+                    pairs += 1;
+                }
             }
         }
+        // Every socket row with a thread per connection pairs three drivers, every core
+        // row one ring: well over a hundred pairs in both directions.
+        assert!(pairs > 100, "{pairs} pairs");
     }
 }
