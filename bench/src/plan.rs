@@ -259,15 +259,23 @@ fn next_to_likes(jobs: &[Job], row: &[usize]) -> Vec<usize> {
     let is = |j: usize, (peer, kind): (Name, DriverKind)| {
         who(&jobs[j]).is_some_and(|(n, d)| n == peer && d.kind() == kind)
     };
-    // A group per peer: (the peer and its kind, the peer's jobs, the ringlink jobs).
-    type Group = (Option<(Name, DriverKind)>, Vec<usize>, Vec<usize>);
+    // A group per peer: the ringlink jobs whose nearest like it is, and the peer's jobs.
+    struct Group {
+        like: Option<(Name, DriverKind)>,
+        ours: Vec<usize>,
+        peers: Vec<usize>,
+    }
     let mut groups: Vec<Group> = Vec::new();
     for &i in row {
         let Some((name, driver)) = who(&jobs[i]) else {
-            groups.push((None, vec![i], Vec::new()));
+            groups.push(Group {
+                like: None,
+                ours: Vec::new(),
+                peers: vec![i],
+            });
             continue;
         };
-        let anchor = if name.is_ringlink() {
+        let like = if name.is_ringlink() {
             likes(name, driver)
                 .iter()
                 .copied()
@@ -275,26 +283,25 @@ fn next_to_likes(jobs: &[Job], row: &[usize]) -> Vec<usize> {
         } else {
             Some((name, driver.kind()))
         };
-        let at = match groups
-            .iter()
-            .position(|g| anchor.is_some() && g.0 == anchor)
-        {
+        let at = match groups.iter().position(|g| like.is_some() && g.like == like) {
             Some(at) => at,
             None => {
-                groups.push((anchor, Vec::new(), Vec::new()));
+                groups.push(Group {
+                    like,
+                    ours: Vec::new(),
+                    peers: Vec::new(),
+                });
                 groups.len() - 1
             }
         };
-        let group = &mut groups[at];
         if name.is_ringlink() {
-            &mut group.2
+            groups[at].ours.push(i);
         } else {
-            &mut group.1
+            groups[at].peers.push(i);
         }
-        .push(i);
     }
     let mut order = Vec::with_capacity(row.len());
-    for (_, peers, ours) in groups {
+    for Group { ours, peers, .. } in groups {
         order.extend(ours.first());
         order.extend(peers);
         order.extend(ours.iter().skip(1));
