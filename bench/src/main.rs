@@ -177,7 +177,7 @@ fn header(cli: &Cli, jobs: usize, timing: Timing, machine: &Machine) {
         us(machine.wake_up_across_cores_us),
     );
     println!(
-        "pingPong: {PING_PONG_ROUND_TRIPS} round trips per row; dataExchange: {:?} per row; core: {:?} per ring; per round, a row's transports take turns: {} on dataExchange rows of up to {} connections, {} on core rows",
+        "pingPong: {PING_PONG_ROUND_TRIPS} round trips per row; dataExchange: {:?} per row; core: {:?} per ring; per round, a row's transports take turns: {} on socket rows of up to {} connections (shared memory's pingPong rows run once), {} on core rows",
         timing.exchange,
         timing.core,
         timing.socket_turns,
@@ -186,7 +186,7 @@ fn header(cli: &Cli, jobs: usize, timing: Timing, machine: &Machine) {
     );
     if timing.rounds > 1 {
         println!(
-            "{} rounds, each row's transports back to back (in reverse every other round), rows shuffled between rounds; the median is shown with its spread; a ratio is the median of the per-round ratios",
+            "{} rounds, each row's transports back to back, each ringlink transport beside its like (in reverse every other round), rows shuffled between rounds; the median is shown with its spread; a ratio is the median of the per-round ratios",
             timing.rounds
         );
     } else {
