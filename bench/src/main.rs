@@ -77,7 +77,7 @@ struct Cli {
     /// Only rows with these chunk sizes (comma-separated bytes).
     #[arg(long, value_delimiter = ',')]
     chunks: Vec<usize>,
-    /// Rounds over every row, reporting each row's median (default: 1 with --quick, else 5).
+    /// Rounds over every row, reporting each row's median (default: 1 with --quick, else 6, even so that either order of a row weighs the same).
     #[arg(long)]
     rounds: Option<usize>,
     /// Run the two sides of every row on one core or on two.
@@ -177,7 +177,9 @@ fn header(cli: &Cli, jobs: usize, timing: Timing, machine: &Machine) {
         us(machine.wake_up_across_cores_us),
     );
     println!(
-        "pingPong: {PING_PONG_ROUND_TRIPS} round trips per row; dataExchange: {:?} per row; core: {:?} per ring; per round, a row's transports take turns: {} on socket rows of up to {} connections (shared memory's pingPong rows run once), {} on core rows",
+        "pingPong: {PING_PONG_ROUND_TRIPS} round trips per row ({} times as many where shared memory spins, up to {} connections); dataExchange: {:?} per row; core: {:?} per ring; per round, a row's transports take turns: {} on socket rows of up to {} connections, {} on core rows",
+        plan::SHARED_MEMORY_ROUND_TRIPS_FACTOR,
+        plan::TURN_CONNECTIONS,
         timing.exchange,
         timing.core,
         timing.socket_turns,
@@ -191,7 +193,7 @@ fn header(cli: &Cli, jobs: usize, timing: Timing, machine: &Machine) {
         );
     } else {
         println!(
-            "1 round (quick): figures of a single run, no spread; the full run takes the median of 5"
+            "1 round (quick): figures of a single run, no spread; the full run takes the median of 6"
         );
     }
     match timing.processes {

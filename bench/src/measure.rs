@@ -17,9 +17,7 @@ use crate::machine;
 use crate::names::{Case, Driver, Name};
 use crate::plan::{Job, SocketRow, Timing};
 use crate::report::Measurement;
-use crate::workload::{
-    BenchError, ClientOutcome, ClientPlan, Limit, PING_PONG_ROUND_TRIPS, Stop, Transport,
-};
+use crate::workload::{BenchError, ClientOutcome, ClientPlan, Limit, Stop, Transport};
 
 /// `--pin`: the CPU of each side of a connection.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -76,7 +74,7 @@ fn measure_socket(
         return m;
     }
     let stop = if row.case == Case::PingPong {
-        Stop::RoundTrips((PING_PONG_ROUND_TRIPS / (row.connections * turns) as u64).max(1))
+        Stop::RoundTrips((row.round_trips() / (row.connections * turns) as u64).max(1))
     } else {
         Stop::After(timing.exchange / turns as u32)
     };
@@ -257,6 +255,7 @@ pub fn in_process(
 mod tests {
     use super::*;
     use crate::transports;
+    use crate::workload::PING_PONG_ROUND_TRIPS;
     use std::path::PathBuf;
 
     fn timing() -> Timing {
@@ -312,8 +311,35 @@ mod tests {
                 chunk: 1,
                 child: false,
             });
-            assert_eq!(shm.turns(timing), 1, "{name}'s round trips take 16 ms");
+            assert_eq!(shm.turns(timing), 3, "{name}'s row takes turns like std's");
+            let Job::Socket(r) = shm else { unreachable!() };
+            assert_eq!(r.round_trips(), 10 * PING_PONG_ROUND_TRIPS, "{name} spins");
+            let wide = SocketRow {
+                connections: 1000,
+                ..r
+            };
+            assert_eq!(wide.round_trips(), PING_PONG_ROUND_TRIPS, "{name}, wide");
         }
+        #[cfg(target_os = "linux")]
+        {
+            let parks = SocketRow {
+                case: Case::PingPong,
+                transport: transports::by_name(Name::Iceoryx2).unwrap(),
+                driver: Driver::EventDriven,
+                connections: 1,
+                chunk: 1,
+                child: false,
+            };
+            assert_eq!(
+                parks.round_trips(),
+                PING_PONG_ROUND_TRIPS,
+                "it parks: 8 s a row"
+            );
+        }
+        let Job::Socket(std_row) = row(Case::PingPong, 10, false) else {
+            unreachable!()
+        };
+        assert_eq!(std_row.round_trips(), PING_PONG_ROUND_TRIPS);
         let dir = scratch("turn");
         let m = measure(
             &row(Case::PingPong, 10, false),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::idle;
 use crate::names::{Case, Driver, DriverKind, Name};
 use crate::report::likes;
-use crate::workload::Transport;
+use crate::workload::{PING_PONG_ROUND_TRIPS, Transport};
 use crate::{core_rings, transports};
 
 /// Connections of the in-process pingPong rows (Qt's, plus 1).
@@ -29,6 +29,10 @@ pub const EXCHANGE_CHUNKS: [usize; 4] = [100, 1000, 10_000, 100_000];
 /// The widest socket rows that take turns: a turn of a wider row would spend more of
 /// its time opening connections than exchanging on them.
 pub const TURN_CONNECTIONS: usize = 100;
+
+/// How many times Qt's round trips a shared-memory pingPong row makes where it spins
+/// ([`SocketRow::round_trips`]).
+pub const SHARED_MEMORY_ROUND_TRIPS_FACTOR: u64 = 10;
 
 /// Durations and bounds of a run.
 #[derive(Clone, Copy, Debug)]
@@ -92,7 +96,10 @@ impl Timing {
                 exchange: Duration::from_secs(1),
                 core: Duration::from_millis(300),
                 row_limit: Duration::from_secs(90),
-                rounds: 5,
+                // Even: as many rounds run a row's transports in table order as in
+                // reverse, so the median of a pair's per-round ratios falls between the
+                // two orders' and neither place in the pair weighs more.
+                rounds: 6,
                 core_turns: 10,
                 socket_turns: 3,
                 processes: Processes::Two,
@@ -120,6 +127,31 @@ pub struct SocketRow {
     pub chunk: usize,
     /// Whether the server (and the client) run in child processes.
     pub child: bool,
+}
+
+impl SocketRow {
+    /// Round trips of this pingPong row over all its connections and turns: Qt's
+    /// [`PING_PONG_ROUND_TRIPS`], or [`SHARED_MEMORY_ROUND_TRIPS_FACTOR`] times as many
+    /// for a shared-memory transport that spins (ringlink-shm's, ringlink-shm-tokio's,
+    /// iceoryx2's spinning side) on a row that takes turns. Those make Qt's 100,000
+    /// round trips in 9-100 ms, so a turn would be 3-30 ms, mostly the first hand-overs
+    /// before a spin has adapted, and a pause of the VM would be the whole figure; ten
+    /// times as many give every turn 30-300 ms. A rate is a rate: the table's round
+    /// trips/s and every ratio read the same.
+    pub fn round_trips(&self) -> u64 {
+        let spins = self.transport.name().is_shared_memory()
+            && self.driver.kind() != DriverKind::EventDriven;
+        if spins && self.takes_turns() {
+            PING_PONG_ROUND_TRIPS * SHARED_MEMORY_ROUND_TRIPS_FACTOR
+        } else {
+            PING_PONG_ROUND_TRIPS
+        }
+    }
+
+    /// Whether the row's transports take turns within a round (see [`Job::turns`]).
+    fn takes_turns(&self) -> bool {
+        self.connections <= TURN_CONNECTIONS && !self.child
+    }
 }
 
 /// One row to measure.
@@ -167,22 +199,13 @@ impl Job {
     ///
     /// Socket rows take turns (dataExchange's time, pingPong's round trips) unless
     /// wider than [`TURN_CONNECTIONS`] or in child processes; core rows take theirs.
-    /// Shared memory's pingPong rows (ringlink-shm's, iceoryx2's) run once per round:
-    /// they make the row's round trips in 16 ms, and a third of that is mostly their
-    /// first hand-overs, before a spin has adapted (in thirds, one full run measured
-    /// ringlink-shm's 1-connection row at 2.0 million round trips/s against 6.3 without
-    /// turns; the next full run, also in thirds, at 5.7). A row's other transports take
-    /// their turns around them.
+    /// Shared memory's spinning pingPong rows make ten times Qt's round trips
+    /// ([`SocketRow::round_trips`]), so that a third of them is still long enough to
+    /// measure.
     pub fn turns(&self, timing: Timing) -> usize {
         match self {
             Job::Core { .. } => timing.core_turns.max(1),
-            Job::Socket(r)
-                if r.connections <= TURN_CONNECTIONS
-                    && !r.child
-                    && (r.case == Case::DataExchange || !r.transport.name().is_shared_memory()) =>
-            {
-                timing.socket_turns.max(1)
-            }
+            Job::Socket(r) if r.takes_turns() => timing.socket_turns.max(1),
             Job::Socket(_) | Job::Idle { .. } => 1,
         }
     }

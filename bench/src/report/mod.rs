@@ -65,8 +65,8 @@ pub struct Measurement {
     /// (Highest − lowest) / median of the figure over the successful rounds.
     pub spread: Option<f64>,
     /// The figure of every round, in the order the rounds ran (`None`: that round
-    /// failed): ratios pair the rounds of two rows, which ran back to back.
-    #[serde(skip)]
+    /// failed): ratios pair the rounds of two rows, which ran back to back. Even
+    /// rounds ran each row's transports in table order first, odd rounds in reverse.
     pub round_values: Vec<Option<f64>>,
     /// Why the row failed.
     pub error: Option<String>,
@@ -412,6 +412,20 @@ pub(crate) mod tests {
         // Rows of different round counts (a quick run against a full one) fall back.
         let one = rounds(Name::RinglinkUds, &[20.0]);
         assert_eq!(paired_ratio(&one, &base), Some(2.0));
+        // Six rounds, ours first in the even ones (1.1x) and second in the odd ones
+        // (0.9x): the median sits between the two orders, not on either.
+        let ours = rounds(Name::RinglinkUds, &[11.0, 9.0, 11.0, 9.0, 11.0, 9.0]);
+        let base = rounds(Name::Std, &[10.0; 6]);
+        let ratio = paired_ratio(&ours, &base).unwrap();
+        assert!((ratio - 1.0).abs() < 1e-9, "{ratio}");
+        assert_eq!(
+            crate::plan::Timing::new(false, None).rounds % 2,
+            0,
+            "the full run makes as many rounds in each order"
+        );
+        // The JSON carries every round's figure, in the order the rounds ran.
+        let json = serde_json::to_value(&ours).unwrap();
+        assert_eq!(json["round_values"][1], serde_json::json!(9.0));
     }
 
     #[test]
