@@ -337,9 +337,8 @@ fn next_to_likes(jobs: &[Job], row: &[usize]) -> Vec<usize> {
     // dataExchange rows, 5-6 of 6 rounds; apart, 1.00x), so what follows them in
     // either direction of the row is Qt's program, or nobody, never half of a pair.
     let place = |g: &Group| {
-        let spins = g.like.is_some_and(|(_, kind)| kind == DriverKind::Spinning)
-            || g.ours.iter().chain(&g.peers).any(|&j| spins(&jobs[j]));
-        if spins {
+        // A group whose like spins holds that like's job, so its members say it all.
+        if g.ours.iter().chain(&g.peers).any(|&j| spins(&jobs[j])) {
             2
         } else if g.like.is_some_and(|(name, _)| name == Name::Qt) {
             1
