@@ -77,7 +77,7 @@ struct Cli {
     /// Only rows with these chunk sizes (comma-separated bytes).
     #[arg(long, value_delimiter = ',')]
     chunks: Vec<usize>,
-    /// Rounds over every row, reporting each row's median (default: 1 with --quick, else 6, even so that either order of a row weighs the same).
+    /// Rounds over every row, reporting each row's median (default: 1 with --quick, else 6).
     #[arg(long)]
     rounds: Option<usize>,
     /// Run the two sides of every row on one core or on two.
@@ -297,6 +297,8 @@ fn rounds(
         .unwrap_or(Duration::ZERO)
         .as_nanos() as u64;
     let mut all: Vec<Vec<Measurement>> = jobs.iter().map(|_| Vec::new()).collect();
+    // Whether the job that ran last spun; the next one waits for the VM to settle.
+    let mut after_spin = false;
     for round in 0..timing.rounds {
         // The first round runs in table order; later ones shuffle the rows.
         let seed = if round == 0 {
@@ -304,9 +306,8 @@ fn rounds(
         } else {
             clock ^ (round as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1
         };
-        // Odd rounds run each row's transports in reverse: a transport's place in its
-        // row (first after the previous row's processes exit, say) is no bias of its own.
-        for row in plan::round_rows(jobs, seed, round % 2 == 1) {
+        for row in plan::round_rows(jobs, seed) {
+            let row_jobs = row.jobs();
             let announce = |what: String| {
                 bar.set_message(if timing.rounds > 1 {
                     format!("round {}/{}: {what}", round + 1, timing.rounds)
@@ -318,22 +319,21 @@ fn rounds(
                     eprintln!("{what}");
                 }
             };
-            // The row's jobs take turns (every other turn in reverse), each doing its
-            // share of the round's work; a job's round folds its turns.
-            let turns = row
+            // The row's jobs take turns, each group of the row in its next order
+            // (`Row::turn`), each turn doing its share of the round's work; a job's
+            // round folds its turns.
+            let turns = row_jobs
                 .iter()
                 .map(|&i| jobs[i].turns(timing))
                 .max()
                 .unwrap_or(1);
-            let mut done: Vec<Vec<Measurement>> = row.iter().map(|_| Vec::new()).collect();
+            let mut done: Vec<Vec<Measurement>> = row_jobs.iter().map(|_| Vec::new()).collect();
             for turn in 0..turns {
-                for step in 0..row.len() {
-                    let k = if turn % 2 == 0 {
-                        step
-                    } else {
-                        row.len() - 1 - step
+                for i in row.turn(turn) {
+                    let Some(k) = row_jobs.iter().position(|&j| j == i) else {
+                        continue;
                     };
-                    let (i, job) = (row[k], &jobs[row[k]]);
+                    let job = &jobs[i];
                     let ended = done[k]
                         .last()
                         .is_some_and(|m: &Measurement| m.error.is_some() || m.skipped.is_some());
@@ -345,12 +345,17 @@ fn rounds(
                     } else {
                         job.label()
                     });
+                    let spins = plan::spins(job);
+                    if after_spin && !spins {
+                        std::thread::sleep(plan::SETTLE);
+                    }
                     let addr = scratch.join(format!("{i}.sock"));
                     done[k].push(measure::measure(job, &addr, timing, pin));
+                    after_spin = spins;
                 }
             }
             let measured = done.into_iter().filter_map(report::fold_turns);
-            for (&i, m) in row.iter().zip(measured) {
+            for (&i, m) in row_jobs.iter().zip(measured) {
                 if let Some(e) = &m.error {
                     let line = format!("{}: FAILED: {e}", jobs[i].label());
                     // A hidden bar (no terminal, as under Wine) prints nothing.

@@ -48,8 +48,9 @@ pub struct Timing {
     /// Turns of a core row within one round: its rings take turns, `core / core_turns`
     /// each, so a slow stretch of the VM falls on every ring of the row alike.
     pub core_turns: usize,
-    /// Turns of a dataExchange row of at most [`TURN_CONNECTIONS`] connections within
-    /// one round, each a share of the row's time (see [`Job::turns`]).
+    /// Turns of a socket row of at most [`TURN_CONNECTIONS`] connections within one
+    /// round, each a share of the row's time or round trips (see [`Job::turns`]); the
+    /// full run's is a multiple of [`CONTEXT_TURNS`], as is its `core_turns`.
     pub socket_turns: usize,
     /// Whether a socket row's server runs in a process of its own.
     pub processes: Processes,
@@ -96,12 +97,10 @@ impl Timing {
                 exchange: Duration::from_secs(1),
                 core: Duration::from_millis(300),
                 row_limit: Duration::from_secs(90),
-                // Even: as many rounds run a row's transports in table order as in
-                // reverse, so the median of a pair's per-round ratios falls between the
-                // two orders' and neither place in the pair weighs more.
                 rounds: 6,
-                core_turns: 10,
-                socket_turns: 3,
+                // Every order of each group of a row, equally often (`Row::turn`).
+                core_turns: 2 * CONTEXT_TURNS,
+                socket_turns: CONTEXT_TURNS,
                 processes: Processes::Two,
             }
         };
@@ -272,18 +271,25 @@ fn who(job: &Job) -> Option<(Name, Driver)> {
     }
 }
 
+/// How long the VM rests after a spinning job before a job that does not spin: the
+/// job right after two spinning vCPUs runs fast for a while (tokio after ringlink-shm
+/// measured 6% above its ringlink twin), and with every order of a row's groups
+/// ([`Row::turn`]) the spinning groups, last in a turn, come right before the next
+/// turn's first job.
+pub const SETTLE: Duration = Duration::from_millis(200);
+
 /// Whether a job spins on both vCPUs (shared memory's spinning drivers, iceoryx2's).
-fn spins(job: &Job) -> bool {
+pub fn spins(job: &Job) -> bool {
     who(job).is_some_and(|(_, driver)| driver.kind() == DriverKind::Spinning)
 }
 
-/// One row's jobs in the order they run: each peer right after the first ringlink job
-/// whose nearest like it is ([`crate::report::likes`]), that job's other ringlink
-/// transports after the peer, so every ratio a goal reads (ringlink-uds against std,
-/// std-epoll, tokio; ringlink-ring against rtrb) is of two runs back to back, in either
-/// direction of the row. In table order, std's run came 8 runs after ringlink-uds's,
-/// and their ratio took whatever the VM did in between.
-fn next_to_likes(jobs: &[Job], row: &[usize]) -> Vec<usize> {
+/// One row's jobs in groups, in the order they run: each peer in the group of the first
+/// ringlink job whose nearest like it is ([`crate::report::likes`]), with that job's
+/// other ringlink transports, so every ratio a goal reads (ringlink-uds against std,
+/// std-epoll, tokio; ringlink-ring against rtrb) is of runs at most a group apart (see
+/// [`Row::turn`]). In table order, std's run came 8 runs after ringlink-uds's, and
+/// their ratio took whatever the VM did in between.
+fn next_to_likes(jobs: &[Job], row: &[usize]) -> Vec<Vec<usize>> {
     let is = |j: usize, (peer, kind): (Name, DriverKind)| {
         who(&jobs[j]).is_some_and(|(n, d)| n == peer && d.kind() == kind)
     };
@@ -347,13 +353,16 @@ fn next_to_likes(jobs: &[Job], row: &[usize]) -> Vec<usize> {
         }
     };
     groups.sort_by_key(place);
-    let mut order = Vec::with_capacity(row.len());
-    for Group { ours, peers, .. } in groups {
-        order.extend(ours.first());
-        order.extend(peers);
-        order.extend(ours.iter().skip(1));
-    }
-    order
+    groups
+        .into_iter()
+        .map(|Group { ours, peers, .. }| {
+            let mut group = Vec::with_capacity(ours.len() + peers.len());
+            group.extend(ours.first());
+            group.extend(peers);
+            group.extend(ours.iter().skip(1));
+            group
+        })
+        .collect()
 }
 
 /// The jobs of a run, grouped by workload (see [`Job::row_key`]).
@@ -420,11 +429,70 @@ pub fn plan_jobs(filters: &Filters) -> Vec<Job> {
     jobs
 }
 
-/// The rows of one round, each the indices of its jobs (to run back to back, each
-/// ringlink job next to its like, see [`next_to_likes`]): the rows shuffled by `seed`
-/// (0: planned order), and with `reversed` each row's jobs in reverse, so over two
-/// rounds no transport always runs first in its row.
-pub fn round_rows(jobs: &[Job], seed: u64, reversed: bool) -> Vec<Vec<usize>> {
+/// One row of a round: its jobs in groups, each a ringlink job with its likes (see
+/// [`next_to_likes`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// Indices into the jobs, group by group.
+    pub groups: Vec<Vec<usize>>,
+}
+
+/// Every order of a group's jobs, in the order the turns take them: one order for one
+/// job; both for two; all six for three; for more, each rotation forwards and backwards.
+fn group_orders(n: usize) -> Vec<Vec<usize>> {
+    match n {
+        0 | 1 => vec![(0..n).collect()],
+        2 => vec![vec![0, 1], vec![1, 0]],
+        3 => vec![
+            vec![0, 1, 2],
+            vec![2, 1, 0],
+            vec![1, 2, 0],
+            vec![0, 2, 1],
+            vec![2, 0, 1],
+            vec![1, 0, 2],
+        ],
+        _ => (0..n)
+            .flat_map(|r| {
+                let forward: Vec<usize> = (0..n).map(|i| (i + r) % n).collect();
+                let backward: Vec<usize> = forward.iter().rev().copied().collect();
+                [forward, backward]
+            })
+            .collect(),
+    }
+}
+
+impl Row {
+    /// The jobs in the order of turn `turn`: the groups in their order, each group's
+    /// jobs in the next of its orders ([`group_orders`]). Over [`CONTEXT_TURNS`] turns a
+    /// group of up to three runs in every order the same number of times, so each job
+    /// of a pair follows each of the others, and the job before the group, equally
+    /// often: the job that ran just before leaves the VM in a state of its own (a busy
+    /// thread pool, a woken vCPU), and reversing whole rows let ringlink-uds (epoll)
+    /// follow std's threads where std-epoll followed ringlink-uds (tokio tasks): on
+    /// 1-connection dataExchange rows it read 1.17-1.45x std-epoll in 12 of 12 rounds,
+    /// 0.85-1.18x with this order.
+    pub fn turn(&self, turn: usize) -> Vec<usize> {
+        let mut order = Vec::with_capacity(self.groups.iter().map(Vec::len).sum());
+        for group in &self.groups {
+            let orders = group_orders(group.len());
+            order.extend(orders[turn % orders.len()].iter().map(|&k| group[k]));
+        }
+        order
+    }
+
+    /// The row's jobs, in the first turn's order.
+    pub fn jobs(&self) -> Vec<usize> {
+        self.turn(0)
+    }
+}
+
+/// Turns after which every group of up to three jobs has run in each of its orders
+/// equally often (see [`Row::turn`]).
+pub const CONTEXT_TURNS: usize = 6;
+
+/// The rows of one round (to run back to back, each ringlink job next to its like, see
+/// [`next_to_likes`]), shuffled by `seed` (0: planned order).
+pub fn round_rows(jobs: &[Job], seed: u64) -> Vec<Row> {
     let mut rows: Vec<Vec<usize>> = Vec::new();
     for (i, job) in jobs.iter().enumerate() {
         match rows.last_mut() {
@@ -432,9 +500,12 @@ pub fn round_rows(jobs: &[Job], seed: u64, reversed: bool) -> Vec<Vec<usize>> {
             _ => rows.push(vec![i]),
         }
     }
-    for row in &mut rows {
-        *row = next_to_likes(jobs, row);
-    }
+    let mut rows: Vec<Row> = rows
+        .iter()
+        .map(|row| Row {
+            groups: next_to_likes(jobs, row),
+        })
+        .collect();
     if seed != 0 {
         // Fisher-Yates with xorshift64: no dependency, and the order differs per round.
         let mut state = seed;
@@ -443,11 +514,6 @@ pub fn round_rows(jobs: &[Job], seed: u64, reversed: bool) -> Vec<Vec<usize>> {
             state ^= state >> 7;
             state ^= state << 17;
             rows.swap(i, (state % (i as u64 + 1)) as usize);
-        }
-    }
-    if reversed {
-        for row in &mut rows {
-            row.reverse();
         }
     }
     rows
@@ -528,29 +594,104 @@ mod tests {
             cases: vec!["dataExchange".into()],
             ..Filters::default()
         });
-        let planned = round_rows(&jobs, 0, false);
+        let planned: Vec<Vec<usize>> = round_rows(&jobs, 0).iter().map(Row::jobs).collect();
         let mut all = planned.concat();
         all.sort_unstable();
         assert_eq!(all, (0..jobs.len()).collect::<Vec<_>>());
-        // Rows keep the table's order; a row holds exactly its jobs.
+        // Rows keep the table's order; a row holds exactly its jobs, in every turn.
         for pair in planned.windows(2) {
             assert!(pair[0].iter().max() < pair[1].iter().min());
         }
-        // Reversed: the same rows in the same order, each row's jobs backwards.
-        let reversed = round_rows(&jobs, 0, true);
-        for (a, b) in planned.iter().zip(&reversed) {
-            assert_eq!(
-                a.iter().rev().collect::<Vec<_>>(),
-                b.iter().collect::<Vec<_>>()
-            );
+        for row in round_rows(&jobs, 0) {
+            let mut first = row.jobs();
+            first.sort_unstable();
+            for turn in 0..CONTEXT_TURNS {
+                let mut order = row.turn(turn);
+                order.sort_unstable();
+                assert_eq!(order, first, "turn {turn}");
+            }
         }
-        let shuffled = round_rows(&jobs, 0x9e37_79b9_7f4a_7c15, false);
+        let shuffled: Vec<Vec<usize>> = round_rows(&jobs, 0x9e37_79b9_7f4a_7c15)
+            .iter()
+            .map(Row::jobs)
+            .collect();
         assert_ne!(shuffled, planned);
         let mut sorted = shuffled.clone();
         sorted.sort_unstable();
         let mut rows = planned.clone();
         rows.sort_unstable();
         assert_eq!(sorted, rows, "the same rows, in another order");
+    }
+
+    #[test]
+    fn a_groups_orders_come_round_equally_often() {
+        for n in 1..=3 {
+            let orders = group_orders(n);
+            assert_eq!(CONTEXT_TURNS % orders.len(), 0, "{n} jobs");
+            let mut seen: Vec<Vec<usize>> = orders.clone();
+            seen.sort_unstable();
+            seen.dedup();
+            let permutations = (1..=n).product::<usize>();
+            assert_eq!(seen.len(), permutations, "every order of {n} jobs, once");
+        }
+        // Consecutive turns of a pair swap it.
+        assert_eq!(group_orders(2), [vec![0, 1], vec![1, 0]]);
+        // Wider groups: each rotation, forwards and backwards.
+        assert_eq!(group_orders(4).len(), 8);
+    }
+
+    #[test]
+    fn over_a_rounds_turns_each_job_of_a_group_follows_the_same_jobs() {
+        let timing = Timing::new(false, None);
+        assert_eq!(timing.socket_turns % CONTEXT_TURNS, 0);
+        assert_eq!(timing.core_turns % CONTEXT_TURNS, 0);
+        let jobs = plan_jobs(&Filters::default());
+        let mut checked = 0;
+        for row in round_rows(&jobs, 0) {
+            for group in row.groups.iter().filter(|g| (2..=3).contains(&g.len())) {
+                let place = |i: usize| group.iter().position(|&j| j == i);
+                // How often each job runs first in its group (right after the group
+                // before it), and how often each runs right after each other.
+                let mut first = vec![0; group.len()];
+                let mut after = vec![vec![0; group.len()]; group.len()];
+                for turn in 0..CONTEXT_TURNS {
+                    let order = row.turn(turn);
+                    let mine: Vec<usize> = order.iter().filter_map(|&i| place(i)).collect();
+                    let start = order.iter().position(|&i| place(i).is_some()).unwrap();
+                    assert_eq!(
+                        order[start..start + mine.len()]
+                            .iter()
+                            .filter_map(|&i| place(i))
+                            .count(),
+                        mine.len(),
+                        "a group runs back to back"
+                    );
+                    first[mine[0]] += 1;
+                    for w in mine.windows(2) {
+                        after[w[1]][w[0]] += 1;
+                    }
+                }
+                let label = |k: usize| jobs[group[k]].label();
+                assert!(
+                    first.iter().all(|&n| n == first[0]),
+                    "{first:?}: {}",
+                    label(0)
+                );
+                for (u, row_u) in after.iter().enumerate() {
+                    for (v, &n) in row_u.iter().enumerate() {
+                        assert_eq!(
+                            n,
+                            after[v][u],
+                            "{} after {} against the reverse",
+                            label(u),
+                            label(v)
+                        );
+                    }
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked >= 30, "{checked} groups");
     }
 
     #[test]
@@ -567,8 +708,9 @@ mod tests {
             Name::RinglinkUds
         };
         let mut pairs = 0;
-        for reversed in [false, true] {
-            for row in round_rows(&jobs, 0, reversed) {
+        for planned in round_rows(&jobs, 0) {
+            for turn in 0..CONTEXT_TURNS {
+                let row = planned.turn(turn);
                 for (ours, peer) in [
                     ((socket, Driver::Threads), (Name::Std, Driver::Threads)),
                     ((socket, Driver::Epoll), (Name::StdEpoll, Driver::Epoll)),
@@ -586,14 +728,16 @@ mod tests {
                     else {
                         continue;
                     };
-                    assert_eq!(
-                        a.abs_diff(b),
-                        1,
+                    // One group: back to back, or a like of both between them.
+                    let group = planned.groups.iter().find(|g| g.contains(&row[a])).unwrap();
+                    assert!(
+                        group.contains(&row[b]) && a.abs_diff(b) < group.len().max(2),
                         "{} and {}",
                         jobs[row[a]].label(),
                         jobs[row[b]].label()
                     );
-                    // Neither half of the pair runs right after a spinning job.
+                    // Within a turn, neither half of the pair runs right after a
+                    // spinning job (between turns, the run waits `SETTLE`).
                     for at in [a, b] {
                         assert!(
                             at == 0 || !spins(&jobs[row[at - 1]]),
@@ -606,8 +750,8 @@ mod tests {
                 }
             }
         }
-        // Every socket row pairs at least the threads and the tokio driver, in both
-        // directions.
+        // Every socket row pairs at least the threads and the tokio driver, in every
+        // turn.
         let mut socket_rows: Vec<_> = jobs
             .iter()
             .filter(|j| matches!(j, Job::Socket(_)))
@@ -615,6 +759,9 @@ mod tests {
             .collect();
         socket_rows.dedup();
         assert!(socket_rows.len() >= 15, "{} socket rows", socket_rows.len());
-        assert!(pairs >= 4 * socket_rows.len(), "{pairs} pairs");
+        assert!(
+            pairs >= 2 * CONTEXT_TURNS * socket_rows.len(),
+            "{pairs} pairs"
+        );
     }
 }
