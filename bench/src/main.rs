@@ -188,7 +188,7 @@ fn header(cli: &Cli, jobs: usize, timing: Timing, machine: &Machine) {
     );
     if timing.rounds > 1 {
         println!(
-            "{} rounds, each row's transports back to back, each ringlink transport beside its like (in reverse every other round), rows shuffled between rounds; the median is shown with its spread; a ratio is the median of the per-round ratios",
+            "{} rounds, each row's transports back to back, each ringlink transport beside its like (every order of each such group over a round's turns), rows shuffled between rounds; the median is shown with its spread; a ratio is the median of the per-round ratios",
             timing.rounds
         );
     } else {

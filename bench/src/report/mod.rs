@@ -65,8 +65,8 @@ pub struct Measurement {
     /// (Highest − lowest) / median of the figure over the successful rounds.
     pub spread: Option<f64>,
     /// The figure of every round, in the order the rounds ran (`None`: that round
-    /// failed): ratios pair the rounds of two rows, which ran back to back. Even
-    /// rounds ran each row's transports in table order first, odd rounds in reverse.
+    /// failed): ratios pair the rounds of two rows, which ran back to back, each
+    /// group of a row in every order over the round's turns.
     pub round_values: Vec<Option<f64>>,
     /// Why the row failed.
     pub error: Option<String>,
