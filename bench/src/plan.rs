@@ -191,10 +191,10 @@ impl Job {
     }
 
     /// How many turns the job takes within a round, each doing `1 / turns` of its
-    /// work: its row's jobs take turns (every other turn in reverse), so a slow stretch
-    /// of the VM (a vCPU moved, a neighbour's burst) falls on every transport of the
-    /// row instead of on whichever ran during it; a job's round is its work over its
-    /// time summed over its turns ([`crate::report::fold_turns`]).
+    /// work: its row's jobs take turns (each group in its next order, [`Row::turn`]),
+    /// so a slow stretch of the VM (a vCPU moved, a neighbour's burst) falls on every
+    /// transport of the row instead of on whichever ran during it; a job's round is its
+    /// work over its time summed over its turns ([`crate::report::fold_turns`]).
     ///
     /// Socket rows take turns (dataExchange's time, pingPong's round trips) unless
     /// wider than [`TURN_CONNECTIONS`] or in child processes; core rows take theirs.
