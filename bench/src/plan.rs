@@ -340,8 +340,8 @@ fn next_to_likes(jobs: &[Job], row: &[usize]) -> Vec<Vec<usize>> {
     // Spinning jobs (shared memory's, iceoryx2's) run last, Qt's row just before them:
     // the job right after two spinning vCPUs runs fast for a while (the like after
     // ringlink-shm's run measured 6% above its ringlink twin on 1-connection
-    // dataExchange rows, 5-6 of 6 rounds; apart, 1.00x), so what follows them in
-    // either direction of the row is Qt's program, or nobody, never half of a pair.
+    // dataExchange rows, 5-6 of 6 rounds; apart, 1.00x), so within a turn nothing
+    // follows them, and the next turn's first job waits `SETTLE` first.
     let place = |g: &Group| {
         // A group whose like spins holds that like's job, so its members say it all.
         if g.ours.iter().chain(&g.peers).any(|&j| spins(&jobs[j])) {
@@ -469,8 +469,8 @@ impl Row {
     /// often: the job that ran just before leaves the VM in a state of its own (a busy
     /// thread pool, a woken vCPU), and reversing whole rows let ringlink-uds (epoll)
     /// follow std's threads where std-epoll followed ringlink-uds (tokio tasks): on
-    /// 1-connection dataExchange rows it read 1.17-1.45x std-epoll in 12 of 12 rounds,
-    /// 0.85-1.18x with this order.
+    /// 1-connection dataExchange rows it read 1.17-1.45x std-epoll in 12 of 12 rounds
+    /// (medians 0.91-1.12x with this order, in one A/B and one full run).
     pub fn turn(&self, turn: usize) -> Vec<usize> {
         let mut order = Vec::with_capacity(self.groups.iter().map(Vec::len).sum());
         for group in &self.groups {
